@@ -1,0 +1,59 @@
+"""Headless subcommands: thin over the services; they print reports as text or --json.
+
+Each command module exposes `register(subparsers)`, which adds its parsers and sets
+`handler(args) -> int` as the default for them.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from lora_manager_gui import APP_DISPLAY_NAME, __version__
+from lora_manager_gui.core.errors import LoraManagerError
+
+COMMAND_MODULES: tuple[str, ...] = (
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lora-manager",
+        description=f"{APP_DISPLAY_NAME}: manage a LoRA library. With no command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--db", metavar="PATH", help="library database file (default: LORA_MANAGER_DB or the user data directory)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to standard error")
+    window = parser.add_argument_group("window")
+    window.add_argument("--screenshot", metavar="OUT.png", help="build the window offscreen, save a PNG of it and exit")
+    window.add_argument("--view", choices=("adapters", "orphans", "stacks"), help="the view to show")
+    window.add_argument("--stack", metavar="FILE", help="with --view stacks: the stack file to show")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"lora_manager_gui.cli.{name}").register(subparsers)
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if args.command is None:
+        from lora_manager_gui.app import run_app
+
+        return run_app(args)
+    try:
+        return int(args.handler(args) or 0)
+    except LoraManagerError as exc:
+        print(f"lora-manager: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lora-manager: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,95 @@
+"""Opening the library database: SQLite with WAL, foreign keys and a busy timeout, migrated."""
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from peewee import SqliteDatabase
+
+from lora_manager_gui.core.errors import DatabaseError, SchemaTooNewError
+from lora_manager_gui.db.migrations import LATEST_VERSION, MIGRATIONS
+from lora_manager_gui.db.models import database_proxy
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_S = 10.0
+PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "synchronous": "normal",
+    "cache_size": -32 * 1024,  # 32 MiB page cache
+    "temp_store": "memory",
+}
+
+
+def make_database(path: Path | str) -> SqliteDatabase:
+    """A peewee database for `path`, not yet connected. Connections are per thread."""
+    return SqliteDatabase(
+        str(path),
+        pragmas=PRAGMAS,
+        timeout=BUSY_TIMEOUT_S,
+        check_same_thread=False,
+    )
+
+
+def schema_version(db: SqliteDatabase) -> int:
+    return int(db.execute_sql("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: SqliteDatabase, path: Path | None = None) -> int:
+    """Bring the schema to LATEST_VERSION. Returns the version found before migrating."""
+    found = schema_version(db)
+    if found > LATEST_VERSION:
+        raise SchemaTooNewError(
+            f"{path or 'the library database'} has schema version {found}, but this version of "
+            f"LoRA Manager knows only up to {LATEST_VERSION}; update the application"
+        )
+    if found < LATEST_VERSION and found > 0 and path is not None:
+        _backup(db, path, found)
+    for version in range(found, LATEST_VERSION):
+        with db.atomic():
+            MIGRATIONS[version](db)
+            db.execute_sql(f"PRAGMA user_version = {version + 1}")
+        log.info("migrated %s to schema version %d", path or "database", version + 1)
+    return found
+
+
+def _backup(db: SqliteDatabase, path: Path, version: int) -> None:
+    """Keep a copy of an older library before migrating it, so a failed upgrade loses nothing."""
+    target = path.with_name(f"{path.name}.v{version}.bak")
+    if target.exists():
+        return
+    with sqlite3.connect(str(target)) as dest:
+        db.connection().backup(dest)
+    log.info("backed up %s to %s before migrating", path, target)
+
+
+def open_database(path: Path | str, *, bind: bool = True) -> SqliteDatabase:
+    """Open (creating if needed) and migrate the library at `path`; bind the models to it."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseError(f"cannot create the folder for {path}: {exc.strerror or exc}") from exc
+    db = make_database(path)
+    try:
+        db.connect(reuse_if_open=True)
+        migrate(db, path)
+    except SchemaTooNewError:
+        db.close()
+        raise
+    except (sqlite3.Error, OSError, Exception) as exc:  # peewee wraps sqlite3 errors
+        if not db.is_closed():
+            db.close()
+        if isinstance(exc, DatabaseError):
+            raise
+        raise DatabaseError(f"cannot open the library database {path}: {exc}") from exc
+    if bind:
+        database_proxy.initialize(db)
+    return db
+
+
+def close_database(db: SqliteDatabase) -> None:
+    if not db.is_closed():
+        db.close()

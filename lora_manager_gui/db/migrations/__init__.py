@@ -1,0 +1,21 @@
+"""Schema history. Each migration is frozen once released: never edit one, add the next.
+
+A migration is a function taking the open peewee database; it runs inside a transaction together
+with the update of PRAGMA user_version, so a crash leaves the file at the previous version.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from peewee import Database
+
+from lora_manager_gui.db.migrations import m0001_initial
+
+Migration = Callable[[Database], None]
+
+# Index i holds the migration that brings the schema from version i to version i + 1.
+MIGRATIONS: tuple[Migration, ...] = (
+    m0001_initial.apply,
+)
+
+LATEST_VERSION = len(MIGRATIONS)

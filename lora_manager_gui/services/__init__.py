@@ -1,0 +1,1 @@
+"""asyncio services, free of Qt: importer, hasher, civitai, previews, stack inspector, exporter."""

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from lora_manager_gui.core.errors import DatabaseError, SchemaTooNewError
+from lora_manager_gui.db.database import close_database, open_database, schema_version
+from lora_manager_gui.db.migrations import LATEST_VERSION
+from lora_manager_gui.db.models import Adapter
+
+
+def test_new_library_is_migrated_with_wal_and_foreign_keys(library_db, db_path: Path) -> None:
+    assert schema_version(library_db) == LATEST_VERSION
+    assert library_db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert library_db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert library_db.execute_sql("PRAGMA busy_timeout").fetchone()[0] >= 5000
+    assert db_path.exists()
+
+
+def test_adapter_defaults_and_unique_name_version(library_db) -> None:
+    a = Adapter.create(name="Inkwash", version="v2.0")
+    a = Adapter.get_by_id(a.id)
+    assert (a.visibility, a.weight, a.active, a.nsfw_level) == ("Public", 1.0, False, 0)
+    assert a.tags == [] and a.extra == {}
+    assert a.created_at.tzinfo is not None
+    from peewee import IntegrityError
+
+    with pytest.raises(IntegrityError):
+        Adapter.create(name="Inkwash", version="v2.0")
+
+
+def test_reopening_keeps_rows(db_path: Path) -> None:
+    db = open_database(db_path)
+    Adapter.create(name="A", version="1")
+    close_database(db)
+    db = open_database(db_path)
+    assert [a.name for a in Adapter.select()] == ["A"]
+    close_database(db)
+
+
+def test_newer_schema_is_refused_without_touching_it(db_path: Path) -> None:
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("CREATE TABLE keep (x)")
+        conn.execute(f"PRAGMA user_version = {LATEST_VERSION + 5}")
+    with pytest.raises(SchemaTooNewError, match="update the application"):
+        open_database(db_path)
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION + 5
+
+
+def test_unopenable_database_is_a_clear_error(tmp_path: Path) -> None:
+    not_a_db = tmp_path / "junk.sqlite3"
+    not_a_db.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(DatabaseError, match="junk.sqlite3"):
+        open_database(not_a_db)
+
+
+def test_database_folder_that_cannot_be_created(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(DatabaseError):
+        open_database(blocker / "sub" / "library.sqlite3")
