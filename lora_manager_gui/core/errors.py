@@ -12,3 +12,26 @@ class DatabaseError(LoraManagerError):
 
 class SchemaTooNewError(DatabaseError):
     """The database was written by a newer version of the application."""
+
+
+class FileProblemError(LoraManagerError):
+    """A problem with one file; `error_class` is the stable class name reported for it."""
+
+    error_class = "unreadable"
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+class UnreadableFileError(FileProblemError):
+    """The file could not be read (permissions, I/O error, vanished)."""
+
+    error_class = "unreadable"
+
+
+class InvalidModelFileError(FileProblemError):
+    """A model file is empty, truncated or not what its extension says."""
+
+    error_class = "invalid_model_file"
