@@ -5,6 +5,7 @@ from peewee import (
     BooleanField,
     DatabaseProxy,
     FloatField,
+    ForeignKeyField,
     IntegerField,
     Model,
     TextField,
@@ -57,10 +58,58 @@ class Adapter(BaseModel):
     last_ingested_at = UTCDateTimeField(null=True)
     created_at = UTCDateTimeField(default=utc_now)
     updated_at = UTCDateTimeField(default=utc_now)
+    # Beyond the CivitAI JSON list: what the UI filters on and the import's bookkeeping of the model file.
+    base_model = TextField(null=True)  # CivitAI baseModel, e.g. "SDXL 1.0", "Wan Video 14B i2v 480p"
+    model_type = TextField(null=True)  # CivitAI model type, e.g. "LORA"
+    civitai_model_id = IntegerField(null=True)
+    civitai_version_id = IntegerField(null=True)
+    notes = TextField(null=True)  # the user's notes from A1111 / Lora Manager sidecars
+    sources = JSONField(default=list)  # sidecar formats the row was built from, in precedence order
+    file_size_bytes = IntegerField(null=True)
+    file_mtime_ns = IntegerField(null=True)
+    file_missing = BooleanField(default=False)  # the model file was not found by the latest import
 
     class Meta:
         table_name = "adapter"
         indexes = ((("name", "version"), True),)
 
 
-ALL_MODELS: tuple[type[BaseModel], ...] = (Adapter,)
+class LibraryFile(BaseModel):
+    """A model file seen by an import; adapter NULL means an orphan (no metadata beside it)."""
+
+    path = TextField(unique=True)
+    root = TextField()
+    rel_path = TextField()  # '/'-separated, relative to root
+    rel_path_lower = TextField(index=True)
+    stem_lower = TextField(index=True)
+    folder = TextField(default="")
+    size_bytes = IntegerField()
+    mtime_ns = IntegerField()
+    adapter = ForeignKeyField(Adapter, null=True, on_delete="SET NULL", column_name="adapter_id", backref="files")
+    missing = BooleanField(default=False)
+    problem = TextField(null=True)  # error class when the file itself is broken
+    external = BooleanField(default=False)  # reached through a symlink pointing outside the root
+    first_seen_at = UTCDateTimeField(default=utc_now)
+    last_seen_at = UTCDateTimeField(default=utc_now)
+
+    class Meta:
+        table_name = "library_file"
+
+
+class ImportSource(BaseModel):
+    """The import's bookkeeping for one group of sidecars (`<folder>/<base name>`): change detection."""
+
+    key = TextField(unique=True)
+    root = TextField(index=True)
+    signature = TextField()  # (name, size, mtime_ns) of the sidecars and of the model file
+    model_path = TextField(null=True)
+    adapter = ForeignKeyField(Adapter, null=True, on_delete="SET NULL", column_name="adapter_id")
+    status = TextField()  # imported | failed | duplicate | not_on_civitai | not_a_sidecar
+    issues = JSONField(default=list)  # [{path, class, message}] still true while the signature holds
+    checked_at = UTCDateTimeField(default=utc_now)
+
+    class Meta:
+        table_name = "import_source"
+
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (Adapter, LibraryFile, ImportSource)

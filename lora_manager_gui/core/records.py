@@ -1,0 +1,166 @@
+"""Records that cross layers: what the importer produces and the repositories store and return.
+
+`AdapterRecord` mirrors the `adapter` table column for column; `LibraryFile` mirrors `library_file`
+(every model file an import has seen). Both are plain dataclasses: no peewee, no Qt.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# Error classes an import reports per file. Stable strings: the CLI's --json and the UI use them.
+INVALID_JSON = "invalid_json"
+INVALID_METADATA = "invalid_metadata"
+MISSING_MODEL_FILE = "missing_model_file"
+UNSAFE_PATH = "unsafe_path"
+INVALID_MODEL_FILE = "invalid_model_file"
+UNREADABLE = "unreadable"
+TOO_LARGE = "too_large"
+ERROR_CLASSES: tuple[str, ...] = (
+    INVALID_JSON,
+    INVALID_METADATA,
+    MISSING_MODEL_FILE,
+    UNSAFE_PATH,
+    INVALID_MODEL_FILE,
+    UNREADABLE,
+    TOO_LARGE,
+)
+
+
+@dataclass
+class AdapterRecord:
+    """One adapter (a model version), column for column as in the `adapter` table."""
+
+    name: str
+    version: str = ""
+    id: int | None = None
+    canonical_version_name: str | None = None
+    description: str | None = None
+    author_username: str | None = None
+    visibility: str = "Public"
+    published_at: str | None = None
+    tags: list[str] = field(default_factory=list)
+    trained_words: list[str] = field(default_factory=list)
+    triggers: list[str] = field(default_factory=list)
+    file_path: str | None = None
+    weight: float = 1.0
+    active: bool = False
+    ordinal: int | None = None
+    archetype: str | None = None
+    archetype_confidence: float | None = None
+    primary_file_name: str | None = None
+    primary_file_size_kb: float | None = None
+    primary_file_sha256: str | None = None
+    primary_file_download_url: str | None = None
+    primary_file_local_path: str | None = None
+    supports_generation: bool | None = None
+    sd_version: str | None = None
+    nsfw_level: int = 0
+    activation_text: str | None = None
+    stats: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    json_file_path: str | None = None
+    json_file_mtime: int | None = None
+    json_file_size: int | None = None
+    last_ingested_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    # Columns added by the import (issue 2) beyond the CivitAI JSON list.
+    base_model: str | None = None
+    model_type: str | None = None
+    civitai_model_id: int | None = None
+    civitai_version_id: int | None = None
+    notes: str | None = None
+    sources: list[str] = field(default_factory=list)  # sidecar formats the row was built from
+    file_size_bytes: int | None = None
+    file_mtime_ns: int | None = None
+    file_missing: bool = False
+
+
+@dataclass
+class LibraryFile:
+    """A model file seen by an import. `adapter_id` None means an orphan (no metadata known)."""
+
+    path: str  # absolute, as reached under its root (symlinked folders keep their link name)
+    root: str
+    rel_path: str  # '/'-separated, relative to root
+    size_bytes: int
+    mtime_ns: int
+    adapter_id: int | None = None
+    folder: str = ""  # rel_path's folder, '' for the root itself
+    missing: bool = False  # not found by the latest import of its root
+    problem: str | None = None  # error class when the file itself is broken (invalid_model_file, ...)
+    external: bool = False  # reached through a symlink that points outside the root
+    last_seen_at: datetime | None = None
+
+    @property
+    def is_orphan(self) -> bool:
+        return self.adapter_id is None
+
+
+@dataclass(frozen=True)
+class ImportIssue:
+    """A classified problem with one file; the import carries on with the others."""
+
+    path: str
+    error_class: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"path": self.path, "class": self.error_class, "message": self.message}
+
+
+@dataclass(frozen=True)
+class DuplicateClaim:
+    """Two different model files claiming the same (name, version); the second was not merged."""
+
+    name: str
+    version: str
+    kept_path: str  # the file the stored row belongs to
+    duplicate_path: str  # the file that was not merged
+    sidecar_path: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "paths": [self.kept_path, self.duplicate_path],
+            "sidecar": self.sidecar_path,
+        }
+
+
+def derive_triggers(trained_words: list[str]) -> list[str]:
+    """Trigger phrases from trained words: split comma lists, trim, drop empties, dedupe, keep order."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for word in trained_words:
+        for part in str(word).split(","):
+            phrase = " ".join(part.split())
+            key = phrase.casefold()
+            if phrase and key not in seen:
+                seen.add(key)
+                out.append(phrase)
+    return out
+
+
+# Status of one group of sidecars after an import (stored in import_source.status).
+STATUS_IMPORTED = "imported"
+STATUS_FAILED = "failed"
+STATUS_DUPLICATE = "duplicate"
+STATUS_NOT_ON_CIVITAI = "not_on_civitai"  # a `{}` .civitai.info: looked up, not found
+STATUS_NOT_A_SIDECAR = "not_a_sidecar"  # a stray .json beside no model file (workflow, config, ...)
+
+
+@dataclass
+class ImportItem:
+    """What the importer hands the database for one group of sidecars (`<folder>/<base name>`)."""
+
+    key: str
+    root: str
+    signature: str
+    status: str
+    record: AdapterRecord | None = None  # None when nothing could be imported
+    model_file: LibraryFile | None = None
+    issues: list[ImportIssue] = field(default_factory=list)
+    previous_adapter_id: int | None = None

@@ -1,0 +1,255 @@
+"""Repository of `adapter`: lookups returning AdapterRecord, and the importer's chunked upsert.
+
+Upsert rules (on (name, version)): a value from the import replaces the stored one only when it is
+not empty, so an empty value never erases a filled one; user state (weight, active, ordinal,
+archetype) is written on insert only.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from peewee import EXCLUDED, chunked, fn
+
+from lora_manager_gui.core.records import (
+    STATUS_DUPLICATE,
+    AdapterRecord,
+    DuplicateClaim,
+    ImportItem,
+)
+from lora_manager_gui.db import import_sources, library_files
+from lora_manager_gui.db.fields import utc_now
+from lora_manager_gui.db.models import Adapter
+
+CHUNK_ROWS = 300
+_RECORD_FIELDS = tuple(f.name for f in fields(AdapterRecord))
+
+# Update policy on conflict, per column.
+_TEXT_KEEP_FILLED = (
+    "canonical_version_name", "description", "author_username", "published_at", "primary_file_name",
+    "primary_file_sha256", "primary_file_download_url", "sd_version", "activation_text", "base_model",
+    "model_type", "notes", "visibility",
+)
+_JSON_LIST_KEEP_FILLED = ("tags", "trained_words", "triggers", "sources")
+_NULLABLE_KEEP_FILLED = (
+    "primary_file_size_kb", "supports_generation", "stats", "civitai_model_id", "civitai_version_id",
+)
+_ALWAYS = (
+    "file_path", "primary_file_local_path", "json_file_path", "json_file_mtime", "json_file_size",
+    "file_size_bytes", "file_mtime_ns", "file_missing", "last_ingested_at", "updated_at",
+)
+
+
+def _conflict_update() -> dict[Any, Any]:
+    update: dict[Any, Any] = {}
+    for name in _TEXT_KEEP_FILLED:
+        col = getattr(Adapter, name)
+        update[col] = fn.COALESCE(fn.NULLIF(getattr(EXCLUDED, name), ""), col)
+    for name in _JSON_LIST_KEEP_FILLED:
+        col = getattr(Adapter, name)
+        update[col] = fn.COALESCE(fn.NULLIF(getattr(EXCLUDED, name), "[]"), col)
+    for name in _NULLABLE_KEEP_FILLED:
+        col = getattr(Adapter, name)
+        update[col] = fn.COALESCE(getattr(EXCLUDED, name), col)
+    update[Adapter.nsfw_level] = fn.COALESCE(fn.NULLIF(EXCLUDED.nsfw_level, 0), Adapter.nsfw_level)
+    # extra: keys from the new import win, keys only the stored row has are kept.
+    update[Adapter.extra] = fn.json_patch(Adapter.extra, EXCLUDED.extra)
+    for name in _ALWAYS:
+        update[getattr(Adapter, name)] = getattr(EXCLUDED, name)
+    return update
+
+
+def to_record(row: Adapter) -> AdapterRecord:
+    return AdapterRecord(**{name: getattr(row, name) for name in _RECORD_FIELDS})
+
+
+def _row_dict(record: AdapterRecord) -> dict[str, Any]:
+    data = {name: getattr(record, name) for name in _RECORD_FIELDS}
+    data.pop("id")
+    now = utc_now()
+    data["created_at"] = data["created_at"] or now
+    data["updated_at"] = now
+    data["last_ingested_at"] = data["last_ingested_at"] or now
+    return data
+
+
+# --- lookups ----------------------------------------------------------------------------------
+
+
+def get_adapter(adapter_id: int) -> AdapterRecord | None:
+    row = Adapter.get_or_none(Adapter.id == adapter_id)
+    return to_record(row) if row else None
+
+
+def find_by_file_path(path: str | os.PathLike[str]) -> AdapterRecord | None:
+    row = Adapter.get_or_none(Adapter.file_path == os.fspath(path))
+    if row is None:  # the file may be one of several copies linked through library_file
+        linked = library_files.get_by_path(path)
+        if linked and linked.adapter_id is not None:
+            return get_adapter(linked.adapter_id)
+    return to_record(row) if row else None
+
+
+def find_by_sha256(sha256: str) -> AdapterRecord | None:
+    """By the primary file's SHA-256, any hex case (stored upper-case)."""
+    value = sha256.strip().upper()
+    if not value:
+        return None
+    row = Adapter.select().where(Adapter.primary_file_sha256 == value).order_by(Adapter.id).first()
+    if row is None:  # rows written by other tools may carry lower case
+        row = Adapter.select().where(fn.UPPER(Adapter.primary_file_sha256) == value).order_by(Adapter.id).first()
+    return to_record(row) if row else None
+
+
+def find_by_name(name: str) -> AdapterRecord | None:
+    """Exact name first, then case-insensitive; the newest version (highest civitai id) wins."""
+    order = (Adapter.civitai_version_id.desc(nulls="LAST"), Adapter.id.desc())
+    row = Adapter.select().where(Adapter.name == name).order_by(*order).first()
+    if row is None:
+        row = Adapter.select().where(fn.LOWER(Adapter.name) == name.lower()).order_by(*order).first()
+    return to_record(row) if row else None
+
+
+def search_adapters(text: str | None = None, *, limit: int | None = None) -> list[AdapterRecord]:
+    """Adapters whose name, version, author, base model, tags or trained words contain `text`."""
+    query = Adapter.select().order_by(fn.LOWER(Adapter.name), Adapter.version)
+    if text and text.strip():
+        needle = text.strip()
+        cols = (Adapter.name, Adapter.version, Adapter.author_username, Adapter.base_model, Adapter.tags, Adapter.trained_words)
+        cond = None
+        for col in cols:
+            term = col.contains(needle)  # case-insensitive LIKE with wildcards escaped
+            cond = term if cond is None else (cond | term)
+        query = query.where(cond)
+    if limit:
+        query = query.limit(limit)
+    return [to_record(r) for r in query]
+
+
+def count_adapters() -> int:
+    return Adapter.select().count()
+
+
+# --- the importer's chunk write ---------------------------------------------------------------
+
+
+@dataclass
+class ChunkOutcome:
+    imported: int = 0
+    updated: int = 0
+    duplicates: list[DuplicateClaim] = field(default_factory=list)
+    written: list[AdapterRecord] = field(default_factory=list)  # rows imported or updated
+
+
+def store_import_chunk(
+    items: list[ImportItem],
+    *,
+    present: Callable[[str], bool],
+    claims: dict[tuple[str, str], str],
+) -> ChunkOutcome:
+    """Write one chunk of import results in ONE transaction: adapters, their files, bookkeeping.
+
+    `present(path)` tells whether a model file exists now (a stored row whose file is gone may be
+    taken over by a moved file); `claims` maps (name, version) to the model file that claimed it
+    earlier in this run, so a second file claiming the same key is a duplicate, never merged.
+    """
+    db = Adapter._meta.database
+    outcome = ChunkOutcome()
+    with db.atomic():
+        keyed = [i for i in items if i.record is not None]
+        names = sorted({i.record.name for i in keyed})  # type: ignore[union-attr]
+        existing: dict[tuple[str, str], tuple[int, str | None]] = {}
+        for batch in chunked(names, CHUNK_ROWS):
+            for aid, name, version, path in (
+                Adapter.select(Adapter.id, Adapter.name, Adapter.version, Adapter.file_path)
+                .where(Adapter.name.in_(batch))
+                .tuples()
+            ):
+                existing[(name, version)] = (aid, path)
+        to_write: list[ImportItem] = []
+        final: dict[str, tuple[int | None, str]] = {}
+        for item in keyed:
+            rec = item.record
+            assert rec is not None
+            key = (rec.name, rec.version)
+            model_path = item.model_file.path if item.model_file else rec.file_path or ""
+            earlier = claims.get(key)
+            stored = existing.get(key)
+            kept = None
+            if earlier is not None and earlier != model_path:
+                kept = earlier
+            elif stored is not None and stored[1] and stored[1] != model_path and present(stored[1]):
+                kept = stored[1]
+            if kept is not None:
+                outcome.duplicates.append(DuplicateClaim(rec.name, rec.version, kept, model_path, rec.json_file_path))
+                final[item.key] = (stored[0] if stored else None, STATUS_DUPLICATE)
+                continue
+            claims[key] = model_path
+            if stored is None and item.previous_adapter_id is not None:
+                _rename_previous(item.previous_adapter_id, rec, existing)
+            to_write.append(item)
+        for batch in chunked(to_write, CHUNK_ROWS):
+            rows = [_row_dict(i.record) for i in batch]  # type: ignore[arg-type]
+            Adapter.insert_many(rows).on_conflict(
+                conflict_target=[Adapter.name, Adapter.version], update=_conflict_update()
+            ).execute()
+        ids = _ids_for([(i.record.name, i.record.version) for i in to_write])  # type: ignore[union-attr]
+        for item in to_write:
+            rec = item.record
+            assert rec is not None
+            rec.id = ids.get((rec.name, rec.version))
+            if (rec.name, rec.version) in existing:
+                outcome.updated += 1
+            else:
+                outcome.imported += 1
+                existing[(rec.name, rec.version)] = (rec.id or 0, rec.file_path)
+            final[item.key] = (rec.id, item.status)
+            outcome.written.append(rec)
+        linked, unlinked = [], []
+        for item in items:
+            if item.model_file is None:
+                continue
+            adapter_id, _status = final.get(item.key, (None, item.status))
+            if adapter_id is not None:
+                item.model_file.adapter_id = adapter_id
+                linked.append(item.model_file)
+            else:
+                unlinked.append(item.model_file)
+        library_files.upsert_files(linked, link=True)
+        library_files.upsert_files(unlinked, link=False)
+        import_sources.upsert_sources(
+            (i, final.get(i.key, (None, i.status))[0], final.get(i.key, (None, i.status))[1]) for i in items
+        )
+    if outcome.written:
+        fresh = {r.id: r for r in (to_record(a) for a in Adapter.select().where(Adapter.id.in_([w.id for w in outcome.written])))}
+        outcome.written = [fresh.get(w.id, w) for w in outcome.written]
+    return outcome
+
+
+def _rename_previous(previous_id: int, rec: AdapterRecord, existing: dict[tuple[str, str], tuple[int, str | None]]) -> None:
+    """The group's sidecars now name another (name, version): rename its row, keeping user state."""
+    prev = Adapter.get_or_none(Adapter.id == previous_id)
+    if prev is None:
+        return
+    Adapter.update(name=rec.name, version=rec.version).where(Adapter.id == previous_id).execute()
+    existing[(rec.name, rec.version)] = (previous_id, prev.file_path)
+    existing.pop((prev.name, prev.version), None)
+
+
+def _ids_for(keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    out: dict[tuple[str, str], int] = {}
+    names = sorted({k[0] for k in keys})
+    wanted = set(keys)
+    for batch in chunked(names, CHUNK_ROWS):
+        for aid, name, version in Adapter.select(Adapter.id, Adapter.name, Adapter.version).where(Adapter.name.in_(batch)).tuples():
+            if (name, version) in wanted:
+                out[(name, version)] = aid
+    return out
+
+
+def insert_adapter(record: AdapterRecord) -> AdapterRecord:
+    """Insert one adapter (the orphan 'import from header' action); returns it with its id."""
+    row = Adapter.create(**_row_dict(record))
+    return to_record(Adapter.get_by_id(row.id))

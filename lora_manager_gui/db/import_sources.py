@@ -1,0 +1,85 @@
+"""Repository of `import_source`: per group of sidecars, the signature that was ingested.
+
+The importer loads a root's signatures in one query and re-parses only groups whose signature
+(name, size and mtime_ns of each sidecar and of the model file) changed.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from peewee import EXCLUDED, chunked
+
+from lora_manager_gui.core.records import ImportIssue, ImportItem
+from lora_manager_gui.db.fields import utc_now
+from lora_manager_gui.db.models import ImportSource
+
+CHUNK_ROWS = 400
+
+
+@dataclass(frozen=True)
+class StoredSource:
+    signature: str
+    status: str
+    model_path: str | None
+    adapter_id: int | None
+    issues: tuple[ImportIssue, ...]
+
+
+def load_sources(root: str) -> dict[str, StoredSource]:
+    query = (
+        ImportSource.select(
+            ImportSource.key,
+            ImportSource.signature,
+            ImportSource.status,
+            ImportSource.model_path,
+            ImportSource.adapter,
+            ImportSource.issues,
+        )
+        .where(ImportSource.root == root)
+        .tuples()
+    )
+    out: dict[str, StoredSource] = {}
+    for key, signature, status, model_path, adapter_id, issues in query:
+        stored = tuple(
+            ImportIssue(i.get("path", ""), i.get("class", "unreadable"), i.get("message", ""))
+            for i in (issues or [])
+            if isinstance(i, dict)
+        )
+        out[key] = StoredSource(signature, status, model_path, adapter_id, stored)
+    return out
+
+
+def upsert_sources(items: Iterable[tuple[ImportItem, int | None, str]]) -> None:
+    """(item, final adapter id, final status) triples; call inside the caller's transaction."""
+    now = utc_now()
+    rows = [
+        {
+            "key": item.key,
+            "root": item.root,
+            "signature": item.signature,
+            "model_path": item.model_file.path if item.model_file else None,
+            "adapter": adapter_id,
+            "status": status,
+            "issues": [i.to_json() for i in item.issues],
+            "checked_at": now,
+        }
+        for item, adapter_id, status in items
+    ]
+    update = {
+        ImportSource.root: EXCLUDED.root,
+        ImportSource.signature: EXCLUDED.signature,
+        ImportSource.model_path: EXCLUDED.model_path,
+        ImportSource.adapter: EXCLUDED.adapter_id,
+        ImportSource.status: EXCLUDED.status,
+        ImportSource.issues: EXCLUDED.issues,
+        ImportSource.checked_at: EXCLUDED.checked_at,
+    }
+    for batch in chunked(rows, CHUNK_ROWS):
+        ImportSource.insert_many(batch).on_conflict(conflict_target=[ImportSource.key], update=update).execute()
+
+
+def forget_sources(keys: list[str]) -> None:
+    """Drop the bookkeeping of sidecar groups that no longer exist (adapter rows stay)."""
+    for batch in chunked(keys, CHUNK_ROWS):
+        ImportSource.delete().where(ImportSource.key.in_(batch)).execute()

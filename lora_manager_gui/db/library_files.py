@@ -1,0 +1,210 @@
+"""Repository of `library_file`: every model file an import has seen, orphans included.
+
+Resolution helpers (`find_by_rel_path`, `find_by_stem`) serve the stack inspector: a LoRA name from a
+workflow is matched case-insensitively against the tail of each file's path relative to its root.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from peewee import EXCLUDED, chunked
+
+from lora_manager_gui.core.records import LibraryFile
+from lora_manager_gui.core.safetensors import MODEL_EXTENSIONS
+from lora_manager_gui.db.fields import utc_now
+from lora_manager_gui.db.models import Adapter
+from lora_manager_gui.db.models import LibraryFile as LibraryFileRow
+
+CHUNK_ROWS = 400
+
+
+def _record(row: LibraryFileRow) -> LibraryFile:
+    return LibraryFile(
+        path=row.path,
+        root=row.root,
+        rel_path=row.rel_path,
+        size_bytes=row.size_bytes,
+        mtime_ns=row.mtime_ns,
+        adapter_id=row.adapter_id,
+        folder=row.folder,
+        missing=bool(row.missing),
+        problem=row.problem,
+        external=bool(row.external),
+        last_seen_at=row.last_seen_at,
+    )
+
+
+def _records(query: Iterable[LibraryFileRow]) -> list[LibraryFile]:
+    return [_record(row) for row in query]
+
+
+def split_rel_path(rel_path: str) -> tuple[str, str, str]:
+    """(folder, lower-cased rel_path, lower-cased stem) of a '/'-separated relative path."""
+    folder, _, name = rel_path.rpartition("/")
+    stem, ext = os.path.splitext(name)
+    return folder, rel_path.lower(), (stem if ext else name).lower()
+
+
+def normalize_rel_query(text: str) -> str:
+    """A user- or workflow-given relative path: '\\' or '/' separated, any case, no leading './'."""
+    parts = [p for p in text.replace("\\", "/").split("/") if p not in ("", ".")]
+    return "/".join(parts).lower()
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def get_by_path(path: str | os.PathLike[str]) -> LibraryFile | None:
+    row = LibraryFileRow.get_or_none(LibraryFileRow.path == os.fspath(path))
+    return _record(row) if row else None
+
+
+def all_files(root: str | None = None) -> list[LibraryFile]:
+    query = LibraryFileRow.select().order_by(LibraryFileRow.root, LibraryFileRow.rel_path_lower)
+    if root is not None:
+        query = query.where(LibraryFileRow.root == root)
+    return _records(query)
+
+
+def list_orphans(root: str | None = None) -> list[LibraryFile]:
+    """Present, readable model files that no adapter describes, sorted by root and path."""
+    query = (
+        LibraryFileRow.select()
+        .where(
+            LibraryFileRow.adapter.is_null(True),
+            LibraryFileRow.missing == False,  # noqa: E712 (peewee expression)
+            LibraryFileRow.problem.is_null(True),
+        )
+        .order_by(LibraryFileRow.root, LibraryFileRow.rel_path_lower)
+    )
+    if root is not None:
+        query = query.where(LibraryFileRow.root == root)
+    return _records(query)
+
+
+def find_by_stem(stem: str) -> list[LibraryFile]:
+    """Files whose name without extension equals `stem`, case-insensitively (a weak match)."""
+    key = stem.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    lowered_ext = os.path.splitext(key)[1]
+    if lowered_ext in MODEL_EXTENSIONS:
+        key = key[: -len(lowered_ext)]
+    query = LibraryFileRow.select().where(LibraryFileRow.stem_lower == key).order_by(LibraryFileRow.rel_path_lower)
+    return _records(query)
+
+
+def find_by_rel_path(rel_path: str) -> list[LibraryFile]:
+    """Files whose path relative to their root ends with `rel_path` (case-insensitive, '/' or '\\').
+
+    "WanVideo\\Lightx2v\\x.safetensors" matches "loras/WanVideo/Lightx2v/x.safetensors". A query
+    without a model extension ("wan/foo", as WanVideo nodes name LoRAs) matches any extension.
+    """
+    query_path = normalize_rel_query(rel_path)
+    if not query_path:
+        return []
+    name = query_path.rsplit("/", 1)[-1]
+    stem, ext = os.path.splitext(name)
+    with_ext = ext in MODEL_EXTENSIONS
+    candidates = LibraryFileRow.select().where(LibraryFileRow.stem_lower == (stem if with_ext else name))
+    out: list[LibraryFileRow] = []
+    for row in candidates:
+        target = row.rel_path_lower if with_ext else os.path.splitext(row.rel_path_lower)[0]
+        if target == query_path or target.endswith("/" + query_path):
+            out.append(row)
+    out.sort(key=lambda r: (r.missing, r.rel_path_lower))
+    return [_record(r) for r in out]
+
+
+# --- the importer's bookkeeping ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredFileState:
+    size_bytes: int
+    mtime_ns: int
+    missing: bool
+    adapter_id: int | None
+    problem: str | None
+
+
+def load_file_states(root: str) -> dict[str, StoredFileState]:
+    """Everything the importer compares against, for one root, in one query."""
+    query = (
+        LibraryFileRow.select(
+            LibraryFileRow.path,
+            LibraryFileRow.size_bytes,
+            LibraryFileRow.mtime_ns,
+            LibraryFileRow.missing,
+            LibraryFileRow.adapter,
+            LibraryFileRow.problem,
+        )
+        .where(LibraryFileRow.root == root)
+        .tuples()
+    )
+    return {p: StoredFileState(s, m, bool(miss), a, prob) for p, s, m, miss, a, prob in query}
+
+
+def _row_dict(f: LibraryFile, now: object) -> dict[str, object]:
+    folder, rel_lower, stem_lower = split_rel_path(f.rel_path)
+    return {
+        "path": f.path,
+        "root": f.root,
+        "rel_path": f.rel_path,
+        "rel_path_lower": rel_lower,
+        "stem_lower": stem_lower,
+        "folder": folder,
+        "size_bytes": f.size_bytes,
+        "mtime_ns": f.mtime_ns,
+        "adapter": f.adapter_id,
+        "missing": False,
+        "problem": f.problem,
+        "external": f.external,
+        "first_seen_at": now,
+        "last_seen_at": now,
+    }
+
+
+def upsert_files(files: list[LibraryFile], *, link: bool) -> None:
+    """Insert or refresh rows by path. With `link`, adapter_id is written too; without it an
+    existing link is kept (an orphan scan never unlinks what an earlier import or the user linked).
+    Call inside the caller's transaction."""
+    if not files:
+        return
+    now = utc_now()
+    update = {
+        LibraryFileRow.root: EXCLUDED.root,
+        LibraryFileRow.rel_path: EXCLUDED.rel_path,
+        LibraryFileRow.rel_path_lower: EXCLUDED.rel_path_lower,
+        LibraryFileRow.stem_lower: EXCLUDED.stem_lower,
+        LibraryFileRow.folder: EXCLUDED.folder,
+        LibraryFileRow.size_bytes: EXCLUDED.size_bytes,
+        LibraryFileRow.mtime_ns: EXCLUDED.mtime_ns,
+        LibraryFileRow.missing: False,
+        LibraryFileRow.problem: EXCLUDED.problem,
+        LibraryFileRow.external: EXCLUDED.external,
+        LibraryFileRow.last_seen_at: EXCLUDED.last_seen_at,
+    }
+    if link:
+        update[LibraryFileRow.adapter] = EXCLUDED.adapter_id
+    for batch in chunked([_row_dict(f, now) for f in files], CHUNK_ROWS):
+        LibraryFileRow.insert_many(batch).on_conflict(conflict_target=[LibraryFileRow.path], update=update).execute()
+
+
+def link_file(path: str, adapter_id: int | None) -> None:
+    LibraryFileRow.update(adapter=adapter_id).where(LibraryFileRow.path == path).execute()
+
+
+def mark_missing(paths: list[str]) -> None:
+    """Flag files an import no longer found (never delete: the drive may only be offline), and the
+    adapters whose model file they were. Call inside the caller's transaction."""
+    for batch in chunked(paths, CHUNK_ROWS):
+        LibraryFileRow.update(missing=True).where(LibraryFileRow.path.in_(batch)).execute()
+        Adapter.update(file_missing=True).where(Adapter.file_path.in_(batch)).execute()
+
+
+def touch_present(root: str) -> None:
+    """One statement: every present file of `root` was seen by the import that just finished."""
+    LibraryFileRow.update(last_seen_at=utc_now()).where(
+        LibraryFileRow.root == root, LibraryFileRow.missing == False  # noqa: E712
+    ).execute()
