@@ -1,0 +1,152 @@
+"""Read any stack file: sniff what it is, parse it with hard limits, return its enabled entries.
+
+Images (PNG/WEBP/JPEG): the `prompt` chunk (API) wins over `workflow` (UI), which wins over A1111
+`parameters`; a Lora Manager recipe in EXIF comes last. JSON: a UI workflow, an API prompt (also
+wrapped as `{"prompt": ...}`), or plain stack data. Text: A1111 infotext, or one LoRA name.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from lora_manager_gui.core.pngtext import PngText
+from lora_manager_gui.core.stacks.a1111 import lora_hashes, looks_like_parameters, read_parameters, split_infotext
+from lora_manager_gui.core.stacks.comfy_prompt import is_api_prompt, read_api_prompt
+from lora_manager_gui.core.stacks.comfy_workflow import is_ui_workflow, read_ui_workflow
+from lora_manager_gui.core.stacks.images import is_jpeg, is_webp, read_image_texts
+from lora_manager_gui.core.stacks.model import StackReadError, StackReadResult
+from lora_manager_gui.core.stacks.names import MODEL_EXTENSIONS, lora_stem
+from lora_manager_gui.core.stacks.walk import dedupe_on_reference, walk_stack_data
+from lora_manager_gui.core.pngtext import is_png
+
+MAX_TEXT_FILE_BYTES = 64 * 1024 * 1024
+
+
+def read_stack_file(path: str | os.PathLike[str]) -> StackReadResult:
+    """The enabled LoRAs of the stack file at `path`. Raises StackReadError for anything else."""
+    path = Path(path)
+    source = str(path)
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(16)
+            if is_png(head) or is_webp(head) or is_jpeg(head):
+                stream.seek(0)
+                return _from_image(stream, head, source)
+            size = os.fstat(stream.fileno()).st_size
+            if size > MAX_TEXT_FILE_BYTES:
+                raise StackReadError("too_large", source,
+                                     f"{size:,} bytes is more than a stack file may hold ({MAX_TEXT_FILE_BYTES:,})")
+            data = head + stream.read()
+    except IsADirectoryError:
+        raise StackReadError("unreadable", source, "is a folder, not a file") from None
+    except FileNotFoundError:
+        raise StackReadError("unreadable", source, "no such file") from None
+    except OSError as exc:
+        raise StackReadError("unreadable", source, f"cannot be read ({exc.strerror or exc})") from None
+    return _from_text_bytes(data, source)
+
+
+def read_stack_bytes(data: bytes, filename: str = "<dropped data>") -> StackReadResult:
+    """The same as read_stack_file, for bytes already in memory (drops, pasted data)."""
+    head = bytes(data[:16])
+    if is_png(head) or is_webp(head) or is_jpeg(head):
+        return _from_image(io.BytesIO(data), head, filename)
+    if len(data) > MAX_TEXT_FILE_BYTES:
+        raise StackReadError("too_large", filename, f"{len(data):,} bytes is more than a stack file may hold")
+    return _from_text_bytes(bytes(data), filename)
+
+
+def read_stack_data(data: Any, source: str = "<stack>") -> StackReadResult:
+    """Stack data already parsed (a WANVIDLORA list, a LORA_STACK, a workflow dict...)."""
+    if is_ui_workflow(data):
+        return read_ui_workflow(data, source)
+    if isinstance(data, dict) and is_api_prompt(data.get("prompt")):
+        return read_api_prompt(data["prompt"], source)
+    if is_api_prompt(data):
+        return read_api_prompt(data, source)
+    if isinstance(data, dict) and is_ui_workflow(data.get("workflow")):
+        return read_ui_workflow(data["workflow"], source)
+    outcome = walk_stack_data(data, source)
+    if not outcome.entries and (outcome.unrecognized or not outcome.containers):
+        if isinstance(data, (list, tuple)) and not data:
+            return StackReadResult(source=source, format="stack")
+        raise StackReadError("not_a_stack", source, "names no LoRA: it is not a workflow, prompt or LoRA stack")
+    return StackReadResult(source=source, format="stack", entries=dedupe_on_reference(outcome.entries))
+
+
+def parse_json_text(text: str, source: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise StackReadError("too_deep", source, "the JSON is nested too deeply to read") from None
+    except ValueError as exc:
+        raise StackReadError("malformed", source, f"is not valid JSON ({exc})") from None
+
+
+def _from_text_bytes(data: bytes, source: str) -> StackReadResult:
+    if len(data) >= 9 and data[8:9] == b"{" and source.lower().endswith(MODEL_EXTENSIONS):
+        raise StackReadError("not_a_stack", source, "is a model file, not a stack")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise StackReadError("malformed", source,
+                             f"is neither an image nor UTF-8 text (bad byte at offset {exc.start})") from None
+    stripped = text.strip()
+    if not stripped:
+        raise StackReadError("not_a_stack", source, "is empty")
+    if stripped[0] in "[{\"":
+        return read_stack_data(parse_json_text(stripped, source), source)
+    if looks_like_parameters(stripped):
+        return read_parameters(stripped, source)
+    if "\n" not in stripped and stripped.lower().endswith(MODEL_EXTENSIONS):
+        return read_stack_data(stripped, source)
+    raise StackReadError("not_a_stack", source, "is text with no LoRA tags or generation parameters")
+
+
+def _from_image(stream: Any, head: bytes, source: str) -> StackReadResult:
+    found: PngText = read_image_texts(stream, head, source)
+    texts = found.texts
+    result: StackReadResult | None = None
+    problems: list[str] = []
+    for key in ("prompt", "workflow"):
+        if key in texts:
+            try:
+                data = parse_json_text(texts[key], f"{source} [{key}]")
+                if key == "prompt" and is_api_prompt(data):
+                    result = read_api_prompt(data, source)
+                elif key == "workflow" and is_ui_workflow(data):
+                    result = read_ui_workflow(data, source)
+                else:
+                    problems.append(f"the {key} text is not a ComfyUI {key}")
+            except StackReadError as exc:
+                if exc.kind in ("too_deep", "too_large"):
+                    raise
+                problems.append(exc.reason if key in exc.source else str(exc))
+            if result is not None:
+                break
+    if result is None and "parameters" in texts:
+        result = read_parameters(texts["parameters"], source)
+    if result is None and "recipe" in texts:
+        result = read_stack_data(parse_json_text(texts["recipe"], f"{source} [recipe]"), source)
+    if result is None:
+        if problems:
+            raise StackReadError("malformed", source, "; ".join(problems))
+        kind = "PNG" if is_png(head) else "WEBP" if is_webp(head) else "JPEG"
+        raise StackReadError("no_metadata", source,
+                             f"the {kind} image carries no ComfyUI or A1111 generation metadata")
+    result.warnings = found.warnings + problems + result.warnings
+    if "parameters" in texts and result.format != "a1111_parameters":
+        _add_parameter_hashes(result, texts["parameters"])
+    return result
+
+
+def _add_parameter_hashes(result: StackReadResult, parameters: str) -> None:
+    """Hashes from A1111-style text beside a ComfyUI prompt give the resolver more to match on."""
+    hashes = lora_hashes(split_infotext(parameters)[2])
+    for entry in result.entries:
+        hint = hashes.get(entry.stem.lower())
+        if hint and not entry.hashes:
+            entry.hashes = dict(hint)
