@@ -1,0 +1,295 @@
+"""Stack inspection: read a stack, resolve each entry against the library, build lora_json.
+
+Resolution order per entry: by path (a library file whose path relative to its root ends with the
+entry's reference, or a known library file at that absolute path), then by hash (SHA-256 hints
+through the adapters and the hash cache; AutoV2/AutoV3 hints confirm or choose among candidates),
+then by name (file stem, then adapter name). Paths from metadata are never opened directly: only
+files the library already knows are looked at, so `..` or an absolute path in a workflow cannot
+reach outside the library roots. Database work runs on the DatabaseExecutor, hashing on the
+HashService, file reads and stats on worker threads.
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from lora_manager_gui.core.lora_json import CivitaiData, ResolvedEntry, build_document, lora_info_text
+from lora_manager_gui.core.records import AdapterRecord, LibraryFile
+from lora_manager_gui.core.stacks import StackEntry, StackReadResult, read_stack_bytes, read_stack_file
+from lora_manager_gui.core.stacks.names import normalize_reference, split_reference
+from lora_manager_gui.db import adapters, library_files
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Inspection:
+    """A stack read and resolved: the lora_json document, its lora_info text, the entries."""
+
+    source: str
+    format: str
+    document: dict[str, Any]
+    lora_info: str
+    entries: list[ResolvedEntry]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Lookup:
+    """What the database offers for one entry (found on the database thread)."""
+
+    candidates: list[tuple[LibraryFile, str]] = field(default_factory=list)  # (file, how it matched)
+    adapter: AdapterRecord | None = None
+    adapter_match: str | None = None
+    unsafe: bool = False
+
+
+def _optional(module: str) -> Any | None:
+    """A repository module of another layer that may not exist in this build yet."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+def is_unsafe_reference(ref: str) -> bool:
+    return any(part == ".." for part in split_reference(ref)) or "\0" in ref
+
+
+def _is_absolute(ref: str) -> bool:
+    return ref.startswith(("/", "\\\\")) or (len(ref) > 2 and ref[1] == ":" and ref[2] in "\\/")
+
+
+def _lookup_blocking(entry: StackEntry) -> _Lookup:
+    """Runs on the database thread."""
+    found = _Lookup()
+    seen: set[str] = set()
+
+    def add(files: list[LibraryFile], how: str) -> None:
+        for item in files:
+            if item.path not in seen:
+                seen.add(item.path)
+                found.candidates.append((item, how))
+
+    ref = entry.path or ""
+    if ref and is_unsafe_reference(ref):
+        found.unsafe = True
+        ref = ""
+    if ref:
+        if _is_absolute(ref):
+            known = library_files.get_by_path(ref)
+            add([known] if known else [], "path")
+            if not known:
+                adapter = adapters.find_by_file_path(ref)
+                if adapter and adapter.file_path:
+                    add([f for f in [library_files.get_by_path(adapter.file_path)] if f], "path")
+        add(library_files.find_by_rel_path(normalize_reference(ref)), "path")
+        if not found.candidates and _is_absolute(ref):
+            # A path from another machine: its tail may be the library's relative path.
+            parts = split_reference(ref)
+            for start in range(1, len(parts) - 1):
+                add(library_files.find_by_rel_path("/".join(parts[start:])), "path")
+                if found.candidates:
+                    break
+    if not found.candidates and entry.name and "/" in normalize_reference(entry.name):
+        add(library_files.find_by_rel_path(normalize_reference(entry.name)), "path")  # WanVideo "wan/foo"
+    sha = entry.hashes.get("sha256")
+    if sha:
+        adapter = adapters.find_by_sha256(sha)
+        if adapter is not None:
+            found.adapter, found.adapter_match = adapter, "sha256"
+            if adapter.file_path and not found.candidates:
+                add([f for f in [library_files.get_by_path(adapter.file_path)] if f], "sha256")
+        cache = _optional("lora_manager_gui.db.hash_cache")
+        if cache is not None and not found.candidates and hasattr(cache, "paths_for_sha256"):
+            add([f for f in (library_files.get_by_path(p) for p in cache.paths_for_sha256(sha)) if f], "sha256")
+    stem = entry.stem
+    if stem and not found.candidates:
+        add(library_files.find_by_stem(stem), "name")
+    if not found.candidates and found.adapter is None and (entry.name or stem):
+        adapter = adapters.find_by_name(entry.name or stem) or (adapters.find_by_name(stem) if stem else None)
+        if adapter is not None:
+            found.adapter, found.adapter_match = adapter, "name"
+            if adapter.file_path:
+                add([f for f in [library_files.get_by_path(adapter.file_path)] if f], "name")
+    return found
+
+
+def _stat(path: str) -> tuple[int, datetime] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not os.path.isfile(path):
+        return None
+    return st.st_size, datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=timezone.utc)
+
+
+class StackResolver:
+    """Resolves stack entries against one library (database + hash service)."""
+
+    def __init__(self, db: Any, hasher: Any, *, online: bool = False, civitai: Any = None,
+                 trust_paths: bool = False) -> None:
+        """`trust_paths`: entries come from the library itself (export), so an absolute path the
+        library does not list as a file may still be looked at. Never for stacks from files."""
+        self.db = db
+        self.trust_paths = trust_paths
+        self.hasher = hasher
+        self.online = online
+        self.civitai = civitai
+
+    async def resolve(self, entries: list[StackEntry]) -> tuple[list[ResolvedEntry], list[str]]:
+        warnings: list[str] = []
+        lookups = await self.db.call(lambda: [_lookup_blocking(e) for e in entries])
+        resolved: list[ResolvedEntry] = []
+        for entry, lookup in zip(entries, lookups):
+            if lookup.unsafe:
+                warnings.append(f"entry {entry.index + 1} ({entry.reference}): the path leaves the library "
+                                "folder ('..'); matched by name only")
+            chosen = await self._choose(entry, lookup, warnings)
+            item = ResolvedEntry(entry=entry, file_path=entry.reference or None)
+            if chosen is not None:
+                file, how = chosen
+                item.file_path, item.match = file.path, how
+                stat = await asyncio.to_thread(_stat, file.path)
+                if stat is not None:
+                    item.exists = True
+                    item.size_bytes, item.modified_at = stat
+            elif lookup.adapter is not None:
+                item.match = lookup.adapter_match
+                item.file_path = lookup.adapter.file_path or item.file_path
+            if chosen is None and self.trust_paths and entry.path and _is_absolute(entry.path):
+                stat = await asyncio.to_thread(_stat, entry.path)
+                if stat is not None:
+                    item.file_path, item.exists, item.match = entry.path, True, "path"
+                    item.size_bytes, item.modified_at = stat
+            resolved.append(item)
+        await self._hash(resolved, warnings)
+        await self._attach_library_data(resolved, lookups)
+        return resolved, warnings
+
+    async def _choose(self, entry: StackEntry, lookup: _Lookup, warnings: list[str]) -> tuple[LibraryFile, str] | None:
+        candidates = [c for c in lookup.candidates if not c[0].missing] or lookup.candidates
+        if not candidates:
+            return None
+        hint_v3 = entry.hashes.get("autov3")
+        hint_v2 = entry.hashes.get("autov2")
+        if (hint_v3 or hint_v2) and self.hasher is not None:
+            for file, how in candidates:
+                if hint_v3 and hasattr(self.hasher, "autov3"):
+                    try:
+                        value = await self.hasher.autov3(file.path)
+                    except Exception as exc:  # an unreadable candidate is simply not confirmed
+                        log.info("AutoV3 of %s failed: %s", file.path, exc)
+                        value = None
+                    if value and value.lower().startswith(hint_v3.lower()):
+                        return file, "autov3"
+                if hint_v2:
+                    result = await self.hasher.hash_one(file.path)
+                    if result.sha256 and result.sha256.lower().startswith(hint_v2.lower()):
+                        return file, "autov2"
+        if len(candidates) > 1:
+            warnings.append(f"entry {entry.index + 1} ({entry.reference}): {len(candidates)} library files "
+                            f"match; using {candidates[0][0].path}")
+        return candidates[0]
+
+    async def _hash(self, resolved: list[ResolvedEntry], warnings: list[str]) -> None:
+        paths = sorted({item.file_path for item in resolved if item.exists and item.file_path})
+        if not paths or self.hasher is None:
+            return
+        results = await self.hasher.hash_paths(paths)
+        by_path = {os.path.normcase(os.path.abspath(r.path)): r for r in results}
+        for item in resolved:
+            if not item.exists or not item.file_path:
+                continue
+            result = by_path.get(os.path.normcase(os.path.abspath(item.file_path)))
+            if result is None:
+                continue
+            if result.sha256:
+                item.sha256 = result.sha256.upper()
+            else:
+                item.problem = result.error or "could not be hashed"
+                warnings.append(item.problem)
+
+    async def _attach_library_data(self, resolved: list[ResolvedEntry], lookups: list[_Lookup]) -> None:
+        store = _optional("lora_manager_gui.db.civitai_store")
+
+        def blocking() -> list[tuple[AdapterRecord | None, Any]]:
+            out: list[tuple[AdapterRecord | None, Any]] = []
+            for item, lookup in zip(resolved, lookups):
+                adapter = None
+                if item.exists and item.file_path:
+                    adapter = adapters.find_by_file_path(item.file_path)
+                if adapter is None and item.sha256:
+                    adapter = adapters.find_by_sha256(item.sha256)
+                adapter = adapter or lookup.adapter
+                info = None
+                if store is not None and item.sha256 and hasattr(store, "info_for_sha256"):
+                    info = store.info_for_sha256(item.sha256)
+                out.append((adapter, info))
+            return out
+
+        found = await self.db.call(blocking)
+        for item, (adapter, info) in zip(resolved, found):
+            if info is None and self.online and self.civitai is not None and item.sha256:
+                info = await self._fetch_online(item.sha256)
+            if info is not None:
+                item.civitai = CivitaiData.from_info(info, "civitai")
+            if adapter is not None:
+                item.adapter_id, item.library_name = adapter.id, adapter.name or None
+                if item.civitai is None:
+                    item.civitai = civitai_from_adapter(adapter)
+
+    async def _fetch_online(self, sha256: str) -> Any:
+        """Ask CivitAI for a hash the library has no answer for (only with online allowed)."""
+        lookup = getattr(self.civitai, "info_for_sha256", None) or getattr(self.civitai, "lookup_sha256", None)
+        if lookup is None:
+            return None
+        try:
+            return await lookup(sha256)
+        except Exception as exc:  # offline, rate-limited, server error: the document says "local only"
+            log.warning("CivitAI lookup of %s failed: %s", sha256[:10], exc)
+            return None
+
+
+def civitai_from_adapter(adapter: AdapterRecord) -> CivitaiData | None:
+    """CivitAI data imported from a sidecar (a .civitai.info or a CivitAI model JSON)."""
+    if adapter.civitai_model_id is None and adapter.civitai_version_id is None:
+        return None
+    fetched = adapter.last_ingested_at or adapter.updated_at or adapter.created_at
+    if fetched is None:
+        return None
+    return CivitaiData(
+        model_name=adapter.name, version_name=adapter.version or adapter.canonical_version_name,
+        creator=adapter.author_username, tags=list(adapter.tags or []), stats=dict(adapter.stats or {}),
+        fetched_at=fetched, model_id=adapter.civitai_model_id, version_id=adapter.civitai_version_id,
+        base_model=adapter.base_model, trained_words=list(adapter.trained_words or []),
+        nsfw_level=adapter.nsfw_level, source="sidecar")
+
+
+async def inspect_result(db: Any, hasher: Any, read: StackReadResult, *, online: bool = False,
+                         civitai: Any = None, fallback_name: str | None = None) -> Inspection:
+    resolver = StackResolver(db, hasher, online=online, civitai=civitai)
+    resolved, warnings = await resolver.resolve(read.entries)
+    document = build_document(resolved, fallback_name=fallback_name)
+    return Inspection(source=read.source, format=read.format, document=document,
+                      lora_info=lora_info_text(document), entries=resolved, warnings=read.warnings + warnings)
+
+
+async def inspect_file(db: Any, hasher: Any, path: str | os.PathLike[str], *, online: bool = False,
+                       civitai: Any = None, fallback_name: str | None = None) -> Inspection:
+    """Read the stack file at `path` (raises StackReadError) and resolve it against the library."""
+    read = await asyncio.to_thread(read_stack_file, path)
+    return await inspect_result(db, hasher, read, online=online, civitai=civitai, fallback_name=fallback_name)
+
+
+async def inspect_bytes(db: Any, hasher: Any, data: bytes, filename: str, *, online: bool = False,
+                        civitai: Any = None, fallback_name: str | None = None) -> Inspection:
+    """The same for dropped or pasted data."""
+    read = await asyncio.to_thread(read_stack_bytes, data, filename)
+    return await inspect_result(db, hasher, read, online=online, civitai=civitai, fallback_name=fallback_name)
