@@ -279,11 +279,12 @@ CONSUMERS = frozenset({
     "WanVideoSetLoRAs", "CR Apply LoRA Stack", "Eff. Loader SDXL", "Lora Info (LoraManager)",
     "TriggerWord Toggle (LoraManager)", "Checkpoint Loader (LoraManager)", "Unet Loader (LoraManager)",
     "Prompt (LoraManager)", "Save Image (LoraManager)", "WanVideoLoraBlockEdit", "Debug Metadata (LoraManager)",
+    "Lora Pool (LoraManager)",  # a filter a selector draws from; loads nothing itself
 })
 
 # Nodes that choose LoRAs when the workflow runs: what they load cannot be read from the file.
 RUNTIME_SELECTORS = frozenset({
-    "Lora Randomizer (LoraManager)", "Lora Cycler (LoraManager)", "Lora Pool (LoraManager)",
+    "Lora Randomizer (LoraManager)", "Lora Cycler (LoraManager)",
     "CR Cycle LoRAs", "CR Load Scheduled LoRAs", "CR Random LoRA Stack",
 })
 
