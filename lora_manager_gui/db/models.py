@@ -113,3 +113,64 @@ class ImportSource(BaseModel):
 
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (Adapter, LibraryFile, ImportSource)
+
+
+# --- issue 3: hash cache and CivitAI answers (migration m0002) ---------------------------------
+
+
+class HashCacheEntry(BaseModel):
+    """A file's SHA-256 (and AutoV3 once computed), valid while size and mtime_ns still match."""
+
+    path = TextField(primary_key=True)  # absolute path, symlinks not resolved
+    size_bytes = IntegerField()
+    mtime_ns = IntegerField()
+    sha256 = TextField()  # 64 upper-case hex
+    autov3 = TextField(null=True)  # 12 upper-case hex; '' = checked, not a safetensors file; NULL = not computed
+    hashed_at = UTCDateTimeField(default=utc_now)
+
+    class Meta:
+        table_name = "hash_cache"
+
+
+class CivitaiLookup(BaseModel):
+    """What CivitAI answered for one SHA-256: found / not_found / failed / deferred, and when."""
+
+    sha256 = TextField(primary_key=True)  # 64 upper-case hex
+    status = TextField()
+    version_id = IntegerField(null=True)
+    model_id = IntegerField(null=True)
+    matched_by = TextField(null=True)  # 'sha256' or 'autov3'
+    fetched_at = UTCDateTimeField(default=utc_now)  # when this status was learnt
+    checked_at = UTCDateTimeField(default=utc_now)  # the last attempt, whatever its outcome
+    error_class = TextField(null=True)  # of the last failed attempt
+    error = TextField(null=True)
+    attempts = IntegerField(default=0)
+
+    class Meta:
+        table_name = "civitai_lookup"
+
+
+class CivitaiVersion(BaseModel):
+    """A model-version object as CivitAI returned it (images[].meta.comfy stripped)."""
+
+    version_id = IntegerField(primary_key=True)
+    model_id = IntegerField(null=True)
+    data = JSONField()
+    fetched_at = UTCDateTimeField(default=utc_now)
+
+    class Meta:
+        table_name = "civitai_version"
+
+
+class CivitaiModelRecord(BaseModel):
+    """A model object (creator, tags, description, licence, versions) as CivitAI returned it."""
+
+    model_id = IntegerField(primary_key=True)
+    data = JSONField()
+    fetched_at = UTCDateTimeField(default=utc_now)
+
+    class Meta:
+        table_name = "civitai_model"
+
+
+ALL_MODELS = ALL_MODELS + (HashCacheEntry, CivitaiLookup, CivitaiVersion, CivitaiModelRecord)

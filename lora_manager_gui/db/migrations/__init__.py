@@ -9,13 +9,14 @@ from collections.abc import Callable
 
 from peewee import Database
 
-from lora_manager_gui.db.migrations import m0001_initial
+from lora_manager_gui.db.migrations import m0001_initial, m0002_hash_civitai
 
 Migration = Callable[[Database], None]
 
 # Index i holds the migration that brings the schema from version i to version i + 1.
 MIGRATIONS: tuple[Migration, ...] = (
     m0001_initial.apply,
+    m0002_hash_civitai.apply,
 )
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -1,0 +1,210 @@
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from lora_manager_gui.services.executors import DatabaseExecutor
+from lora_manager_gui.services.hasher import HashProgress, HashService, is_rotational_device
+
+TINY_SHA256 = "4802E5DDCAA341F816E407EF58395BC5CB66498061545EF25C037964729AA6C1"
+
+
+@pytest.fixture
+def dbx(db_path: Path):
+    executor = DatabaseExecutor(db_path)
+    yield executor
+    executor.close()
+
+
+@pytest.fixture
+def hasher(dbx: DatabaseExecutor):
+    service = HashService(dbx, workers=4, rotational=lambda dev: False)
+    yield service
+    service.close()
+
+
+def _write(path: Path, size: int, fill: int = 7) -> Path:
+    path.write_bytes(bytes([fill]) * size)
+    return path
+
+
+def test_hashes_then_serves_from_cache(hasher: HashService, tmp_path: Path, fixtures_dir: Path) -> None:
+    tiny = fixtures_dir / "formats" / "tiny_test_lora.safetensors"
+    first = asyncio.run(hasher.hash_paths([tiny]))
+    second = asyncio.run(hasher.hash_paths([tiny]))
+    assert first[0].sha256 == second[0].sha256 == TINY_SHA256
+    assert first[0].autov2 == "4802E5DDCA" and first[0].size_bytes == 1106
+    assert (first[0].cached, second[0].cached) == (False, True)
+    assert hasher.files_hashed == 1
+
+
+def test_cache_survives_a_new_process(db_path: Path, tmp_path: Path) -> None:
+    f = _write(tmp_path / "a.safetensors", 5000)
+    code = (
+        "import asyncio, json, sys\n"
+        "from lora_manager_gui.services.executors import DatabaseExecutor\n"
+        "from lora_manager_gui.services.hasher import HashService\n"
+        "db = DatabaseExecutor(sys.argv[1]); h = HashService(db, workers=1)\n"
+        "r = asyncio.run(h.hash_paths([sys.argv[2]]))[0]\n"
+        "print(json.dumps([r.sha256, r.cached, h.files_hashed])); h.close(); db.close()\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", code, str(db_path), str(f)], capture_output=True, text=True, check=True)
+            for _ in range(2)]
+    import json
+
+    first, second = (json.loads(r.stdout) for r in runs)
+    expected = hashlib.sha256(f.read_bytes()).hexdigest().upper()
+    assert first == [expected, False, 1]
+    assert second == [expected, True, 0]
+
+
+def test_size_change_and_same_size_mtime_change_rehash(hasher: HashService, tmp_path: Path) -> None:
+    f = _write(tmp_path / "a.safetensors", 1000)
+    asyncio.run(hasher.hash_paths([f]))
+    _write(f, 1001)
+    changed = asyncio.run(hasher.hash_paths([f]))[0]
+    assert not changed.cached and changed.sha256 == hashlib.sha256(b"\x07" * 1001).hexdigest().upper()
+    st = f.stat()
+    f.write_bytes(b"\x08" * 1001)  # same size, new content
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1))  # make sure mtime_ns differs even on coarse clocks
+    again = asyncio.run(hasher.hash_paths([f]))[0]
+    assert not again.cached and again.sha256 == hashlib.sha256(b"\x08" * 1001).hexdigest().upper()
+    assert hasher.files_hashed == 3
+
+
+def test_same_file_hashed_once_when_asked_concurrently(dbx: DatabaseExecutor, tmp_path: Path) -> None:
+    f = _write(tmp_path / "big.safetensors", 3_000_000)
+    gate = threading.Event()
+    started = threading.Event()
+
+    service = HashService(dbx, workers=4, rotational=lambda dev: False, buffer_size=64 * 1024)
+    original = service._hash_and_store
+
+    def slow(*args, **kwargs):  # hold the first read open until the others have queued on it
+        started.set()
+        gate.wait(5)
+        return original(*args, **kwargs)
+
+    service._hash_and_store = slow  # type: ignore[method-assign]
+
+    async def main():
+        task = asyncio.ensure_future(service.hash_paths([f, f, str(f), f]))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 5)
+        await asyncio.sleep(0.2)
+        gate.set()
+        return await task
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        service.close()
+    assert {r.sha256 for r in results} == {hashlib.sha256(f.read_bytes()).hexdigest().upper()}
+    assert service.files_hashed == 1
+    assert sum(not r.cached for r in results) == 1
+
+
+def test_unreadable_and_missing_files_get_errors_and_the_rest_goes_on(hasher: HashService, tmp_path: Path) -> None:
+    good = _write(tmp_path / "good.safetensors", 10)
+    locked = _write(tmp_path / "locked.safetensors", 10)
+    locked.chmod(0)
+    folder = tmp_path / "folder.safetensors"
+    folder.mkdir()
+    try:
+        results = asyncio.run(hasher.hash_paths([tmp_path / "missing.safetensors", locked, folder, good]))
+    finally:
+        locked.chmod(0o644)
+    missing, unreadable, not_file, ok = results
+    assert missing.sha256 is None and missing.error_class == "unreadable" and "missing.safetensors" in missing.error
+    if os.geteuid() != 0:  # root reads anything
+        assert unreadable.sha256 is None and unreadable.error_class == "unreadable"
+        assert "locked.safetensors" in unreadable.error
+    assert not_file.error_class == "not_a_file"
+    assert ok.sha256 and ok.error is None
+
+
+def test_file_changing_during_the_read_gets_no_hash(hasher: HashService, tmp_path: Path) -> None:
+    f = _write(tmp_path / "growing.safetensors", 200_000)
+    hasher.buffer_size = 50_000
+
+    def grow(n: int) -> None:
+        with open(f, "ab") as fh:
+            fh.write(b"more")
+
+    result = hasher.hash_one_blocking(f, on_bytes=grow)
+    assert result.sha256 is None and result.error_class == "changed_while_hashing"
+    assert asyncio.run(hasher.hash_paths([f]))[0].sha256  # a later run hashes the settled file
+
+
+def test_cancel_stops_the_run_and_marks_the_rest(dbx: DatabaseExecutor, tmp_path: Path) -> None:
+    files = [_write(tmp_path / f"{i}.safetensors", 400_000, i) for i in range(6)]
+    cancel = threading.Event()
+    service = HashService(dbx, workers=1, rotational=lambda dev: False, buffer_size=4096, progress_interval=0.01)
+    seen: list[HashProgress] = []
+
+    def progress(p: HashProgress) -> None:
+        seen.append(p)
+        if p.bytes_done > 0:
+            cancel.set()
+
+    try:
+        results = asyncio.run(service.hash_paths(files, progress=progress, cancel=cancel))
+    finally:
+        service.close()
+    assert results[-1].error_class == "cancelled" and results[-1].sha256 is None
+    assert any(r.error_class == "cancelled" for r in results)
+    assert service.files_hashed < 6
+
+
+def test_progress_reports_files_bytes_and_eta(hasher: HashService, tmp_path: Path) -> None:
+    files = [_write(tmp_path / f"{i}.safetensors", 100_000, i) for i in range(5)]
+    seen: list[HashProgress] = []
+    asyncio.run(hasher.hash_paths(files, progress=seen.append))
+    last = seen[-1]
+    assert (last.files_done, last.files_total, last.bytes_done, last.bytes_total) == (5, 5, 500_000, 500_000)
+    assert last.bytes_per_s > 0 and last.eta_s == 0
+    again: list[HashProgress] = []
+    asyncio.run(hasher.hash_paths(files, progress=again.append))
+    assert (again[-1].cached, again[-1].bytes_total) == (5, 0)
+
+
+def test_one_stream_per_rotational_disk(dbx: DatabaseExecutor, tmp_path: Path) -> None:
+    files = [_write(tmp_path / f"{i}.safetensors", 300_000, i) for i in range(6)]
+    active = 0
+    peak = 0
+    lock = threading.Lock()
+    service = HashService(dbx, workers=4, rotational=lambda dev: True, buffer_size=8192)
+
+    def on_bytes_factory():
+        pass
+
+    original = service._hash_and_store
+
+    def counting(*args, **kwargs):
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            with lock:
+                active -= 1
+
+    service._hash_and_store = counting  # type: ignore[method-assign]
+    try:
+        results = asyncio.run(service.hash_paths(files))
+    finally:
+        service.close()
+    assert all(r.ok for r in results)
+    assert peak == 1
+
+
+def test_rotational_probe_treats_unknown_devices_as_solid_state() -> None:
+    assert is_rotational_device(0) is False  # no such block device
