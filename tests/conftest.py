@@ -33,3 +33,72 @@ def library_db(db_path: Path):
     db = open_database(db_path)
     yield db
     close_database(db)
+
+
+class LibraryTree:
+    """Builds a real library folder for import tests: valid safetensors, sidecars, broken files."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def model(self, rel: str, payload: bytes = b"\x01\x02\x03\x04", metadata: dict | None = None) -> Path:
+        from lora_manager_gui.core.safetensors import write_safetensors
+
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return write_safetensors(path, {"lora_up.weight": payload}, metadata)
+
+    def write(self, rel: str, content: str | bytes | dict | list) -> Path:
+        import json
+
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, (dict, list)):
+            content = json.dumps(content, indent=2)
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        path.write_bytes(content)
+        return path
+
+    def fixture(self, name: str, rel: str) -> Path:
+        return self.write(rel, (FIXTURES / name).read_bytes())
+
+    def civitai_model(self, rel: str, name: str, version: str = "v1.0", file_name: str | None = None, **top: object) -> Path:
+        """A minimal valid CivitAI model JSON naming `file_name` as its primary file."""
+        data = {
+            "id": abs(hash(name)) % 1_000_000,
+            "name": name,
+            "description": f"<p>{name}</p>",
+            "tags": ["style"],
+            "creator": {"username": "tester"},
+            "nsfwLevel": 1,
+            "modelVersions": [
+                {
+                    "id": abs(hash((name, version))) % 10_000_000,
+                    "name": version,
+                    "baseModel": "SDXL 1.0",
+                    "publishedAt": "2025-01-01T00:00:00.000Z",
+                    "trainedWords": ["trigger one, trigger two", "trigger one"],
+                    "files": [{"name": file_name or Path(rel).stem + ".safetensors", "sizeKB": 1.0, "primary": True,
+                               "hashes": {"SHA256": "AB" * 32}, "downloadUrl": "https://example.invalid/dl"}],
+                }
+            ],
+        }
+        data.update(top)
+        return self.write(rel, data)
+
+
+@pytest.fixture
+def lora_tree(tmp_path: Path) -> LibraryTree:
+    return LibraryTree(tmp_path / "library")
+
+
+@pytest.fixture
+def fake_civitai():
+    """A fake CivitAI on 127.0.0.1 (tests/civitai_server.py), started and stopped around the test."""
+    from tests.civitai_server import FakeCivitai
+
+    server = FakeCivitai().start()
+    yield server
+    server.stop()

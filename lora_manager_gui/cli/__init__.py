@@ -14,6 +14,7 @@ from lora_manager_gui import APP_DISPLAY_NAME, __version__
 from lora_manager_gui.core.errors import LoraManagerError
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "library",
     "stacks",
 )
 

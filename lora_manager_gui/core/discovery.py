@@ -1,0 +1,264 @@
+"""Walking a library root once: model files, sidecars grouped by base name, and problem entries.
+
+One iterative `os.scandir` walk per root (no recursion limit). Only model files and sidecars are
+stat'ed; previews and everything else are passed over by name. Symlinks:
+
+- Folders and files the user symlinked into the library are followed, wherever they point; each
+  real folder and file is visited once (tracked by (st_dev, st_ino)), so loops never hang and a file
+  reachable twice is counted once. Real entries are walked before symlinked ones, so a link to
+  something already inside the root is the one skipped, never the original.
+- Entries reached through a link that points outside the root are followed and flagged `external`.
+- A dangling link or a FIFO/socket named like a model file or sidecar is reported as `unreadable`
+  and never opened.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import stat
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lora_manager_gui.core.records import UNREADABLE, ImportIssue
+from lora_manager_gui.core.safetensors import MODEL_EXTENSIONS
+from lora_manager_gui.core.sidecars import sidecar_kind
+from lora_manager_gui.core.sidecars.base import DEFAULT_MAX_SIDECAR_BYTES
+
+DEFAULT_IGNORE_PATTERNS: tuple[str, ...] = (
+    ".*",  # hidden folders and files: .git, .Trash-1000, macOS ._AppleDouble and .DS_Store
+    "__pycache__",
+    "node_modules",
+    "@eaDir",  # Synology thumbnails
+    "#recycle",
+    "#snapshot",
+    "$RECYCLE.BIN",
+    "System Volume Information",
+    "lost+found",
+    "*.part",
+    "*.crdownload",
+)
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How an import walks and what it accepts. Patterns match a name (fnmatch, any case), or the
+    '/'-separated path relative to the root when they contain a '/'."""
+
+    ignore_patterns: tuple[str, ...] = DEFAULT_IGNORE_PATTERNS
+    follow_symlinks: bool = True
+    min_model_bytes: int = 1
+    max_model_bytes: int | None = None
+    max_sidecar_bytes: int = DEFAULT_MAX_SIDECAR_BYTES
+    check_safetensors: bool = True  # read each new or changed safetensors header
+    chunk_size: int = 256  # sidecar groups per database transaction
+
+
+@dataclass(slots=True)
+class FileEntry:
+    path: str  # absolute, under the root as walked
+    name: str
+    rel_path: str  # '/'-separated
+    size: int
+    mtime_ns: int
+    external: bool = False
+
+    def signature(self) -> str:
+        return f"{self.name}\x1f{self.size}\x1f{self.mtime_ns}"
+
+
+@dataclass(slots=True)
+class SidecarGroup:
+    """The sidecars `<base>.*` of one folder, with the same-named model files beside them."""
+
+    key: str  # folder path + '/' + base name
+    root: str
+    folder: str  # absolute folder path
+    base: str
+    sidecars: list[tuple[str, FileEntry]] = field(default_factory=list)  # (kind, entry), by name
+    models: list[FileEntry] = field(default_factory=list)  # same base name, any model extension
+
+    def sidecar_signature(self) -> str:
+        parts = [e.signature() for _, e in self.sidecars] + ["#"] + [m.signature() for m in self.models]
+        return "\x1e".join(parts)
+
+
+@dataclass
+class RootScan:
+    root: str
+    groups: list[SidecarGroup] = field(default_factory=list)
+    models: dict[str, FileEntry] = field(default_factory=dict)  # every model file, by path
+    issues: list[ImportIssue] = field(default_factory=list)
+    external: list[str] = field(default_factory=list)  # links followed out of the root
+    skipped_links: list[str] = field(default_factory=list)  # links to what was already seen
+    ignored: int = 0
+    folders: int = 0
+    cancelled: bool = False
+
+    @property
+    def files_seen(self) -> int:
+        return len(self.models) + sum(len(g.sidecars) for g in self.groups)
+
+
+def is_model_name(name: str) -> bool:
+    return name.lower().endswith(MODEL_EXTENSIONS)
+
+
+def model_stem(name: str) -> str:
+    return os.path.splitext(name)[0]
+
+
+def _ignore_matcher(patterns: tuple[str, ...]) -> tuple[Callable[[str], bool], Callable[[str], bool]]:
+    by_name = [p for p in patterns if "/" not in p]
+    by_path = [p.strip("/") for p in patterns if "/" in p]
+    name_re = re.compile("|".join(fnmatch.translate(p.lower()) for p in by_name)) if by_name else None
+    path_re = re.compile("|".join(fnmatch.translate(p.lower()) for p in by_path)) if by_path else None
+    return (
+        (lambda n: bool(name_re.match(n.lower()))) if name_re else (lambda n: False),
+        (lambda r: bool(path_re.match(r.lower()))) if path_re else (lambda r: False),
+    )
+
+
+def _inside(path: str, root_real: str) -> bool:
+    real = os.path.realpath(path)
+    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
+
+
+def scan_root(
+    root: str,
+    options: ImportOptions = ImportOptions(),
+    *,
+    seen_dirs: set[tuple[int, int]] | None = None,
+    seen_files: set[tuple[int, int]] | None = None,
+    cancel: threading.Event | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RootScan:
+    """Walk `root` (absolute). `seen_*` are shared between the roots of one import so overlapping
+    roots count each file once. `progress(folders, files)` is called at most ~4 times a second."""
+    scan = RootScan(root=root)
+    seen_dirs = set() if seen_dirs is None else seen_dirs
+    seen_files = set() if seen_files is None else seen_files
+    root_real = os.path.realpath(root)
+    ignore_name, ignore_rel = _ignore_matcher(options.ignore_patterns)
+    # (path, rel, external); real folders first, then symlinked ones.
+    pending: list[tuple[str, str, bool]] = [(root, "", False)]
+    linked: list[tuple[str, str, bool]] = []
+    linked_files: list[tuple[os.DirEntry[str], str, str, bool]] = []
+    per_folder: dict[str, tuple[list[tuple[str, str, FileEntry]], list[FileEntry], str]] = {}
+    last_report = time.monotonic()
+    files_found = 0
+
+    def add_file(entry: os.DirEntry[str], folder: str, rel: str, external: bool, is_link: bool) -> None:
+        nonlocal files_found
+        name = entry.name
+        kind = sidecar_kind(name)
+        is_model = kind is None and is_model_name(name)
+        if kind is None and not is_model:
+            return
+        rel_path = f"{rel}/{name}" if rel else name
+        try:
+            st = entry.stat()  # follows symlinks
+        except OSError as exc:
+            what = "a symbolic link whose target does not exist" if is_link else (exc.strerror or str(exc))
+            scan.issues.append(ImportIssue(entry.path, UNREADABLE, f"cannot read the file: {what}"))
+            return
+        if not stat.S_ISREG(st.st_mode):
+            scan.issues.append(ImportIssue(entry.path, UNREADABLE, "not a regular file (a folder, FIFO or device named like a model or metadata file)"))
+            return
+        ident = (st.st_dev, st.st_ino)
+        if ident in seen_files:
+            scan.skipped_links.append(entry.path)
+            return
+        seen_files.add(ident)
+        ext_flag = external or (is_link and not _inside(entry.path, root_real))
+        if is_link and ext_flag and not external:
+            scan.external.append(entry.path)
+        fe = FileEntry(entry.path, name, rel_path, st.st_size, st.st_mtime_ns, ext_flag)
+        sidecars, models, _ = per_folder.setdefault(folder, ([], [], rel))
+        files_found += 1
+        if kind is not None:
+            sidecars.append((kind[0], kind[1], fe))
+        else:
+            models.append(fe)
+            scan.models[fe.path] = fe
+
+    while pending or linked:
+        if cancel is not None and cancel.is_set():
+            scan.cancelled = True
+            return scan
+        folder, rel, external = pending.pop() if pending else linked.pop(0)
+        try:
+            st = os.stat(folder)
+        except OSError as exc:
+            scan.issues.append(ImportIssue(folder, UNREADABLE, f"cannot open the folder: {exc.strerror or exc}"))
+            continue
+        ident = (st.st_dev, st.st_ino)
+        if ident in seen_dirs:
+            if folder != root:
+                scan.skipped_links.append(folder)
+            continue
+        seen_dirs.add(ident)
+        scan.folders += 1
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            scan.issues.append(ImportIssue(folder, UNREADABLE, f"cannot list the folder: {exc.strerror or exc}"))
+            continue
+        subdirs: list[tuple[str, str, bool]] = []
+        for entry in entries:
+            name = entry.name
+            if ignore_name(name):
+                scan.ignored += 1
+                continue
+            rel_child = f"{rel}/{name}" if rel else name
+            if ignore_rel(rel_child):
+                scan.ignored += 1
+                continue
+            is_link = entry.is_symlink()
+            if is_link and not options.follow_symlinks:
+                scan.ignored += 1
+                continue
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if is_link:
+                    child_external = external or not _inside(entry.path, root_real)
+                    if child_external and not external:
+                        scan.external.append(entry.path)
+                    linked.append((entry.path, rel_child, child_external))
+                else:
+                    subdirs.append((entry.path, rel_child, external))
+            elif is_link:
+                linked_files.append((entry, folder, rel, external))
+            else:
+                add_file(entry, folder, rel, external, False)
+        pending.extend(reversed(subdirs))
+        if progress is not None and time.monotonic() - last_report >= 0.25:
+            last_report = time.monotonic()
+            progress(scan.folders, files_found)
+    for entry, f_folder, f_rel, f_ext in linked_files:  # after every real file: originals win
+        add_file(entry, f_folder, f_rel, f_ext, True)
+    _build_groups(scan, per_folder)
+    return scan
+
+
+def _build_groups(scan: RootScan, per_folder: dict[str, tuple[list[tuple[str, str, FileEntry]], list[FileEntry], str]]) -> None:
+    for folder in sorted(per_folder):
+        sidecars, models, _rel = per_folder[folder]
+        by_stem: dict[str, list[FileEntry]] = {}
+        for m in models:
+            by_stem.setdefault(model_stem(m.name).lower(), []).append(m)
+        groups: dict[str, SidecarGroup] = {}
+        for kind, base, fe in sorted(sidecars, key=lambda s: s[2].name):
+            low = base.lower()
+            group = groups.get(low)
+            if group is None:
+                group = SidecarGroup(f"{folder}/{base}", scan.root, folder, base, models=sorted(by_stem.get(low, []), key=lambda m: m.name))
+                groups[low] = group
+            group.sidecars.append((kind, fe))
+        scan.groups.extend(groups.values())

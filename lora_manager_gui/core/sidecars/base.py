@@ -1,0 +1,246 @@
+"""What every sidecar parser shares: the parsed-fields record, reading untrusted JSON, typed checks.
+
+Parsers are strict about the fields they map (a string where a string belongs, a list of strings for
+tags, ...) and say which field is wrong; unknown keys are kept in `extra`, never rejected.
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import dataclass, field
+from typing import Any
+
+from lora_manager_gui.core.errors import FileProblemError
+from lora_manager_gui.core.records import INVALID_JSON, INVALID_METADATA, MISSING_MODEL_FILE, TOO_LARGE, UNREADABLE, UNSAFE_PATH
+
+DEFAULT_MAX_SIDECAR_BYTES = 32 * 1024 * 1024  # a CivitAI model JSON with every version and image is a few MB
+
+
+class InvalidJsonError(FileProblemError):
+    error_class = INVALID_JSON
+
+
+class InvalidMetadataError(FileProblemError):
+    error_class = INVALID_METADATA
+
+
+class TooLargeError(FileProblemError):
+    error_class = TOO_LARGE
+
+
+class SidecarUnreadableError(FileProblemError):
+    error_class = UNREADABLE
+
+
+class UnsafePathError(FileProblemError):
+    error_class = UNSAFE_PATH
+
+
+class MissingModelFileError(FileProblemError):
+    error_class = MISSING_MODEL_FILE
+
+
+@dataclass
+class SidecarFields:
+    """What one sidecar says about a model file. None / empty means "this source does not say"."""
+
+    format: str
+    path: str
+    name: str | None = None
+    version: str | None = None
+    description: str | None = None
+    author_username: str | None = None
+    visibility: str | None = None
+    published_at: str | None = None
+    tags: list[str] = field(default_factory=list)
+    trained_words: list[str] = field(default_factory=list)
+    primary_file_name: str | None = None
+    primary_file_size_kb: float | None = None
+    primary_file_sha256: str | None = None
+    primary_file_download_url: str | None = None
+    supports_generation: bool | None = None
+    sd_version: str | None = None
+    nsfw_level: int | None = None
+    activation_text: str | None = None
+    stats: dict[str, Any] | None = None
+    base_model: str | None = None
+    model_type: str | None = None
+    civitai_model_id: int | None = None
+    civitai_version_id: int | None = None
+    notes: str | None = None
+    weight: float | None = None  # a preferred weight (A1111 "preferred weight", Lora Manager usage tips)
+    extra: dict[str, Any] = field(default_factory=dict)
+    # Hints, not columns:
+    file_sha256: str | None = None  # SHA-256 of the local model file, when the sidecar knows it
+    model_file_names: list[str] = field(default_factory=list)  # names the metadata gives the model file
+    not_on_civitai: bool = False  # a `{}` .civitai.info: looked up, not found
+
+
+@dataclass(frozen=True)
+class SidecarContext:
+    """What a parser may use to pick the model version: the local file's name and hash, if known."""
+
+    model_file_names: frozenset[str] = frozenset()  # lower-cased names of model files in the folder
+    file_sha256: str | None = None  # upper-case
+
+
+def read_json_file(path: str, max_bytes: int = DEFAULT_MAX_SIDECAR_BYTES) -> Any:
+    """Read and decode a sidecar. Never opens anything but a regular file (a FIFO would block)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise SidecarUnreadableError(path, f"cannot read the file: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise SidecarUnreadableError(path, "not a regular file")
+    if st.st_size > max_bytes:
+        raise TooLargeError(path, f"the file is {st.st_size:,} bytes, over the {max_bytes:,}-byte limit for metadata files")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise SidecarUnreadableError(path, f"cannot read the file: {exc.strerror or exc}") from exc
+    if len(raw) > max_bytes:
+        raise TooLargeError(path, f"the file grew over the {max_bytes:,}-byte limit while being read")
+    return decode_json(path, raw)
+
+
+def decode_json(path: str, raw: bytes) -> Any:
+    if not raw.strip():
+        raise InvalidJsonError(path, "the file is empty")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidJsonError(path, f"not UTF-8 text (byte {exc.start}): metadata files must be UTF-8 JSON") from exc
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise InvalidJsonError(path, "the JSON is nested too deeply to be metadata") from exc
+    except ValueError as exc:
+        raise InvalidJsonError(path, f"invalid JSON: {exc}") from exc
+
+
+# --- typed field access -----------------------------------------------------------------------
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__
+    )
+
+
+class Fields:
+    """Typed access to one JSON object of a sidecar; errors name the file and the field."""
+
+    def __init__(self, path: str, obj: Any, where: str = "") -> None:
+        if not isinstance(obj, dict):
+            raise InvalidMetadataError(path, f"{where or 'the top level'} must be a JSON object, got {_kind(obj)}")
+        self.path = path
+        self.obj = obj
+        self.where = where
+
+    def _bad(self, key: str, expected: str, value: Any) -> InvalidMetadataError:
+        return InvalidMetadataError(self.path, f"field '{self.where}{key}' must be {expected}, got {_kind(value)}")
+
+    def get(self, key: str) -> Any:
+        return self.obj.get(key)
+
+    def str(self, key: str, *, required: bool = False) -> str | None:
+        value = self.obj.get(key)
+        if value is None:
+            if required:
+                raise InvalidMetadataError(self.path, f"required field '{self.where}{key}' is missing")
+            return None
+        if not isinstance(value, str):
+            raise self._bad(key, "a string", value)
+        value = value.strip()
+        if required and not value:
+            raise InvalidMetadataError(self.path, f"required field '{self.where}{key}' is empty")
+        return value or None
+
+    def int(self, key: str) -> int | None:
+        value = self.obj.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
+            raise self._bad(key, "an integer", value)
+        return int(value)
+
+    def id(self, key: str) -> int | None:
+        """A CivitAI id: an integer, or a string of digits; anything else ("Model not found") is no id."""
+        value = self.obj.get(key)
+        if isinstance(value, str):
+            return int(value) if value.strip().isdigit() else None
+        return self.int(key)
+
+    def float(self, key: str) -> float | None:
+        value = self.obj.get(key)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise self._bad(key, "a number", value) from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self._bad(key, "a number", value)
+        return float(value)
+
+    def bool(self, key: str) -> bool | None:
+        value = self.obj.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, bool):
+            raise self._bad(key, "true or false", value)
+        return value
+
+    def str_list(self, key: str, *, named_objects: bool = False) -> list[str]:
+        """A list of strings (CivitAI tags may also be {"name": ...} objects)."""
+        value = self.obj.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self._bad(key, "a list of strings", value)
+        out: list[str] = []
+        for i, item in enumerate(value):
+            if named_objects and isinstance(item, dict) and isinstance(item.get("name"), str):
+                item = item["name"]
+            if not isinstance(item, str):
+                raise InvalidMetadataError(self.path, f"field '{self.where}{key}[{i}]' must be a string, got {_kind(item)}")
+            if item.strip():
+                out.append(item.strip())
+        return out
+
+    def obj_or_none(self, key: str) -> Fields | None:
+        value = self.obj.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self._bad(key, "an object", value)
+        return Fields(self.path, value, f"{self.where}{key}.")
+
+    def list_of_objects(self, key: str) -> list[Fields]:
+        value = self.obj.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self._bad(key, "a list of objects", value)
+        return [Fields(self.path, item, f"{self.where}{key}[{i}].") for i, item in enumerate(value)]
+
+    def dict(self, key: str) -> dict[str, Any] | None:
+        value = self.obj.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self._bad(key, "an object", value)
+        return value
+
+    def extra(self, mapped: frozenset[str] | set[str]) -> dict[str, Any]:
+        return {k: v for k, v in self.obj.items() if k not in mapped}
+
+
+def upper_hex(value: str | None) -> str | None:
+    if not value:
+        return None
+    value = value.strip()
+    return value.upper() if value and all(c in "0123456789abcdefABCDEF" for c in value) else None

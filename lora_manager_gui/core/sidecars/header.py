@@ -1,0 +1,89 @@
+"""What a safetensors header says about a LoRA (kohya `ss_*` and `modelspec.*`, FORMATS.md §4):
+the lowest-precedence source, and the whole source for "import this orphan from its header".
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+from lora_manager_gui.core.safetensors import SafetensorsHeader
+from lora_manager_gui.core.sidecars.base import SidecarFields, upper_hex
+
+FORMAT = "safetensors_header"
+MAX_SUGGESTED_TAGS = 10
+
+# kohya's ss_base_model_version and modelspec.architecture prefixes, mapped to CivitAI's base model names.
+_BASE_MODELS = (
+    ("sdxl", "SDXL 1.0", "SDXL"),
+    ("stable-diffusion-xl", "SDXL 1.0", "SDXL"),
+    ("sd_v2", "SD 2.1", "SD2"),
+    ("stable-diffusion-v2", "SD 2.1", "SD2"),
+    ("sd_v1", "SD 1.5", "SD1"),
+    ("stable-diffusion-v1", "SD 1.5", "SD1"),
+    ("sd3", "SD 3", "SD3"),
+    ("stable-diffusion-v3", "SD 3", "SD3"),
+    ("flux-1-dev", "Flux.1 D", None),
+    ("flux-1-schnell", "Flux.1 S", None),
+    ("flux1", "Flux.1 D", None),
+    ("flux", "Flux.1 D", None),
+    ("chroma", "Chroma", None),
+    ("lumina2", "Lumina", None),
+    ("hunyuan-image", "HunyuanImage", None),
+    ("wan", "Wan Video", None),
+)
+
+
+def base_model_of(metadata: dict[str, str]) -> tuple[str | None, str | None]:
+    """(CivitAI-style base model, A1111 sd version) from the header metadata, or Nones."""
+    for key in ("ss_base_model_version", "modelspec.architecture"):
+        raw = (metadata.get(key) or "").strip().lower()
+        if not raw or raw == "none":
+            continue
+        for prefix, base, sd_version in _BASE_MODELS:
+            if raw.startswith(prefix):
+                return base, sd_version
+        return metadata[key].strip(), None
+    if metadata.get("ss_v2") == "True":
+        return "SD 2.1", "SD2"
+    return None, None
+
+
+def suggested_triggers(header: SafetensorsHeader, limit: int = MAX_SUGGESTED_TAGS) -> list[str]:
+    """modelspec.trigger_phrase if set, else the most frequent training tags (ss_tag_frequency)."""
+    phrase = (header.metadata.get("modelspec.trigger_phrase") or "").strip()
+    if phrase:
+        return [p.strip() for p in phrase.split(",") if p.strip()][:limit]
+    freq = header.metadata_json("ss_tag_frequency")
+    counts: Counter[str] = Counter()
+    if isinstance(freq, dict):
+        for tags in freq.values():
+            if isinstance(tags, dict):
+                for tag, n in tags.items():
+                    if isinstance(tag, str) and tag.strip() and isinstance(n, (int, float)):
+                        counts[tag.strip()] += int(n)
+    return [tag for tag, _ in counts.most_common(limit)]
+
+
+def header_fields(path: str, header: SafetensorsHeader, *, full: bool) -> SidecarFields:
+    """With `full`, everything usable (name, triggers, description); else only the base model."""
+    meta = header.metadata
+    out = SidecarFields(format=FORMAT, path=path)
+    out.base_model, out.sd_version = base_model_of(meta)
+    if not full:
+        return out
+    stem = os.path.splitext(os.path.basename(path))[0]
+    title = (meta.get("modelspec.title") or "").strip()
+    output_name = (meta.get("ss_output_name") or "").strip()
+    out.name = title or (output_name if output_name and output_name != "None" else "") or stem
+    out.description = (meta.get("modelspec.description") or "").strip() or None
+    out.author_username = (meta.get("modelspec.author") or "").strip() or None
+    out.trained_words = suggested_triggers(header)
+    tags = (meta.get("modelspec.tags") or "").strip()
+    out.tags = [t.strip() for t in tags.split(",") if t.strip()] if tags else []
+    sha = upper_hex(meta.get("modelspec.hash_sha256", "").removeprefix("0x"))
+    if sha and len(sha) == 64:
+        out.extra["modelspec.hash_sha256"] = sha  # embedded hashes can be wrong: kept, never trusted
+    for key in ("ss_network_module", "ss_network_dim", "ss_network_alpha", "ss_sd_model_name", "modelspec.architecture"):
+        if meta.get(key) and meta[key] != "None":
+            out.extra[key] = meta[key]
+    return out

@@ -1,0 +1,161 @@
+"""What an import reports: progress while it runs, and the final report (text or --json)."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lora_manager_gui.core.records import AdapterRecord, DuplicateClaim, ImportIssue
+
+# Columns whose fill rate the report gives (share of rows imported or updated by the run).
+COVERAGE_FIELDS: tuple[str, ...] = (
+    "description", "author_username", "published_at", "tags", "trained_words", "base_model",
+    "primary_file_sha256", "civitai_version_id", "sd_version", "activation_text", "stats", "notes",
+)
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    phase: str  # "scanning", "importing", "finishing"
+    files_done: int
+    files_total: int | None  # None while scanning: the total is not known yet
+    rate: float  # items per second in this phase
+    eta_s: float | None
+    root: str = ""
+
+
+class ProgressThrottle:
+    """Calls `callback` at most every `interval` seconds (and always for `force`)."""
+
+    def __init__(self, callback: Callable[[ImportProgress], None] | None, interval: float = 0.25) -> None:
+        self.callback = callback
+        self.interval = interval
+        self._last = 0.0
+        self._phase_start = time.monotonic()
+        self._phase = ""
+
+    def __call__(self, phase: str, done: int, total: int | None, root: str = "", *, force: bool = False) -> None:
+        if self.callback is None:
+            return
+        now = time.monotonic()
+        if phase != self._phase:
+            self._phase, self._phase_start = phase, now
+        if not force and now - self._last < self.interval:
+            return
+        self._last = now
+        elapsed = max(now - self._phase_start, 1e-6)
+        rate = done / elapsed
+        eta = (total - done) / rate if total is not None and rate > 0 else None
+        self.callback(ImportProgress(phase, done, total, rate, eta, root))
+
+
+@dataclass
+class ImportReport:
+    roots: list[str] = field(default_factory=list)
+    files_processed: int = 0  # model files and sidecars found
+    model_files: int = 0
+    sidecar_groups: int = 0
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    orphans: list[str] = field(default_factory=list)
+    duplicates: list[DuplicateClaim] = field(default_factory=list)
+    errors: list[ImportIssue] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # model files gone since the last import
+    external: list[str] = field(default_factory=list)  # symlinks followed out of the root
+    skipped_links: list[str] = field(default_factory=list)  # links to files/folders already counted
+    not_on_civitai: int = 0
+    not_sidecars: int = 0
+    ignored: int = 0
+    cancelled: bool = False
+    forced: bool = False
+    duration_s: float = 0.0
+    written: list[AdapterRecord] = field(default_factory=list, repr=False)
+
+    @property
+    def failed(self) -> int:
+        return len({e.path for e in self.errors})
+
+    @property
+    def failed_by_class(self) -> dict[str, int]:
+        return dict(sorted(Counter(e.error_class for e in self.errors).items()))
+
+    @property
+    def success_rate(self) -> float:
+        """Share of sidecar groups imported without any error (1.0 when there were none)."""
+        if self.sidecar_groups == 0:
+            return 1.0
+        failed_groups = len({e.path for e in self.errors if not e.path.lower().endswith((".safetensors", ".pt", ".bin", ".ckpt"))})
+        return max(0.0, (self.sidecar_groups - min(failed_groups, self.sidecar_groups)) / self.sidecar_groups)
+
+    @property
+    def time_per_file_ms(self) -> float:
+        return 1000.0 * self.duration_s / self.files_processed if self.files_processed else 0.0
+
+    def field_coverage(self) -> dict[str, float]:
+        if not self.written:
+            return {}
+        out = {}
+        for name in COVERAGE_FIELDS:
+            filled = sum(1 for r in self.written if getattr(r, name) not in (None, "", [], {}))
+            out[name] = round(filled / len(self.written), 4)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "roots": self.roots,
+            "files_processed": self.files_processed,
+            "model_files": self.model_files,
+            "sidecar_groups": self.sidecar_groups,
+            "imported": self.imported,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "failed": self.failed,
+            "failed_by_class": self.failed_by_class,
+            "orphans": self.orphans,
+            "duplicates": [d.to_json() for d in self.duplicates],
+            "errors": [e.to_json() for e in self.errors],
+            "missing": self.missing,
+            "external_links": self.external,
+            "skipped_links": self.skipped_links,
+            "not_on_civitai": self.not_on_civitai,
+            "not_sidecars": self.not_sidecars,
+            "ignored": self.ignored,
+            "field_coverage": self.field_coverage(),
+            "success_rate": round(self.success_rate, 4),
+            "duration_s": round(self.duration_s, 3),
+            "time_per_file_ms": round(self.time_per_file_ms, 4),
+            "cancelled": self.cancelled,
+            "forced": self.forced,
+        }
+
+    def to_text(self, *, max_listed: int = 20) -> str:
+        lines = [
+            f"Imported {self.imported}, updated {self.updated}, unchanged {self.unchanged}, failed {self.failed} "
+            f"({self.files_processed} files in {self.duration_s:.2f} s, {self.time_per_file_ms:.2f} ms per file)",
+        ]
+        if self.cancelled:
+            lines.append("Cancelled: what was imported before the cancel is kept; run again to finish.")
+        if self.failed_by_class:
+            lines.append("Failed by class: " + ", ".join(f"{k} {v}" for k, v in self.failed_by_class.items()))
+        lines.append(f"Success rate: {self.success_rate:.1%}")
+
+        def listing(title: str, items: list[str]) -> None:
+            if not items:
+                return
+            lines.append(f"{title} ({len(items)}):")
+            lines.extend(f"  {item}" for item in items[:max_listed])
+            if len(items) > max_listed:
+                lines.append(f"  ... and {len(items) - max_listed} more (--json lists all)")
+
+        listing("Errors", [f"{e.path}: [{e.error_class}] {e.message}" for e in self.errors])
+        listing("Duplicates", [f"{d.name} {d.version}: {d.duplicate_path} (kept {d.kept_path})" for d in self.duplicates])
+        listing("Orphans (model files with no metadata)", self.orphans)
+        listing("Missing since the last import", self.missing)
+        listing("Followed symlinks leading out of the library", self.external)
+        coverage = self.field_coverage()
+        if coverage:
+            lines.append("Field coverage: " + ", ".join(f"{k} {v:.0%}" for k, v in coverage.items()))
+        return "\n".join(lines)
