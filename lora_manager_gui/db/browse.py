@@ -1,0 +1,354 @@
+"""Read-only queries behind the window's views: counts and pages computed in SQLite.
+
+Every function here runs on the database thread (through DatabaseExecutor) and returns plain
+dataclasses. Sorting, filtering and search happen in SQL so a view over 100,000 adapters only ever
+holds the pages it shows. Tables written by other layers (library files, hash cache, CivitAI
+answers) are used when the schema has them; `LibrarySchema` finds out once per connection.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from peewee import Database
+
+from lora_manager_gui.db.models import database_proxy
+
+PAGE_SIZE = 200
+
+# Sortable columns: the view's column key -> the SQL expression it sorts by.
+SORT_EXPRESSIONS: dict[str, str] = {
+    "name": "a.name COLLATE NOCASE",
+    "version": "a.version COLLATE NOCASE",
+    "creator": "a.author_username COLLATE NOCASE",
+    "base_model": "a.sd_version COLLATE NOCASE",
+    "nsfw": "a.nsfw_level",
+    "size": "a.primary_file_size_kb",
+    "file": "a.primary_file_name COLLATE NOCASE",
+    "updated": "a.updated_at",
+}
+
+# Columns searched by the free-text box (all of them, case-insensitively, as substrings).
+SEARCH_COLUMNS = (
+    "a.name", "a.version", "a.tags", "a.trained_words", "a.author_username",
+    "a.primary_file_name", "a.file_path",
+)
+
+
+@dataclass(frozen=True)
+class BrowseQuery:
+    """What the adapters view asks for: search text, filters and sort order."""
+
+    search: str = ""
+    base_model: str | None = None  # exact sd_version / base model, None = any
+    max_nsfw: int | None = None  # show adapters whose nsfw_level <= this, None = any
+    identified: bool | None = None  # True: identified on CivitAI, False: not, None: both
+    missing_file: bool | None = None  # True: the model file is missing, False: present
+    sort_key: str = "name"
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class AdapterRow:
+    """One line of the adapters table or gallery."""
+
+    id: int
+    name: str
+    version: str
+    creator: str | None
+    base_model: str | None
+    nsfw_level: int
+    file_name: str | None
+    file_path: str | None
+    json_file_path: str | None
+    size_bytes: int | None
+    sha256: str | None
+    identified: bool
+    missing: bool
+
+
+@dataclass(frozen=True)
+class AdapterDetails:
+    """Everything the details pane shows for one adapter."""
+
+    row: AdapterRow
+    description_html: str | None
+    model_description_html: str | None
+    tags: list[str]
+    trained_words: list[str]
+    activation_text: str | None
+    weight: float
+    stats: dict[str, Any]
+    published_at: str | None
+    model_id: int | None
+    version_id: int | None
+    file_exists: bool
+    file_size: int | None
+    file_mtime_ns: int | None
+    autov2: str | None
+    autov3: str | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def civitai_url(self) -> str | None:
+        if self.model_id is None:
+            return None
+        url = f"https://civitai.com/models/{self.model_id}"
+        return f"{url}?modelVersionId={self.version_id}" if self.version_id else url
+
+
+@dataclass(frozen=True)
+class LibrarySchema:
+    """Which optional tables and columns the open library has."""
+
+    tables: frozenset[str]
+    columns: dict[str, frozenset[str]]
+
+    def has(self, table: str, *columns: str) -> bool:
+        return table in self.tables and all(c in self.columns.get(table, ()) for c in columns)
+
+
+def read_schema(db: Database | None = None) -> LibrarySchema:
+    db = db or database_proxy
+    names = [r[0] for r in db.execute_sql(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')").fetchall()]
+    columns = {
+        name: frozenset(r[1] for r in db.execute_sql(f'PRAGMA table_info("{name}")').fetchall())
+        for name in names if not name.startswith("sqlite_")
+    }
+    return LibrarySchema(frozenset(columns), columns)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _identified_sql(schema: LibrarySchema) -> str:
+    """Identified: the adapter carries a CivitAI model id, or CivitAI answered 'found' for its hash."""
+    parts = []
+    if schema.has("adapter", "civitai_model_id"):
+        parts.append("a.civitai_model_id IS NOT NULL")
+    parts += ["json_extract(a.extra, '$.modelId') IS NOT NULL",
+              "json_extract(a.extra, '$.civitai.modelId') IS NOT NULL"]
+    if schema.has("civitai_lookup", "sha256", "status"):
+        parts.append("(a.primary_file_sha256 IS NOT NULL AND EXISTS (SELECT 1 FROM civitai_lookup c "
+                     "WHERE c.sha256 IN (lower(a.primary_file_sha256), upper(a.primary_file_sha256)) "
+                     "AND c.status = 'found'))")
+    return "(" + " OR ".join(parts) + ")"
+
+
+def _missing_sql(schema: LibrarySchema) -> str:
+    """The model file is missing: no path recorded, or the latest import did not find it."""
+    if schema.has("adapter", "file_missing"):
+        return "(a.file_path IS NULL OR a.file_path = '' OR a.file_missing != 0)"
+    return "(a.file_path IS NULL OR a.file_path = '')"
+
+
+def _base_model_sql(schema: LibrarySchema) -> str:
+    if schema.has("adapter", "base_model"):
+        return "COALESCE(NULLIF(a.base_model, ''), a.sd_version)"
+    return "a.sd_version"
+
+
+def _size_sql(schema: LibrarySchema) -> str:
+    if schema.has("adapter", "file_size_bytes"):
+        return "COALESCE(a.file_size_bytes, CAST(a.primary_file_size_kb * 1024 AS INTEGER))"
+    return "CAST(a.primary_file_size_kb * 1024 AS INTEGER)"
+
+
+def _select_columns(schema: LibrarySchema) -> str:
+    return (
+        f"a.id, a.name, a.version, a.author_username, {_base_model_sql(schema)}, a.nsfw_level, "
+        f"a.primary_file_name, a.file_path, a.json_file_path, {_size_sql(schema)}, "
+        f"a.primary_file_sha256, {_identified_sql(schema)}, {_missing_sql(schema)}"
+    )
+
+
+def _where(query: BrowseQuery, schema: LibrarySchema) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for word in query.search.split():
+        pattern = f"%{_like_escape(word)}%"
+        clauses.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in SEARCH_COLUMNS) + ")")
+        params.extend([pattern] * len(SEARCH_COLUMNS))
+    if query.base_model is not None:
+        clauses.append(f"COALESCE({_base_model_sql(schema)}, '') = ?")
+        params.append(query.base_model)
+    if query.max_nsfw is not None:
+        clauses.append("a.nsfw_level <= ?")
+        params.append(query.max_nsfw)
+    if query.identified is not None:
+        clauses.append(_identified_sql(schema) if query.identified else f"NOT {_identified_sql(schema)}")
+    if query.missing_file is not None:
+        clauses.append(_missing_sql(schema) if query.missing_file else f"NOT {_missing_sql(schema)}")
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def count_adapters(query: BrowseQuery, schema: LibrarySchema | None = None) -> int:
+    schema = schema or read_schema()
+    where, params = _where(query, schema)
+    return int(database_proxy.execute_sql(f"SELECT count(*) FROM adapter a{where}", params).fetchone()[0])
+
+
+def fetch_adapters(query: BrowseQuery, offset: int, limit: int = PAGE_SIZE,
+                   schema: LibrarySchema | None = None) -> list[AdapterRow]:
+    """One page of rows in the query's order."""
+    schema = schema or read_schema()
+    where, params = _where(query, schema)
+    order = SORT_EXPRESSIONS.get(query.sort_key, SORT_EXPRESSIONS["name"])
+    if query.sort_key == "base_model":
+        order = f"{_base_model_sql(schema)} COLLATE NOCASE"
+    elif query.sort_key == "size":
+        order = _size_sql(schema)
+    direction = "DESC" if query.descending else "ASC"
+    sql = (
+        f"SELECT {_select_columns(schema)} FROM adapter a{where} ORDER BY {order} {direction}, a.id {direction} LIMIT ? OFFSET ?"
+    )
+    rows = database_proxy.execute_sql(sql, [*params, limit, offset]).fetchall()
+    return [_row(r) for r in rows]
+
+
+def _row(r: tuple[Any, ...]) -> AdapterRow:
+    return AdapterRow(
+        id=r[0], name=r[1], version=r[2] or "", creator=r[3], base_model=r[4],
+        nsfw_level=int(r[5] or 0), file_name=r[6] or (os.path.basename(r[7]) if r[7] else None),
+        file_path=r[7], json_file_path=r[8],
+        size_bytes=int(r[9]) if r[9] is not None else None,
+        sha256=r[10], identified=bool(r[11]), missing=bool(r[12]),
+    )
+
+
+def base_models(schema: LibrarySchema | None = None) -> list[str]:
+    """Distinct base models present, for the filter box."""
+    expr = _base_model_sql(schema or read_schema())
+    rows = database_proxy.execute_sql(
+        f"SELECT DISTINCT {expr} AS b FROM adapter a WHERE b IS NOT NULL AND b != '' "
+        "ORDER BY b COLLATE NOCASE").fetchall()
+    return [r[0] for r in rows]
+
+
+def adapter_count() -> int:
+    return int(database_proxy.execute_sql("SELECT count(*) FROM adapter").fetchone()[0])
+
+
+def _json(value: Any, default: Any) -> Any:
+    if value is None or value == "":
+        return default
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None and str(value).strip() != "" else None
+    except (TypeError, ValueError):
+        return None
+
+
+def adapter_details(adapter_id: int, schema: LibrarySchema | None = None) -> AdapterDetails | None:
+    schema = schema or read_schema()
+    sql = (
+        f"SELECT {_select_columns(schema)}, a.description, a.tags, a.trained_words, a.activation_text, a.weight, a.stats, "
+        "a.published_at, a.extra, "
+        + ("a.civitai_model_id, a.civitai_version_id" if schema.has("adapter", "civitai_model_id",
+                                                                   "civitai_version_id") else "NULL, NULL")
+        + " FROM adapter a WHERE a.id = ?"
+    )
+    r = database_proxy.execute_sql(sql, [adapter_id]).fetchone()
+    if r is None:
+        return None
+    row = _row(r)
+    extra = _json(r[20], {}) or {}
+    civitai = extra.get("civitai") if isinstance(extra.get("civitai"), dict) else {}
+    model = extra.get("model") if isinstance(extra.get("model"), dict) else {}
+    model_description = extra.get("modelDescription") or model.get("description") or (
+        civitai.get("model", {}).get("description") if isinstance(civitai.get("model"), dict) else None)
+    file_exists, size, mtime = _file_facts(row, schema)
+    hashes = _primary_hashes(extra, civitai)
+    sha = (row.sha256 or hashes.get("SHA256") or "") or None
+    return AdapterDetails(
+        row=row,
+        description_html=r[13],
+        model_description_html=model_description if isinstance(model_description, str) else None,
+        tags=[str(t) for t in _json(r[14], []) or []],
+        trained_words=[str(t) for t in _json(r[15], []) or []],
+        activation_text=r[16],
+        weight=float(r[17] if r[17] is not None else 1.0),
+        stats=_json(r[18], {}) or {},
+        published_at=r[19],
+        model_id=_int_or_none(r[21] or extra.get("modelId") or civitai.get("modelId")),
+        version_id=_int_or_none(r[22] or extra.get("modelVersionId") or civitai.get("id")
+                                or (extra.get("id") if extra.get("modelId") else None)),
+        file_exists=file_exists, file_size=size, file_mtime_ns=mtime,
+        autov2=(hashes.get("AutoV2") or (sha[:10] if sha else None)),
+        autov3=hashes.get("AutoV3") or (extra.get("autov3") if isinstance(extra.get("autov3"), str) else None),
+        extra=extra,
+    )
+
+
+def _primary_hashes(extra: dict[str, Any], civitai: dict[str, Any]) -> dict[str, str]:
+    for source in (extra, civitai):
+        files = source.get("files")
+        if isinstance(files, list):
+            for f in files:
+                if isinstance(f, dict) and isinstance(f.get("hashes"), dict) and f.get("primary", True):
+                    return {k: str(v) for k, v in f["hashes"].items()}
+    return {}
+
+
+def _file_facts(row: AdapterRow, schema: LibrarySchema) -> tuple[bool, int | None, int | None]:
+    """Size and mtime of the model file, from the importer's file table when present, else stat()."""
+    if schema.has("library_file", "adapter_id", "size_bytes", "mtime_ns"):
+        hit = database_proxy.execute_sql(
+            "SELECT size_bytes, mtime_ns FROM library_file WHERE adapter_id = ? LIMIT 1", [row.id]).fetchone()
+        if hit is not None:
+            return True, hit[0], hit[1]
+    if row.file_path:
+        try:
+            st = os.stat(row.file_path)
+        except OSError:
+            return False, None, None
+        return True, st.st_size, st.st_mtime_ns
+    return False, None, None
+
+
+@dataclass(frozen=True)
+class OrphanRow:
+    """A model file an import saw with no metadata beside it."""
+
+    id: int
+    path: str
+    folder: str
+    size_bytes: int
+    mtime_ns: int
+    sha256: str | None
+    civitai_status: str | None  # 'found' | 'not_found' | 'failed' | None (never asked)
+
+
+def list_orphans(limit: int = 100_000, schema: LibrarySchema | None = None) -> list[OrphanRow]:
+    """Orphans by folder then path, with what hashing and CivitAI already know of each."""
+    schema = schema or read_schema()
+    if not schema.has("library_file", "adapter_id", "path", "size_bytes", "mtime_ns"):
+        return []
+    has_hash = schema.has("hash_cache", "path", "sha256", "size_bytes", "mtime_ns")
+    has_lookup = schema.has("civitai_lookup", "sha256", "status")
+    sha = ("(SELECT h.sha256 FROM hash_cache h WHERE h.path = f.path AND h.size_bytes = f.size_bytes "
+           "AND h.mtime_ns = f.mtime_ns)") if has_hash else "NULL"
+    folder = "f.folder" if schema.has("library_file", "folder") else "''"
+    missing = " AND f.missing = 0" if schema.has("library_file", "missing") else ""
+    rows = database_proxy.execute_sql(
+        f"SELECT f.id, f.path, {folder}, f.size_bytes, f.mtime_ns, {sha} FROM library_file f "
+        f"WHERE f.adapter_id IS NULL{missing} ORDER BY {folder}, f.path LIMIT ?", [limit]).fetchall()
+    result = []
+    for r in rows:
+        status = None
+        if has_lookup and r[5]:
+            hit = database_proxy.execute_sql(
+                "SELECT status FROM civitai_lookup WHERE sha256 IN (?, ?)", [r[5].lower(), r[5].upper()]).fetchone()
+            status = hit[0] if hit else None
+        result.append(OrphanRow(r[0], r[1], r[2] or os.path.dirname(r[1]), int(r[3]), int(r[4]), r[5], status))
+    return result

@@ -1,0 +1,107 @@
+"""What the window works with: the open library, the executors, settings and the services.
+
+The services of the import, hashing/CivitAI and stack layers are looked up when first needed, so
+the window runs (with those actions disabled and saying why) in a tree where one has not landed.
+Tests inject their own `ServiceHooks` to control background work without racing a thread.
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from PySide6.QtCore import QSettings
+
+from lora_manager_gui.services.executors import DatabaseExecutor, WorkPool
+from lora_manager_gui.ui.settings import AppSettings, load_settings, save_settings
+
+log = logging.getLogger(__name__)
+
+
+class ServiceUnavailableError(RuntimeError):
+    """A service module this action needs is not part of this build."""
+
+
+def optional_module(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(f"lora_manager_gui.{name}")
+    except ImportError as exc:
+        if exc.name and exc.name.startswith("lora_manager_gui"):
+            return None
+        raise
+
+
+def require_module(name: str, what: str) -> ModuleType:
+    module = optional_module(name)
+    if module is None:
+        raise ServiceUnavailableError(f"{what} is not available in this build (lora_manager_gui.{name} is missing)")
+    return module
+
+
+@dataclass
+class AppContext:
+    db_path: Path
+    db: DatabaseExecutor
+    pool: WorkPool
+    store: QSettings
+    settings: AppSettings
+    civitai_client: Any = None
+    hasher: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    async def open(cls, db_path: Path, store: QSettings, pool: WorkPool | None = None) -> AppContext:
+        """Open (and migrate) the library off the GUI thread."""
+        db = await asyncio.to_thread(DatabaseExecutor, db_path)
+        settings = load_settings(store)
+        pool = pool or WorkPool(settings.hash_workers or None)
+        return cls(db_path=Path(db_path), db=db, pool=pool, store=store, settings=settings)
+
+    def save_settings(self, settings: AppSettings) -> None:
+        self.settings = settings
+        save_settings(self.store, settings)
+
+    def get_hasher(self) -> Any:
+        if self.hasher is None:
+            module = require_module("services.hasher", "Hashing")
+            self.hasher = module.HashService(self.db, workers=self.settings.hash_workers or None)
+        return self.hasher
+
+    def get_civitai(self) -> Any:
+        if self.civitai_client is None:
+            module = require_module("services.civitai", "CivitAI identification")
+            self.civitai_client = module.CivitaiClient(self.settings.effective_base_url,
+                                                       api_key=self.settings.effective_api_key)
+        return self.civitai_client
+
+    async def switch_database(self, db_path: Path) -> None:
+        """Close the current library and open another (the demo library, for one)."""
+        new_db = await asyncio.to_thread(DatabaseExecutor, db_path)
+        old = self.db
+        self.db, self.db_path = new_db, Path(db_path)
+        self.hasher = None
+        await asyncio.to_thread(old.close)
+
+    async def close(self) -> None:
+        """Close the HTTP client, stop the executors, close the database; never hang."""
+        client, self.civitai_client = self.civitai_client, None
+        if client is not None:
+            try:
+                await asyncio.wait_for(client.close(), timeout=5)
+            except Exception:
+                log.exception("closing the CivitAI client failed")
+        hasher, self.hasher = self.hasher, None
+        closer = getattr(hasher, "close", None)
+        if closer is not None:
+            try:
+                result = closer()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                log.exception("closing the hasher failed")
+        await asyncio.to_thread(self.pool.close, True)
+        await asyncio.to_thread(self.db.close)

@@ -1,0 +1,17 @@
+"""Where the demo library ships (resources/demo) and where its separate database lives."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from lora_manager_gui.core import config
+
+DEMO_DB_NAME = "demo-library.sqlite3"
+
+
+def demo_root() -> Path:
+    return Path(__file__).resolve().parent.parent / "resources" / "demo"
+
+
+def demo_db_path() -> Path:
+    """The demo library is a database of its own, never mixed into the user's library."""
+    return config.data_dir() / DEMO_DB_NAME

@@ -1,0 +1,230 @@
+"""The details of the current adapter: preview, names, trigger words, description, stats, file facts."""
+from __future__ import annotations
+
+import html
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lora_manager_gui.db import browse
+from lora_manager_gui.db.browse import AdapterDetails
+from lora_manager_gui.ui.adapter_model import human_size
+from lora_manager_gui.ui.async_bridge import TaskTracker
+from lora_manager_gui.ui.context import AppContext
+from lora_manager_gui.ui.safe_html import SafeTextBrowser
+from lora_manager_gui.ui.thumbnails import ThumbnailCache
+
+
+def lora_prompt_tag(details: AdapterDetails) -> str:
+    """`<lora:name:weight>` with the file stem A1111 and ComfyUI prompt syntax expect."""
+    row = details.row
+    source = row.file_name or (os.path.basename(row.file_path) if row.file_path else "") or row.name
+    name = Path(source).stem if Path(source).suffix.lower() in (".safetensors", ".pt", ".bin", ".ckpt") else source
+    weight = details.weight if details.weight else 1.0
+    return f"<lora:{name}:{weight:g}>"
+
+
+def _selectable(label: QLabel) -> QLabel:
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setWordWrap(True)
+    return label
+
+
+def _format_mtime(ns: int | None) -> str:
+    if ns is None:
+        return ""
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+class DetailsPane(QScrollArea):
+    message_posted = Signal(str)
+    details_shown = Signal(int)  # adapter id
+
+    def __init__(self, ctx: AppContext, previews: ThumbnailCache, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.previews = previews
+        self.tracker = TaskTracker()
+        self.details: AdapterDetails | None = None
+        self._trigger_words: list[str] = []
+        self._generation = 0
+        self.setWidgetResizable(True)
+        self.setMinimumWidth(300)
+        body = QWidget()
+        self.setWidget(body)
+        layout = QVBoxLayout(body)
+
+        self.preview = QLabel()
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setMinimumHeight(160)
+        self.title = _selectable(QLabel("Select an adapter"))
+        self.title.setStyleSheet("font-size: 16pt; font-weight: 600;")
+        self.version = _selectable(QLabel())
+        layout.addWidget(self.preview)
+        layout.addWidget(self.title)
+        layout.addWidget(self.version)
+
+        form = QFormLayout()
+        self.creator = _selectable(QLabel())
+        self.base_model = _selectable(QLabel())
+        self.nsfw = QLabel()
+        self.triggers = QLabel()
+        self.triggers.setWordWrap(True)
+        self.triggers.setToolTip("Click a word to copy it")
+        self.triggers.linkActivated.connect(self._copy_trigger)
+        self.tags = _selectable(QLabel())
+        self.stats = _selectable(QLabel())
+        form.addRow("Creator", self.creator)
+        form.addRow("Base model", self.base_model)
+        form.addRow("NSFW level", self.nsfw)
+        form.addRow("Trigger words", self.triggers)
+        form.addRow("Tags", self.tags)
+        form.addRow("Stats", self.stats)
+        layout.addLayout(form)
+
+        buttons = QHBoxLayout()
+        self.copy_tag_button = QPushButton("Copy <lora:…>")
+        self.copy_tag_button.clicked.connect(self._copy_prompt_tag)
+        self.open_folder_button = QPushButton("Open containing folder")
+        self.open_folder_button.clicked.connect(self._open_folder)
+        self.civitai_link = QLabel()
+        self.civitai_link.setOpenExternalLinks(True)
+        buttons.addWidget(self.copy_tag_button)
+        buttons.addWidget(self.open_folder_button)
+        buttons.addWidget(self.civitai_link)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+
+        self.description = SafeTextBrowser()
+        self.description.setMinimumHeight(160)
+        layout.addWidget(QLabel("<b>Description</b>"))
+        layout.addWidget(self.description, 1)
+
+        facts = QFormLayout()
+        self.path = _selectable(QLabel())
+        self.size = QLabel()
+        self.modified = QLabel()
+        self.sha256 = _selectable(QLabel())
+        self.sha256.setStyleSheet("font-family: monospace;")
+        self.autov2 = _selectable(QLabel())
+        self.autov3 = _selectable(QLabel())
+        facts.addRow("File", self.path)
+        facts.addRow("Size", self.size)
+        facts.addRow("Modified", self.modified)
+        facts.addRow("SHA-256", self.sha256)
+        facts.addRow("AutoV2", self.autov2)
+        facts.addRow("AutoV3", self.autov3)
+        layout.addLayout(facts)
+        previews.thumbnail_loaded.connect(self._preview_loaded)
+        self._set_enabled(False)
+
+    def _set_enabled(self, enabled: bool) -> None:
+        for w in (self.copy_tag_button, self.open_folder_button):
+            w.setEnabled(enabled)
+
+    def show_adapter(self, adapter_id: int | None) -> None:
+        self._generation += 1
+        if adapter_id is None:
+            self.clear()
+            return
+        self.tracker.spawn(self._load(adapter_id, self._generation), "details")
+
+    async def _load(self, adapter_id: int, generation: int) -> None:
+        details = await self.ctx.db.call(browse.adapter_details, adapter_id)
+        if generation != self._generation:
+            return
+        if details is None:
+            self.clear()
+            return
+        self.render(details)
+        self.details_shown.emit(adapter_id)
+
+    def clear(self) -> None:
+        self.details = None
+        self.title.setText("Select an adapter")
+        for label in (self.version, self.creator, self.base_model, self.nsfw, self.triggers, self.tags,
+                      self.stats, self.path, self.size, self.modified, self.sha256, self.autov2, self.autov3,
+                      self.civitai_link):
+            label.setText("")
+        self.preview.clear()
+        self.description.clear()
+        self._set_enabled(False)
+
+    def render(self, d: AdapterDetails) -> None:
+        self.details = d
+        row = d.row
+        self.title.setText(row.name)
+        self.version.setText(row.version)
+        self.creator.setText(row.creator or "unknown")
+        self.base_model.setText(row.base_model or "unknown")
+        self.nsfw.setText(str(row.nsfw_level))
+        words = d.trained_words or ([d.activation_text] if d.activation_text else [])
+        self.triggers.setText(" · ".join(
+            f'<a href="copy:{i}">{html.escape(w)}</a>' for i, w in enumerate(words)) or "none")
+        self._trigger_words = words
+        self.tags.setText(", ".join(d.tags) or "none")
+        self.stats.setText(", ".join(f"{k}: {v:,}" if isinstance(v, (int, float)) else f"{k}: {v}"
+                                     for k, v in d.stats.items()) or "none")
+        self.description.set_description(d.description_html or d.model_description_html)
+        if d.civitai_url:
+            self.civitai_link.setText(f'<a href="{html.escape(d.civitai_url)}">CivitAI page</a>')
+        else:
+            self.civitai_link.setText("not identified on CivitAI")
+        self.path.setText(row.file_path or "(no model file recorded)")
+        self.size.setText(human_size(d.file_size if d.file_size is not None else row.size_bytes))
+        self.modified.setText(_format_mtime(d.file_mtime_ns) if d.file_exists else "file missing")
+        self.sha256.setText(row.sha256 or "not hashed")
+        self.autov2.setText(d.autov2 or "")
+        self.autov3.setText(d.autov3 or "")
+        self._set_enabled(True)
+        self.open_folder_button.setEnabled(bool(row.file_path or row.json_file_path))
+        self.copy_tag_button.setText(f"Copy {lora_prompt_tag(d)}")
+        self._show_preview()
+
+    def _show_preview(self) -> None:
+        if self.details is None:
+            return
+        row = self.details.row
+        pixmap = self.previews.get(("details", row.id), row.file_path, row.json_file_path)
+        if pixmap is not None:
+            self.preview.setPixmap(pixmap)
+        elif self.previews.known(("details", row.id)):
+            self.preview.setText("no preview")
+        else:
+            self.preview.setText("loading preview…")
+
+    def _preview_loaded(self, key: object) -> None:
+        if self.details is not None and key == ("details", self.details.row.id):
+            self._show_preview()
+
+    def _copy(self, text: str, what: str) -> None:
+        QGuiApplication.clipboard().setText(text)
+        self.message_posted.emit(f"Copied {what}: {text}")
+
+    def _copy_trigger(self, link: str) -> None:
+        index = int(link.split(":", 1)[1])
+        if 0 <= index < len(self._trigger_words):
+            self._copy(self._trigger_words[index], "trigger word")
+
+    def _copy_prompt_tag(self) -> None:
+        if self.details is not None:
+            self._copy(lora_prompt_tag(self.details), "prompt tag")
+
+    def _open_folder(self) -> None:
+        if self.details is None:
+            return
+        target = self.details.row.file_path or self.details.row.json_file_path
+        if target:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(target).parent)))

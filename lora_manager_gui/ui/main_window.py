@@ -1,0 +1,289 @@
+"""The main window: three views, menus, drops, the task panel, and state that persists."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+
+from lora_manager_gui import APP_DISPLAY_NAME
+from lora_manager_gui.ui import demo
+from lora_manager_gui.ui.adapters_view import AdaptersView
+from lora_manager_gui.ui.async_bridge import TaskTracker
+from lora_manager_gui.ui.context import AppContext, ServiceUnavailableError
+from lora_manager_gui.ui.drops import DropPlan, plan_for_paths, split_mime
+from lora_manager_gui.ui.jobs import Jobs, ServiceJobs
+from lora_manager_gui.ui.orphans_view import OrphansView
+from lora_manager_gui.ui.settings import SettingsDialog
+from lora_manager_gui.ui.stacks_view import StacksView
+from lora_manager_gui.ui.task_panel import TaskPanel
+from lora_manager_gui.ui.tasks import BackgroundTask, JobFn, TaskManager
+
+log = logging.getLogger(__name__)
+
+VIEWS = ("adapters", "orphans", "stacks")
+RELOAD_DURING_TASK_S = 2.0
+
+
+class MainWindow(QMainWindow):
+    closed = Signal()
+    drop_rejected = Signal(str)
+
+    def __init__(self, ctx: AppContext, jobs: Jobs | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.jobs: Jobs = jobs or ServiceJobs(ctx)
+        self.tracker = TaskTracker()
+        self.tasks = TaskManager(self)
+        self.closed_event = asyncio.Event()
+        self._last_reload = 0.0
+        self.setAcceptDrops(True)
+        self.resize(1400, 860)
+
+        self.adapters = AdaptersView(ctx)
+        self.orphans = OrphansView(ctx)
+        self.stacks = StacksView(ctx)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.adapters, "Adapters")
+        self.tabs.addTab(self.orphans, "Orphans")
+        self.tabs.addTab(self.stacks, "Stacks")
+        self.setCentralWidget(self.tabs)
+
+        self.task_panel = TaskPanel(self.tasks)
+        self.library_label = QLabel()
+        self.statusBar().addWidget(self.library_label)
+        self.statusBar().addPermanentWidget(self.task_panel)
+        for view in (self.adapters, self.stacks):
+            view.message_posted.connect(self.show_message)
+        self.adapters.empty.add_folder_requested.connect(self.add_folder)
+        self.adapters.empty.demo_requested.connect(self.open_demo_library)
+        self.orphans.hash_requested.connect(lambda paths: self.start_job("Hashing", self.jobs.hash_paths(paths)))
+        self.orphans.identify_requested.connect(
+            lambda paths: self.start_job("Identifying", self.jobs.identify_paths(paths)))
+        self.orphans.import_requested.connect(self._import_orphans)
+        self.tabs.currentChanged.connect(self._view_changed)
+        self.tasks.task_finished.connect(self._task_finished)
+        self.tasks.task_started.connect(self._task_started)
+        self._build_menus()
+        self._update_title()
+
+    # ---- menus -------------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "Add a LoRA folder…", self.add_folder, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Re-scan library folders", self.rescan)
+        self._action(file_menu, "Open library database…", self._choose_database)
+        self._action(file_menu, "Open the demo library", self.open_demo_library)
+        file_menu.addSeparator()
+        self._action(file_menu, "Settings…", self.edit_settings, QKeySequence.StandardKey.Preferences)
+        file_menu.addSeparator()
+        self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
+        tools = self.menuBar().addMenu("&Tools")
+        self._action(tools, "Hash selected adapters", lambda: self._selected_job("Hashing", self.jobs.hash_paths))
+        self._action(tools, "Identify selected adapters on CivitAI",
+                     lambda: self._selected_job("Identifying", self.jobs.identify_paths))
+        self._action(tools, "Show errors", self.task_panel.show_errors)
+        view = self.menuBar().addMenu("&View")
+        for i, name in enumerate(VIEWS):
+            self._action(view, name.capitalize(), lambda i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:  # type: ignore[no-untyped-def]
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda *_: slot())
+        menu.addAction(action)
+        return action
+
+    def _update_title(self) -> None:
+        self.setWindowTitle(f"{APP_DISPLAY_NAME} — {self.ctx.db_path.name}")
+        self.library_label.setText(f"Library: {self.ctx.db_path}")
+
+    def show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
+
+    # ---- start-up and state ------------------------------------------------------------------
+    async def load(self) -> None:
+        """First fill of the views (awaited by the app after show())."""
+        self.restore_state()
+        await self.adapters.reload()
+        self.orphans.reload()
+
+    def restore_state(self) -> None:
+        store = self.ctx.store
+        for key, restore in (("window/geometry", self.restoreGeometry),
+                             ("window/adapters_splitter", self.adapters.splitter.restoreState),
+                             ("window/stacks_splitter", self.stacks.splitter.restoreState),
+                             ("window/adapter_columns", self.adapters.table.horizontalHeader().restoreState),
+                             ("window/orphan_columns", self.orphans.table.horizontalHeader().restoreState)):
+            value = store.value(key)
+            if isinstance(value, QByteArray) and not value.isEmpty():
+                restore(value)
+        last = str(store.value("window/view", "adapters"))
+        self.show_view(last if last in VIEWS else "adapters")
+        self.adapters.mode.setCurrentText(str(store.value("window/adapters_mode", "Table")))
+
+    def save_state(self) -> None:
+        store = self.ctx.store
+        store.setValue("window/geometry", self.saveGeometry())
+        store.setValue("window/adapters_splitter", self.adapters.splitter.saveState())
+        store.setValue("window/stacks_splitter", self.stacks.splitter.saveState())
+        store.setValue("window/adapter_columns", self.adapters.table.horizontalHeader().saveState())
+        store.setValue("window/orphan_columns", self.orphans.table.horizontalHeader().saveState())
+        store.setValue("window/view", self.current_view())
+        store.setValue("window/adapters_mode", self.adapters.mode.currentText())
+        store.sync()
+
+    def show_view(self, name: str) -> None:
+        self.tabs.setCurrentIndex(VIEWS.index(name))
+
+    def current_view(self) -> str:
+        return VIEWS[self.tabs.currentIndex()]
+
+    def _view_changed(self, index: int) -> None:
+        if VIEWS[index] == "orphans":
+            self.orphans.reload()
+
+    # ---- background work ---------------------------------------------------------------------
+    def start_job(self, title: str, job: JobFn) -> BackgroundTask:
+        return self.tasks.start(title, job)
+
+    def _task_started(self, task: BackgroundTask) -> None:
+        task.progress_changed.connect(lambda _p: self._reload_while_running())
+
+    def _reload_while_running(self) -> None:
+        """Results appear as they land: re-read the views every few seconds while a task runs."""
+        now = asyncio.get_event_loop().time()
+        if now - self._last_reload >= RELOAD_DURING_TASK_S:
+            self._last_reload = now
+            self.tracker.spawn(self.adapters.reload(), "reload adapters")
+
+    def _task_finished(self, task: BackgroundTask) -> None:
+        if task.state == "failed" and isinstance(task.failure, ServiceUnavailableError):
+            self.show_message(str(task.failure))
+        else:
+            self.show_message(f"{task.title} {task.state}" + (f", {len(task.errors):,} errors" if task.errors else ""))
+        self.tracker.spawn(self.adapters.reload(), "reload adapters")
+        self.orphans.reload()
+
+    def _selected_job(self, title: str, make) -> None:  # type: ignore[no-untyped-def]
+        paths = [Path(r.file_path) for r in self.adapters.selected_rows() if r.file_path and not r.missing]
+        if not paths:
+            self.show_message("Select adapters whose model files exist first.")
+            return
+        self.start_job(f"{title} {len(paths):,} files", make(paths))
+
+    def import_folders(self, folders: list[Path]) -> BackgroundTask:
+        roots = list(dict.fromkeys([*map(Path, self.ctx.settings.library_roots), *folders]))
+        settings = self.ctx.settings
+        new = [str(f) for f in folders if str(f) not in settings.library_roots]
+        if new:
+            settings.library_roots = [*settings.library_roots, *new]
+            self.ctx.save_settings(settings)
+        return self.start_job(f"Importing {', '.join(f.name or str(f) for f in folders)}", self.jobs.import_roots(roots))
+
+    def _import_orphans(self, paths: list[Path]) -> None:
+        roots = [Path(r) for r in self.ctx.settings.library_roots] or sorted({p.parent for p in paths})
+        self.start_job("Importing orphans from headers", self.jobs.import_roots(roots))
+
+    def add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a LoRA folder")
+        if folder:
+            self.import_folders([Path(folder)])
+
+    def rescan(self) -> None:
+        if not self.ctx.settings.library_roots:
+            self.add_folder()
+            return
+        self.start_job("Re-scanning the library", self.jobs.import_roots([Path(r) for r in self.ctx.settings.library_roots]))
+
+    def edit_settings(self) -> None:
+        dialog = SettingsDialog(self.ctx.settings, self)
+        if dialog.exec():
+            self.ctx.save_settings(dialog.result_settings())
+            self.show_message("Settings saved.")
+
+    # ---- libraries -----------------------------------------------------------------------------
+    def _choose_database(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Open or create a library database", str(self.ctx.db_path.parent),
+                                              "Library (*.sqlite3 *.db)", options=QFileDialog.Option.DontConfirmOverwrite)
+        if path:
+            self.tracker.spawn(self.switch_library(Path(path)), "open library")
+
+    async def switch_library(self, path: Path, import_roots: list[Path] | None = None) -> None:
+        if self.tasks.running:
+            await self.tasks.shutdown()
+        await self.ctx.switch_database(path)
+        self._update_title()
+        await self.adapters.reload()
+        self.orphans.reload()
+        if import_roots:
+            self.start_job("Importing the demo library", self.jobs.import_roots(import_roots))
+
+    def open_demo_library(self) -> None:
+        self.tracker.spawn(self._open_demo(), "open demo library")
+
+    async def _open_demo(self) -> None:
+        root = demo.demo_root()
+        if not root.is_dir():
+            QMessageBox.warning(self, "Demo library", f"The demo library is missing from this installation ({root}).")
+            return
+        await self.switch_library(demo.demo_db_path(), import_roots=[root])
+
+    # ---- drops --------------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        # Accept everything: what cannot be used gets a message on drop instead of a silent "no".
+        event.acceptProposedAction()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        event.acceptProposedAction()
+        paths, rejected = split_mime(event.mimeData())
+        self.tracker.spawn(self._plan_and_handle(paths, rejected), "drop")
+
+    async def _plan_and_handle(self, paths: list[Path], rejected: list[tuple[str, str]]) -> None:
+        """The disk checks (is it a folder? does it exist?) run on the work pool."""
+        plan: DropPlan = await self.ctx.pool.call(plan_for_paths, paths) if paths else DropPlan()
+        plan.rejected = rejected + plan.rejected
+        self.handle_drop_plan(plan)
+
+    def handle_drop_plan(self, plan: DropPlan) -> None:
+        if plan.rejected:
+            text = plan.rejection_text()
+            self.show_message(text.splitlines()[1] if len(text.splitlines()) > 1 else text)
+            self.drop_rejected.emit(text)
+            if not plan.usable:
+                box = QMessageBox(QMessageBox.Icon.Information, "Cannot use this drop", text, parent=self)
+                box.open()
+        if plan.stacks:
+            self.show_view("stacks")
+            for path in plan.stacks:
+                self.stacks.inspect(path)
+        if plan.folders:
+            self.import_folders(plan.folders)
+
+    # ---- closing ------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_state()
+        event.accept()
+        self.closed_event.set()
+        self.closed.emit()
+
+    async def shutdown(self) -> None:
+        """Cancel every task and wait for it; the app then closes the executors."""
+        await self.tasks.shutdown()
+        for tracker in (self.tracker, self.adapters.tracker, self.adapters.model.tracker,
+                        self.adapters.details.tracker, self.adapters.thumbnails.tracker,
+                        self.adapters.previews.tracker, self.orphans.tracker, self.stacks.tracker):
+            await tracker.cancel_all()
+
+    async def wait_idle(self, timeout: float = 10.0) -> None:
+        await self.tracker.wait_idle(timeout)
+        await self.adapters.wait_idle(timeout)
+        await self.orphans.wait_idle(timeout)
+        await self.stacks.wait_idle(timeout)

@@ -1,0 +1,38 @@
+"""`--screenshot OUT.png`: build the window offscreen, wait for rows and thumbnails, save a PNG."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from lora_manager_gui.ui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+SIZE = (1440, 880)
+
+
+async def take_screenshot(window: MainWindow, out: Path, view: str | None, stack: str | None) -> int:
+    window.resize(*SIZE)
+    window.show()
+    await window.load()
+    window.resize(*SIZE)
+    window.adapters.splitter.setSizes([930, 510])
+    if stack:
+        view = view or "stacks"
+        await window.stacks.inspect_path(Path(stack))
+    window.show_view(view or "adapters")
+    if (view or "adapters") == "adapters" and window.adapters.model.rowCount():
+        window.adapters.select_row(0)
+    await window.wait_idle(30)
+    await asyncio.sleep(0.1)  # one more turn for the last paints
+    await window.wait_idle(30)
+    pixmap = window.grab()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not pixmap.save(str(out), "PNG"):
+        print(f"lora-manager: error: cannot write {out}", file=sys.stderr)
+        return 2
+    log.info("saved a screenshot to %s", out)
+    print(out)
+    return 0

@@ -1,0 +1,147 @@
+"""User settings in QSettings, passed to services as plain values; the settings dialog.
+
+The CivitAI API key lives here (QSettings, per user), never in the library database or the log;
+the dialog masks it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QSpinBox,
+    QComboBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lora_manager_gui.core import config
+
+NSFW_LEVELS: tuple[tuple[str, int], ...] = (
+    ("PG (1)", 1), ("PG-13 (2)", 2), ("R (4)", 4), ("X (8)", 8), ("XXX (16)", 16), ("Everything", 31),
+)
+
+
+@dataclass
+class AppSettings:
+    library_roots: list[str] = field(default_factory=list)
+    api_key: str = ""
+    base_url: str = config.DEFAULT_CIVITAI_BASE_URL
+    preview_nsfw_level: int = 1
+    hash_workers: int = 0  # 0 = automatic
+
+    def __repr__(self) -> str:  # never print the key
+        return (f"AppSettings(library_roots={self.library_roots!r}, api_key={'***' if self.api_key else ''!r}, "
+                f"base_url={self.base_url!r}, preview_nsfw_level={self.preview_nsfw_level}, "
+                f"hash_workers={self.hash_workers})")
+
+    @property
+    def effective_base_url(self) -> str:
+        return config.civitai_base_url(self.base_url)
+
+    @property
+    def effective_api_key(self) -> str | None:
+        return config.civitai_api_key(self.api_key)
+
+
+def _as_list(value: object) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]  # type: ignore[union-attr]
+
+
+def _as_int(value: object, default: int) -> int:
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+
+
+def load_settings(store: QSettings) -> AppSettings:
+    return AppSettings(
+        library_roots=_as_list(store.value("library/roots", [])),
+        api_key=str(store.value("civitai/api_key", "") or ""),
+        base_url=str(store.value("civitai/base_url", config.DEFAULT_CIVITAI_BASE_URL) or config.DEFAULT_CIVITAI_BASE_URL),
+        preview_nsfw_level=_as_int(store.value("previews/nsfw_level", 1), 1),
+        hash_workers=_as_int(store.value("hashing/workers", 0), 0),
+    )
+
+
+def save_settings(store: QSettings, settings: AppSettings) -> None:
+    store.setValue("library/roots", list(settings.library_roots))
+    store.setValue("civitai/api_key", settings.api_key)
+    store.setValue("civitai/base_url", settings.base_url)
+    store.setValue("previews/nsfw_level", settings.preview_nsfw_level)
+    store.setValue("hashing/workers", settings.hash_workers)
+    store.sync()
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(560)
+        self.roots = QListWidget()
+        self.roots.addItems(settings.library_roots)
+        add = QPushButton("Add folder…")
+        add.clicked.connect(self._add_root)
+        remove = QPushButton("Remove")
+        remove.clicked.connect(lambda: [self.roots.takeItem(self.roots.row(i)) for i in self.roots.selectedItems()])
+        roots_buttons = QHBoxLayout()
+        roots_buttons.addWidget(add)
+        roots_buttons.addWidget(remove)
+        roots_buttons.addStretch(1)
+        roots_box = QVBoxLayout()
+        roots_box.addWidget(self.roots)
+        roots_box.addLayout(roots_buttons)
+
+        self.api_key = QLineEdit(settings.api_key)
+        self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.api_key.setPlaceholderText("optional; needed for some models")
+        self.base_url = QLineEdit(settings.base_url)
+        self.nsfw = QComboBox()
+        for label, value in NSFW_LEVELS:
+            self.nsfw.addItem(label, value)
+        index = max(0, self.nsfw.findData(settings.preview_nsfw_level))
+        self.nsfw.setCurrentIndex(index)
+        self.workers = QSpinBox()
+        self.workers.setRange(0, 64)
+        self.workers.setSpecialValueText("automatic")
+        self.workers.setValue(settings.hash_workers)
+
+        form = QFormLayout()
+        form.addRow("Library folders", roots_box)
+        form.addRow("CivitAI API key", self.api_key)
+        form.addRow("CivitAI base URL", self.base_url)
+        form.addRow("Preview NSFW level", self.nsfw)
+        form.addRow("Hashing workers", self.workers)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+
+    def _add_root(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a LoRA folder")
+        if folder:
+            self.roots.addItem(folder)
+
+    def result_settings(self) -> AppSettings:
+        return AppSettings(
+            library_roots=[self.roots.item(i).text() for i in range(self.roots.count())],
+            api_key=self.api_key.text().strip(),
+            base_url=self.base_url.text().strip() or config.DEFAULT_CIVITAI_BASE_URL,
+            preview_nsfw_level=int(self.nsfw.currentData()),
+            hash_workers=self.workers.value(),
+        )

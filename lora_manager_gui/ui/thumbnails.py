@@ -1,0 +1,133 @@
+"""Thumbnails for the gallery and the details pane, decoded off the GUI thread.
+
+Workers find the preview beside the model file and shrink it with Pillow into raw RGBA bytes; only
+the GUI thread turns those bytes into a QPixmap. Loads are bounded (a semaphore) and cached (LRU).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage, QPixmap
+
+from lora_manager_gui.services.executors import WorkPool
+from lora_manager_gui.ui.async_bridge import TaskTracker
+
+log = logging.getLogger(__name__)
+
+# The Lora Manager / A1111 / Civitai Helper preview names, in lookup order (FORMATS.md 3.6).
+PREVIEW_SUFFIXES = (
+    ".webp", ".preview.webp", ".preview.png", ".preview.jpeg", ".preview.jpg",
+    ".png", ".jpeg", ".jpg", ".gif",
+)
+MODEL_SUFFIXES = (".safetensors", ".pt", ".bin", ".ckpt", ".metadata.json", ".civitai.info", ".json")
+MAX_PREVIEW_BYTES = 64 * 1024 * 1024
+MAX_PIXELS = 80_000_000
+
+
+def _stem(path: str) -> str | None:
+    lower = path.lower()
+    for suffix in MODEL_SUFFIXES:
+        if lower.endswith(suffix):
+            return path[: -len(suffix)]
+    return None
+
+
+def find_preview(*paths: str | None) -> Path | None:
+    """The first preview image beside any of `paths` (model file, then metadata file)."""
+    for path in paths:
+        if not path:
+            continue
+        stem = _stem(path)
+        if stem is None:
+            continue
+        for suffix in PREVIEW_SUFFIXES:
+            candidate = Path(stem + suffix)
+            try:
+                if candidate.is_file():
+                    return candidate
+            except OSError:
+                continue
+    return None
+
+
+def decode_thumbnail(path: Path, max_side: int) -> tuple[int, int, bytes] | None:
+    """Pillow decode + shrink to RGBA bytes (worker thread). None when the image is unreadable."""
+    from PIL import Image
+
+    try:
+        if path.stat().st_size > MAX_PREVIEW_BYTES:
+            return None
+        with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                return None
+            im.draft("RGB", (max_side * 2, max_side * 2))
+            im.thumbnail((max_side, max_side))
+            rgba = im.convert("RGBA")
+            return rgba.width, rgba.height, rgba.tobytes()
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
+        log.info("cannot read preview %s: %s", path, exc)
+        return None
+
+
+def pixmap_from_rgba(width: int, height: int, data: bytes) -> QPixmap:
+    image = QImage(data, width, height, width * 4, QImage.Format.Format_RGBA8888)
+    return QPixmap.fromImage(image.copy())
+
+
+class ThumbnailCache(QObject):
+    """Key -> QPixmap, loaded on the work pool. `thumbnail_loaded(key)` fires when one lands."""
+
+    thumbnail_loaded = Signal(object)
+
+    def __init__(self, pool: Callable[[], WorkPool], max_side: int = 160, capacity: int = 1500,
+                 concurrency: int = 4, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._pool = pool
+        self.max_side = max_side
+        self.capacity = capacity
+        self._cache: OrderedDict[object, QPixmap | None] = OrderedDict()
+        self._loading: set[object] = set()
+        self._semaphore: asyncio.Semaphore | None = None
+        self._concurrency = concurrency
+        self.tracker = TaskTracker()
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+    def get(self, key: object, *paths: str | None) -> QPixmap | None:
+        """The cached pixmap, or None while it loads (or when there is no preview)."""
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        if key not in self._loading:
+            self._loading.add(key)
+            self.tracker.spawn(self._load(key, paths), name="thumbnail")
+        return None
+
+    def known(self, key: object) -> bool:
+        return key in self._cache
+
+    async def _load(self, key: object, paths: tuple[str | None, ...]) -> None:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self._concurrency)
+        try:
+            async with self._semaphore:
+                decoded = await self._pool().call(self._find_and_decode, paths)
+        finally:
+            self._loading.discard(key)
+        self._cache[key] = pixmap_from_rgba(*decoded) if decoded else None
+        while len(self._cache) > self.capacity:
+            self._cache.popitem(last=False)
+        self.thumbnail_loaded.emit(key)
+
+    def _find_and_decode(self, paths: tuple[str | None, ...]) -> tuple[int, int, bytes] | None:
+        preview = find_preview(*paths)
+        return decode_thumbnail(preview, self.max_side) if preview else None
+
+    async def wait_idle(self, timeout: float = 10.0) -> None:
+        await self.tracker.wait_idle(timeout)
