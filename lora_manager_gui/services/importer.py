@@ -27,9 +27,17 @@ from lora_manager_gui.core.records import (
 from lora_manager_gui.core.sidecars.group import ParsedGroup, check_model_file, folder_index, parse_groups
 from lora_manager_gui.db import adapters, import_sources, library_files
 from lora_manager_gui.services.executors import DatabaseExecutor, WorkPool
+from lora_manager_gui.services.header_import import (
+    AdapterExistsError,
+    import_orphan_from_header,
+    import_orphan_from_header_async,
+)
 from lora_manager_gui.services.import_report import ImportProgress, ImportReport, ProgressThrottle
 
-__all__ = ["ImportOptions", "ImportProgress", "ImportReport", "ImportRunError", "run_import"]
+__all__ = [
+    "AdapterExistsError", "ImportOptions", "ImportProgress", "ImportReport", "ImportRunError", "find_orphans",
+    "import_orphan_from_header", "import_orphan_from_header_async", "run_import",
+]
 
 
 class ImportRunError(LoraManagerError):
@@ -324,3 +332,4 @@ async def find_orphans(
             if path not in claimed and not (state and (state.adapter_id is not None or state.problem)):
                 orphans.append(path)
     return orphans
+
