@@ -1,0 +1,307 @@
+"""A fake CivitAI on 127.0.0.1 for tests and benchmarks: real HTTP, real sockets, in-memory catalogue.
+
+Speaks GET /model-versions/by-hash/{hash}, POST /model-versions/by-hash, GET /models/{id},
+GET /models?ids=…, GET /model-versions/{id} and GET /images/{name}, with answers shaped like
+tests/fixtures/civitai/. Faults are injected per path and/or hash:
+
+    server.add_fault("by-hash", "429_html", retry_after="30", times=2)
+    server.add_fault("/models", "500")
+
+Kinds: 429_json, 429_html (Cloudflare 1015 page), 500, 503, 524, timeout (sleeps past the client's
+timeout), html_200 (maintenance page with status 200), truncated_json (a 200 whose JSON stops
+half-way), dropped (Content-Length promises more than is sent), null_items (batch with null items).
+Every request is logged with its headers and body (`server.requests`).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+FIXTURES = Path(__file__).parent / "fixtures" / "civitai"
+CLOUDFLARE_HTML = (FIXTURES / "rate_limited_cloudflare.txt").read_text(encoding="utf-8").split("\n\n", 1)[1]
+MAINTENANCE_HTML = "<!DOCTYPE html><html><head><title>Civitai | Maintenance</title></head><body>We're adjusting a few things, be back in a few minutes...</body></html>"
+PNG_1x1 = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415408d763f8cfc0000003010100c9fe92ef0000000049454e44ae426082"
+)
+
+
+def fixture_json(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+@dataclass
+class Fault:
+    path: str  # substring of the request path ("" = every path)
+    kind: str
+    hash: str | None = None  # only when this hash is in the URL or the POST body
+    times: int | None = 1  # None = forever
+    retry_after: str | None = None
+    delay: float = 0.0
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+    at: float = field(default_factory=time.monotonic)
+
+
+class Catalogue:
+    """Versions by id, models by id, and every hash of every file -> version id."""
+
+    def __init__(self) -> None:
+        self.versions: dict[int, dict[str, Any]] = {}
+        self.models: dict[int, dict[str, Any]] = {}
+        self.by_hash: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    @classmethod
+    def from_fixtures(cls) -> Catalogue:
+        cat = cls()
+        cat.add_version(fixture_json("by_hash_lora.json"), fixture_json("model.json"))
+        return cat
+
+    def add_version(self, version: dict[str, Any], model: dict[str, Any] | None = None) -> None:
+        with self.lock:
+            self.versions[version["id"]] = version
+            for f in version.get("files") or []:
+                for value in (f.get("hashes") or {}).values():
+                    self.by_hash[str(value).upper()] = version["id"]
+            if model is not None:
+                self.models[model["id"]] = model
+
+    def add_synthetic(
+        self, sha256: str, *, version_id: int, model_id: int, autov3: str | None = None, name: str | None = None,
+        nsfw_level: int = 1, image_url: str | None = None,
+    ) -> dict[str, Any]:
+        """A version shaped like the fixture for a file with this SHA-256 (and its model)."""
+        version = copy.deepcopy(fixture_json("by_hash_lora.json"))
+        version.update(id=version_id, modelId=model_id, name=f"v{version_id}")
+        version["model"]["name"] = name or f"Model {model_id}"
+        f = version["files"][0]
+        f["hashes"] = {"SHA256": sha256.upper(), "AutoV2": sha256.upper()[:10]}
+        if autov3:
+            f["hashes"]["AutoV3"] = autov3.upper()
+        for img in version["images"]:
+            img["nsfwLevel"] = nsfw_level
+            if image_url:
+                img["url"] = image_url
+        model = self.models.get(model_id) or copy.deepcopy(fixture_json("model.json"))
+        model.update(id=model_id, name=name or f"Model {model_id}")
+        model["creator"] = {"username": f"creator{model_id}", "image": None}
+        model["modelVersions"] = [v for v in model.get("modelVersions", []) if v.get("id") != version_id][:0] + [
+            {"id": version_id, "name": f"v{version_id}", "files": version["files"]}
+        ]
+        self.add_version(version, model)
+        return version
+
+
+class FakeCivitai:
+    def __init__(self, catalogue: Catalogue | None = None, *, latency: float = 0.0) -> None:
+        self.catalogue = catalogue or Catalogue.from_fixtures()
+        self.latency = latency
+        self.faults: list[Fault] = []
+        self.requests: list[LoggedRequest] = []
+        self._lock = threading.Lock()
+        self.images: dict[str, bytes] = {"preview.png": PNG_1x1}
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.httpd.block_on_close = False
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="fake-civitai", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/api/v1"
+
+    @property
+    def origin(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeCivitai:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> FakeCivitai:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def add_fault(self, path: str, kind: str, **kw: Any) -> Fault:
+        fault = Fault(path, kind, **kw)
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def requests_to(self, fragment: str) -> list[LoggedRequest]:
+        return [r for r in self.requests if fragment in r.path]
+
+    def _take_fault(self, path: str, raw_body: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.path not in path:
+                    continue
+                if fault.hash and fault.hash.upper() not in path.upper() and fault.hash.upper() not in raw_body.upper():
+                    continue
+                if fault.times is not None:
+                    if fault.times <= 0:
+                        continue
+                    fault.times -= 1
+                return fault
+        return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeCivitai
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeCivitai/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+        pass
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None, *, length: int | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        if length is not None:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except OSError:
+            pass
+
+    def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(data).encode(), "application/json; charset=utf-8", headers)
+
+    def _handle(self, method: str) -> None:
+        split = urlsplit(self.path)
+        raw = b""
+        if method == "POST":
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        fake = self.fake
+        with fake._lock:
+            fake.requests.append(LoggedRequest(method, split.path, parse_qs(split.query), dict(self.headers.items()), body))
+        if fake.latency:
+            time.sleep(fake.latency)
+        fault = fake._take_fault(split.path, raw.decode("utf-8", "replace"))
+        if fault is not None and self._fault(fault):
+            return
+        self._route(method, split.path, parse_qs(split.query), body)
+
+    def _fault(self, fault: Fault) -> bool:
+        extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+        kind = fault.kind
+        if kind == "429_json":
+            self._json(429, {"error": "You've requested too many pages, please use cursors instead"}, extra)
+        elif kind == "429_html":
+            self._send(429, CLOUDFLARE_HTML.encode(), "text/html; charset=UTF-8", extra)
+        elif kind in ("500", "503"):
+            self._json(int(kind), {"message": "An unexpected error occurred", "error": "boom"}, extra)
+        elif kind == "524":
+            self._send(524, b"<html><head><title>A timeout occurred</title></head></html>", "text/html", extra)
+        elif kind == "timeout":
+            time.sleep(fault.delay or 5.0)
+            return False
+        elif kind == "html_200":
+            self._send(200, MAINTENANCE_HTML.encode(), "text/html; charset=utf-8")
+        elif kind == "truncated_json":
+            text = json.dumps([fixture_json("by_hash_lora.json")]).encode()
+            self._send(200, text[: len(text) // 2], "application/json")
+        elif kind == "dropped":
+            self._send(200, b'{"id": 1, "na', "application/json", length=5000)
+        else:
+            return False  # e.g. null_items: handled by the route
+        return True
+
+    def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> None:
+        cat = self.fake.catalogue
+        prefix = "/api/v1/"
+        if path.startswith("/images/"):
+            data = self.fake.images.get(path.rsplit("/", 1)[-1])
+            if data is None:
+                self._send(404, b"no such image", "text/plain")
+            else:
+                self._send(200, data, "image/png" if data.startswith(b"\x89PNG") else "image/jpeg")
+            return
+        if not path.startswith(prefix):
+            self._json(404, {"error": "Not found"})
+            return
+        route = path[len(prefix):].strip("/")
+        if route == "model-versions/by-hash" and method == "POST":
+            if not isinstance(body, list) or len(body) > 100 or not all(isinstance(h, str) and len(h) == 64 for h in body):
+                self._json(400, {"error": "Request must include an array of SHA256 Hashes. …"})
+                return
+            items: list[Any] = []
+            for h in body:
+                vid = cat.by_hash.get(h.upper())
+                if vid is not None and cat.versions[vid]["files"][0]["hashes"].get("SHA256", "").upper() == h.upper():
+                    items.append(cat.versions[vid])
+            if any(f.kind == "null_items" for f in self.fake.faults):
+                items.insert(0, None)
+            self._json(200, items[::-1])  # not in request order
+            return
+        if route.startswith("model-versions/by-hash/") and method == "GET":
+            vid = cat.by_hash.get(route.rsplit("/", 1)[-1].upper())
+            if vid is None:
+                self._json(404, {"error": "Model not found"})
+            else:
+                self._json(200, cat.versions[vid])
+            return
+        if route.startswith("model-versions/") and method == "GET":
+            tail = route.rsplit("/", 1)[-1]
+            version = cat.versions.get(int(tail)) if tail.isdigit() else None
+            if version is None:
+                self._json(404, {"error": "Model not found"})
+            else:
+                self._json(200, version)
+            return
+        if route == "models" and method == "GET":
+            ids = [int(x) for x in (query.get("ids", [""])[0]).split(",") if x.strip().isdigit()]
+            limit = int(query.get("limit", ["100"])[0])
+            items = [cat.models[i] for i in ids if i in cat.models][:limit]
+            self._json(200, {"items": items, "metadata": {"nextCursor": None}})
+            return
+        if route.startswith("models/") and method == "GET":
+            tail = route.rsplit("/", 1)[-1]
+            model = cat.models.get(int(tail)) if tail.isdigit() else None
+            if model is None:
+                self._json(404, {"error": f"No model with id {tail}"})
+            else:
+                self._json(200, model)
+            return
+        self._json(405, {"error": "Method not allowed"})
