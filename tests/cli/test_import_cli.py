@@ -1,0 +1,87 @@
+"""`lora-manager import` / `orphans`: exit codes, the --json shape, and a killed import."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lora_manager_gui.cli import run
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lora_manager_gui", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_import_json_shape_and_exit_zero_with_file_errors(lora_tree, db_path: Path, capsys) -> None:
+    lora_tree.civitai_model("a/good.json", "Good")
+    lora_tree.model("a/good.safetensors")
+    lora_tree.write("a/bad.json", "{nope")
+    lora_tree.model("a/bad.safetensors")
+    lora_tree.model("a/orphan.safetensors")
+    assert run(["--db", str(db_path), "import", str(lora_tree.root), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("files_processed", "imported", "updated", "unchanged", "failed", "orphans", "duplicates", "errors",
+                "duration_s", "failed_by_class", "field_coverage", "success_rate", "time_per_file_ms"):
+        assert key in out, key
+    assert (out["imported"], out["failed"], out["files_processed"]) == (1, 1, 5)
+    assert out["errors"] == [{"path": str(lora_tree.root / "a/bad.json"), "class": "invalid_json", "message": out["errors"][0]["message"]}]
+    assert out["orphans"] == [str(lora_tree.root / "a/orphan.safetensors")]
+    assert run(["--db", str(db_path), "import", str(lora_tree.root)]) == 0
+    text = capsys.readouterr().out
+    assert "unchanged 2" in text and "invalid_json" in text
+    assert run(["--db", str(db_path), "orphans", str(lora_tree.root), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["orphans"] == [str(lora_tree.root / "a/orphan.safetensors")]
+
+
+def test_import_cannot_run(tmp_path: Path, lora_tree) -> None:
+    missing = cli("--db", str(tmp_path / "l.db"), "import", str(tmp_path / "nope"))
+    assert missing.returncode != 0 and "no such folder" in missing.stderr
+    assert not (tmp_path / "l.db").exists()  # refused before touching the database
+    lora_tree.model("x.safetensors")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    unwritable = cli("--db", str(blocker / "l.db"), "import", str(lora_tree.root))
+    assert unwritable.returncode != 0 and "l.db" in unwritable.stderr and "Traceback" not in unwritable.stderr
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_killed_import_leaves_consistent_rows_and_a_rerun_completes(lora_tree, db_path: Path) -> None:
+    n = 1500
+    for i in range(n):
+        lora_tree.civitai_model(f"d{i % 10}/m{i:05d}.json", f"Kill {i:05d}")
+        lora_tree.model(f"d{i % 10}/m{i:05d}.safetensors")
+    proc = subprocess.Popen([sys.executable, "-m", "lora_manager_gui", "--db", str(db_path), "import", str(lora_tree.root)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    count = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db_path.exists():
+            try:
+                with sqlite3.connect(db_path, timeout=1) as conn:
+                    count = conn.execute("SELECT count(*) FROM adapter").fetchone()[0]
+            except sqlite3.Error:
+                count = 0
+            if count > 0:
+                break
+        time.sleep(0.01)
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    with sqlite3.connect(db_path) as conn:
+        adapters_n = conn.execute("SELECT count(*) FROM adapter").fetchone()[0]
+        # Every stored adapter came with its file row and its bookkeeping: no half-written chunk.
+        assert conn.execute("SELECT count(*) FROM import_source WHERE adapter_id IS NOT NULL").fetchone()[0] == adapters_n
+        assert conn.execute("SELECT count(*) FROM library_file WHERE adapter_id IS NOT NULL").fetchone()[0] == adapters_n
+    rerun = cli("--db", str(db_path), "import", str(lora_tree.root), "--json")
+    assert rerun.returncode == 0, rerun.stderr
+    out = json.loads(rerun.stdout)
+    assert out["imported"] + out["unchanged"] == n and out["failed"] == 0
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM adapter").fetchone()[0] == n
