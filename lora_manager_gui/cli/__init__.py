@@ -16,6 +16,7 @@ from lora_manager_gui.core.errors import LoraManagerError
 COMMAND_MODULES: tuple[str, ...] = (
     "library",
     "stacks",
+    "identify",
 )
 
 
