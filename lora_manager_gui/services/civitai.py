@@ -283,8 +283,10 @@ class CivitaiClient:
                                 raise CivitaiRequestError(f"{url}: more than {max_bytes} bytes", url=url)
                             fh.write(chunk)
             except httpx.TimeoutException as exc:
+                tmp.unlink(missing_ok=True)
                 raise CivitaiTimeoutError(f"downloading {url} timed out", url=url) from exc
             except httpx.TransportError as exc:
+                tmp.unlink(missing_ok=True)
                 raise CivitaiNetworkError(f"downloading {url} failed: {exc}", url=url) from exc
             except BaseException:
                 tmp.unlink(missing_ok=True)
