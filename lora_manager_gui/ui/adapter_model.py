@@ -97,7 +97,7 @@ class AdapterTableModel(QAbstractTableModel):
         self._loading: set[int] = set()
         self._generation = 0
         self._row_of_id: dict[int, int] = {}
-        self.show_thumbnails = False
+        self.show_thumbnails = True
         self._placeholder_icon = QIcon()
         thumbnails.thumbnail_loaded.connect(self._thumbnail_loaded)
 
@@ -130,7 +130,7 @@ class AdapterTableModel(QAbstractTableModel):
             return QColor(170, 60, 60)
         if role == Qt.ItemDataRole.DecorationRole and index.column() == 0 and self.show_thumbnails:
             pixmap = self.thumbnails.get(row.id, row.file_path, row.json_file_path)
-            return pixmap if pixmap is not None else self._placeholder_icon
+            return QIcon(pixmap) if pixmap is not None else self._placeholder_icon
         if role == Qt.ItemDataRole.TextAlignmentRole and key in ("nsfw", "size"):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None

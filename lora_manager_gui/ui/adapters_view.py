@@ -110,7 +110,8 @@ class AdaptersView(QWidget):
         self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
         self.table.horizontalHeader().setSectionsMovable(True)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.verticalHeader().setDefaultSectionSize(30)
+        self.table.setIconSize(QSize(26, 26))
         self.table.verticalHeader().hide()
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -214,7 +215,6 @@ class AdaptersView(QWidget):
         if self.model.rowCount() == 0:
             return
         gallery = self.mode.currentText() == "Gallery"
-        self.model.set_thumbnails_enabled(gallery)
         self.stack.setCurrentWidget(self.gallery if gallery else self.table)
 
     # ---- selection ------------------------------------------------------------------------

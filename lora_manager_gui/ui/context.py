@@ -98,9 +98,10 @@ class AppContext:
         closer = getattr(hasher, "close", None)
         if closer is not None:
             try:
-                result = closer()
-                if asyncio.iscoroutine(result):
-                    await result
+                if asyncio.iscoroutinefunction(closer):
+                    await closer()
+                else:  # HashService.close() waits for its workers: never on the GUI thread
+                    await asyncio.to_thread(closer)
             except Exception:
                 log.exception("closing the hasher failed")
         await asyncio.to_thread(self.pool.close, True)

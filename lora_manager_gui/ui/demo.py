@@ -8,8 +8,13 @@ from lora_manager_gui.core import config
 DEMO_DB_NAME = "demo-library.sqlite3"
 
 
-def demo_root() -> Path:
+def demo_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "resources" / "demo"
+
+
+def demo_root() -> Path:
+    """The folder the demo library imports (the stacks to drop sit beside it, in demo/stacks)."""
+    return demo_dir() / "library"
 
 
 def demo_db_path() -> Path:

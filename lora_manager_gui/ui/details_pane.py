@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
@@ -42,6 +43,16 @@ def _selectable(label: QLabel) -> QLabel:
     return label
 
 
+def _value_field() -> QLineEdit:
+    """A long value (path, hash) shown whole, selectable and copyable, without widening the pane."""
+    field = QLineEdit()
+    field.setReadOnly(True)
+    field.setFrame(False)
+    field.setStyleSheet("QLineEdit { background: transparent; }")
+    field.setMinimumWidth(60)
+    return field
+
+
 def _format_mtime(ns: int | None) -> str:
     if ns is None:
         return ""
@@ -61,6 +72,7 @@ class DetailsPane(QScrollArea):
         self._trigger_words: list[str] = []
         self._generation = 0
         self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setMinimumWidth(300)
         body = QWidget()
         self.setWidget(body)
@@ -113,13 +125,13 @@ class DetailsPane(QScrollArea):
         layout.addWidget(self.description, 1)
 
         facts = QFormLayout()
-        self.path = _selectable(QLabel())
+        self.path = _value_field()
         self.size = QLabel()
         self.modified = QLabel()
-        self.sha256 = _selectable(QLabel())
-        self.sha256.setStyleSheet("font-family: monospace;")
-        self.autov2 = _selectable(QLabel())
-        self.autov3 = _selectable(QLabel())
+        self.sha256 = _value_field()
+        self.sha256.setStyleSheet("QLineEdit { background: transparent; font-family: monospace; }")
+        self.autov2 = _value_field()
+        self.autov3 = _value_field()
         facts.addRow("File", self.path)
         facts.addRow("Size", self.size)
         facts.addRow("Modified", self.modified)
@@ -157,7 +169,7 @@ class DetailsPane(QScrollArea):
         for label in (self.version, self.creator, self.base_model, self.nsfw, self.triggers, self.tags,
                       self.stats, self.path, self.size, self.modified, self.sha256, self.autov2, self.autov3,
                       self.civitai_link):
-            label.setText("")
+            label.clear()
         self.preview.clear()
         self.description.clear()
         self._set_enabled(False)
@@ -183,9 +195,12 @@ class DetailsPane(QScrollArea):
         else:
             self.civitai_link.setText("not identified on CivitAI")
         self.path.setText(row.file_path or "(no model file recorded)")
+        self.path.setToolTip(row.file_path or "")
+        self.path.setCursorPosition(0)
         self.size.setText(human_size(d.file_size if d.file_size is not None else row.size_bytes))
         self.modified.setText(_format_mtime(d.file_mtime_ns) if d.file_exists else "file missing")
         self.sha256.setText(row.sha256 or "not hashed")
+        self.sha256.setCursorPosition(0)
         self.autov2.setText(d.autov2 or "")
         self.autov3.setText(d.autov3 or "")
         self._set_enabled(True)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from lora_manager_gui.core.errors import LoraManagerError
 from lora_manager_gui.ui.context import AppContext, require_module
 from lora_manager_gui.ui.tasks import JobFn, TaskContext
 
@@ -33,12 +34,13 @@ def progress_forwarder(ctx: TaskContext) -> Callable[[Any], None]:
     """A `progress=` callback for a service: maps its progress object onto ctx.report (any thread)."""
 
     def forward(p: Any) -> None:
+        inner = getattr(p, "hashing", None) or p  # identification nests the hashing progress
         ctx.report(
             _first_int(p, _DONE_NAMES) or 0,
             _first_int(p, _TOTAL_NAMES),
-            bytes_done=_first_int(p, ("bytes_done", "bytes_hashed", "bytes_read")) or 0,
-            bytes_total=_first_int(p, ("bytes_total", "total_bytes")),
-            message=str(getattr(p, "phase", "") or getattr(p, "message", "") or getattr(p, "current", "") or ""),
+            bytes_done=_first_int(inner, ("bytes_done", "bytes_hashed", "bytes_read")) or 0,
+            bytes_total=_first_int(inner, ("bytes_total", "total_bytes")),
+            message=str(getattr(p, "phase", "") or getattr(p, "stage", "") or getattr(p, "message", "") or ""),
         )
 
     return forward
@@ -46,7 +48,10 @@ def progress_forwarder(ctx: TaskContext) -> Callable[[Any], None]:
 
 def record_report_errors(ctx: TaskContext, report: Any) -> None:
     """Copy a service report's per-item failures into the task's error list."""
-    for attr in ("errors", "failures", "failed"):
+    for item in getattr(report, "items", None) or []:  # identification: one item per file
+        if getattr(item, "status", "") in ("failed", "hash_failed"):
+            ctx.add_error(str(item.path), str(item.error or item.status), str(item.error_class or item.status))
+    for attr in ("errors", "failures"):
         items = getattr(report, attr, None)
         if not isinstance(items, (list, tuple)):
             continue
@@ -62,6 +67,7 @@ class Jobs(Protocol):
     def import_roots(self, roots: list[Path]) -> JobFn: ...
     def hash_paths(self, paths: list[Path]) -> JobFn: ...
     def identify_paths(self, paths: list[Path]) -> JobFn: ...
+    def import_from_headers(self, paths: list[Path]) -> JobFn: ...
 
 
 class ServiceJobs:
@@ -94,11 +100,28 @@ class ServiceJobs:
 
     def identify_paths(self, paths: list[Path]) -> JobFn:
         async def job(task: TaskContext) -> Any:
-            civitai = require_module("services.civitai", "CivitAI identification")
-            report = await civitai.identify(self.ctx.db, self.ctx.get_hasher(), self.ctx.get_civitai(),
-                                            list(paths), progress=progress_forwarder(task),
-                                            cancel=task.cancel_event)
+            identify = require_module("services.identify", "CivitAI identification")
+            report = await identify.identify(self.ctx.db, self.ctx.get_civitai(), self.ctx.get_hasher(),
+                                             list(paths), progress=progress_forwarder(task),
+                                             cancel=task.cancel_event)
             record_report_errors(task, report)
             return report
+
+        return job
+
+    def import_from_headers(self, paths: list[Path]) -> JobFn:
+        async def job(task: TaskContext) -> Any:
+            header_import = require_module("services.header_import", "Import from the safetensors header")
+            done = 0
+            for path in paths:
+                if task.cancelled:
+                    break
+                try:
+                    await header_import.import_orphan_from_header_async(self.ctx.db, path, self.ctx.pool)
+                except (LoraManagerError, OSError, ValueError) as exc:
+                    task.add_error(str(path), exc)
+                done += 1
+                task.report(done, len(paths), message=path.name)
+            return done
 
         return job

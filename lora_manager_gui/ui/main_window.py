@@ -186,8 +186,7 @@ class MainWindow(QMainWindow):
         return self.start_job(f"Importing {', '.join(f.name or str(f) for f in folders)}", self.jobs.import_roots(roots))
 
     def _import_orphans(self, paths: list[Path]) -> None:
-        roots = [Path(r) for r in self.ctx.settings.library_roots] or sorted({p.parent for p in paths})
-        self.start_job("Importing orphans from headers", self.jobs.import_roots(roots))
+        self.start_job(f"Importing {len(paths):,} orphans from their headers", self.jobs.import_from_headers(paths))
 
     def add_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a LoRA folder")

@@ -5,7 +5,6 @@ the GUI thread turns those bytes into a QPixmap. Loads are bounded (a semaphore)
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -80,50 +79,64 @@ def pixmap_from_rgba(width: int, height: int, data: bytes) -> QPixmap:
 
 
 class ThumbnailCache(QObject):
-    """Key -> QPixmap, loaded on the work pool. `thumbnail_loaded(key)` fires when one lands."""
+    """Key -> QPixmap, loaded on the work pool. `thumbnail_loaded(key)` fires when one lands.
+
+    Requests wait in a bounded LIFO queue: the newest request (what is on screen now) is served
+    first, and when someone scrolls through 50,000 rows the requests for rows long gone are
+    dropped instead of piling up on the disk.
+    """
 
     thumbnail_loaded = Signal(object)
 
     def __init__(self, pool: Callable[[], WorkPool], max_side: int = 160, capacity: int = 1500,
-                 concurrency: int = 4, parent: QObject | None = None) -> None:
+                 concurrency: int = 4, max_queued: int = 300, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._pool = pool
         self.max_side = max_side
         self.capacity = capacity
+        self.max_queued = max_queued
         self._cache: OrderedDict[object, QPixmap | None] = OrderedDict()
-        self._loading: set[object] = set()
-        self._semaphore: asyncio.Semaphore | None = None
+        self._queue: OrderedDict[object, tuple[str | None, ...]] = OrderedDict()
+        self._workers = 0
         self._concurrency = concurrency
+        self.dropped = 0
         self.tracker = TaskTracker()
 
     def clear(self) -> None:
         self._cache.clear()
+        self._queue.clear()
 
     def get(self, key: object, *paths: str | None) -> QPixmap | None:
         """The cached pixmap, or None while it loads (or when there is no preview)."""
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        if key not in self._loading:
-            self._loading.add(key)
-            self.tracker.spawn(self._load(key, paths), name="thumbnail")
+        self._queue[key] = paths
+        self._queue.move_to_end(key)
+        while len(self._queue) > self.max_queued:
+            self._queue.popitem(last=False)
+            self.dropped += 1
+        if self._workers < self._concurrency:
+            self._workers += 1
+            self.tracker.spawn(self._work(), name="thumbnails")
         return None
 
     def known(self, key: object) -> bool:
         return key in self._cache
 
-    async def _load(self, key: object, paths: tuple[str | None, ...]) -> None:
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self._concurrency)
+    async def _work(self) -> None:
         try:
-            async with self._semaphore:
+            while self._queue:
+                key, paths = self._queue.popitem(last=True)  # newest first
+                if key in self._cache:
+                    continue
                 decoded = await self._pool().call(self._find_and_decode, paths)
+                self._cache[key] = pixmap_from_rgba(*decoded) if decoded else None
+                while len(self._cache) > self.capacity:
+                    self._cache.popitem(last=False)
+                self.thumbnail_loaded.emit(key)
         finally:
-            self._loading.discard(key)
-        self._cache[key] = pixmap_from_rgba(*decoded) if decoded else None
-        while len(self._cache) > self.capacity:
-            self._cache.popitem(last=False)
-        self.thumbnail_loaded.emit(key)
+            self._workers -= 1
 
     def _find_and_decode(self, paths: tuple[str | None, ...]) -> tuple[int, int, bytes] | None:
         preview = find_preview(*paths)
