@@ -5,7 +5,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Signal
+from PySide6.QtCore import QByteArray, QEvent, QObject, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
@@ -69,6 +69,24 @@ class MainWindow(QMainWindow):
         self.tasks.task_started.connect(self._task_started)
         self._build_menus()
         self._update_title()
+        self._route_drops_to_window()
+
+    def _route_drops_to_window(self) -> None:
+        """Text fields and browsers take drops themselves (a dropped file would become its path as
+        text); a filter on those few widgets hands every drop on the window to `dropEvent` instead."""
+        for widget in self.findChildren(QWidget):
+            if widget.acceptDrops():
+                widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove):
+            event.acceptProposedAction()  # type: ignore[attr-defined]
+            return True
+        if kind == QEvent.Type.Drop:
+            self.dropEvent(event)  # type: ignore[arg-type]
+            return True
+        return super().eventFilter(watched, event)
 
     # ---- menus -------------------------------------------------------------------------------
     def _build_menus(self) -> None:

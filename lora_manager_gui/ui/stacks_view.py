@@ -5,6 +5,7 @@ schemas/lora_json.schema.json), so what is shown is exactly what "Export lora_js
 """
 from __future__ import annotations
 
+import html
 import json
 import logging
 from pathlib import Path
@@ -45,13 +46,24 @@ def strength_text(value: Any) -> str:
     return "linked" if value is None else str(value)
 
 
-def breakdown_rows(document: dict[str, Any]) -> list[tuple[str, ...]]:
+def resolved_text(entry: Any) -> str:
+    """How the inspector resolved an entry: the library adapter and by what (path, hash, name)."""
+    if entry is None:
+        return ""
+    name = getattr(entry, "library_name", None)
+    match = getattr(entry, "match", None)
+    text = f"{name} (by {match})" if name and match else name or (f"file (by {match})" if match else "not in library")
+    problem = getattr(entry, "problem", None)
+    return f"{text}; {problem}" if problem else text
+
+
+def breakdown_rows(document: dict[str, Any], entries: list[Any] | None = None) -> list[tuple[str, ...]]:
     rows = []
-    for lora in document.get("loras", []):
+    entries = list(entries or [])
+    for i, lora in enumerate(document.get("loras", [])):
         file = lora.get("file") or {}
         civitai = lora.get("civitai") or None
-        resolved = lora.get("adapter_name") or lora.get("resolved_name") or (
-            civitai.get("civitai_name") if civitai else None) or ("—" if not file.get("exists") else lora.get("display_name", ""))
+        resolved = resolved_text(entries[i] if i < len(entries) else None) or ("—" if not file.get("exists") else "")
         status = "present" if file.get("exists") else "missing"
         if file.get("exists") and file.get("size_human"):
             status += f" ({file['size_human']})"
@@ -66,7 +78,7 @@ def breakdown_rows(document: dict[str, Any]) -> list[tuple[str, ...]]:
 
 def summary_text(document: dict[str, Any]) -> str:
     if document.get("error"):
-        return f"<span style='color:#b33'>{document['error']}</span>"
+        return f"<span style='color:#b33'>{html.escape(str(document['error']))}</span>"
     s = document.get("summary") or {}
     parts = [f"<b>{s.get('count', 0)}</b> LoRAs",
              f"{s.get('missing_files', 0)} missing",
@@ -75,7 +87,7 @@ def summary_text(document: dict[str, Any]) -> str:
              f"total {s.get('total_size_human', '0 B')}"]
     tags = s.get("tags") or []
     text = " · ".join(parts)
-    return text + (f"<br>tags: {', '.join(tags[:20])}" if tags else "")
+    return text + (f"<br>tags: {html.escape(', '.join(map(str, tags[:20])))}" if tags else "")
 
 
 class DropZone(QFrame):
@@ -155,24 +167,27 @@ class StacksView(QWidget):
         except (LoraManagerError, ServiceUnavailableError, OSError, ValueError) as exc:
             self.show_failure(path, f"Cannot read {path.name}: {exc}")
             return
-        self.show_document(path, inspection.document, getattr(inspection, "lora_info", ""))
+        self.show_document(path, inspection.document, inspection.lora_info, inspection.entries,
+                           inspection.warnings)
 
     def show_failure(self, path: Path, message: str) -> None:
         self.source = path
         self.document = None
         self.title.setText(path.name)
-        self.summary.setText(f"<span style='color:#b33'>{message}</span>")
+        self.summary.setText(f"<span style='color:#b33'>{html.escape(message)}</span>")
         self.table.setRowCount(0)
         self.lora_info.clear()
         self.export_button.setEnabled(False)
         self.message_posted.emit(message)
 
-    def show_document(self, path: Path, document: dict[str, Any], lora_info: str | None) -> None:
+    def show_document(self, path: Path, document: dict[str, Any], lora_info: str | None,
+                      entries: list[Any] | None = None, warnings: list[str] | None = None) -> None:
         self.source = path
         self.document = document
         self.title.setText(path.name)
-        self.summary.setText(summary_text(document))
-        rows = breakdown_rows(document)
+        notes = "".join(f"<br><span style='color:#a60'>⚠ {html.escape(w)}</span>" for w in (warnings or [])[:8])
+        self.summary.setText(summary_text(document) + notes)
+        rows = breakdown_rows(document, entries)
         self.table.setRowCount(len(rows))
         for r, values in enumerate(rows):
             for c, text in enumerate(values):
