@@ -70,6 +70,9 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._update_title()
         self._route_drops_to_window()
+        geometry = ctx.store.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)  # before show(): no jump on screen
 
     def _route_drops_to_window(self) -> None:
         """Text fields and browsers take drops themselves (a dropped file would become its path as
@@ -132,8 +135,7 @@ class MainWindow(QMainWindow):
 
     def restore_state(self) -> None:
         store = self.ctx.store
-        for key, restore in (("window/geometry", self.restoreGeometry),
-                             ("window/adapters_splitter", self.adapters.splitter.restoreState),
+        for key, restore in (("window/adapters_splitter", self.adapters.splitter.restoreState),
                              ("window/stacks_splitter", self.stacks.splitter.restoreState),
                              ("window/adapter_columns", self.adapters.table.horizontalHeader().restoreState),
                              ("window/orphan_columns", self.orphans.table.horizontalHeader().restoreState)):

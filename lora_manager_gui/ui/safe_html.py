@@ -11,7 +11,7 @@ import html
 from html.parser import HTMLParser
 from typing import Any
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import QByteArray, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
@@ -103,8 +103,10 @@ class SafeTextBrowser(QTextBrowser):
         self.refused: list[str] = []
 
     def loadResource(self, type: int, name: QUrl) -> Any:  # noqa: A002 - Qt's signature
+        # An empty but *valid* answer: with None (an invalid QVariant) QTextDocument falls back to
+        # reading local files itself, so `<img src="file:///etc/passwd">` would be read.
         self.refused.append(name.toString())
-        return None
+        return QByteArray()
 
     def set_description(self, raw_html: str | None) -> None:
         clean = sanitize_html(raw_html)
