@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from peewee import EXCLUDED, chunked, fn
+from peewee import chunked, fn
 
 from lora_manager_gui.core.records import (
     STATUS_DUPLICATE,
@@ -20,7 +20,8 @@ from lora_manager_gui.core.records import (
     ImportItem,
 )
 from lora_manager_gui.db import import_sources, library_files
-from lora_manager_gui.db.fields import utc_now
+from lora_manager_gui.db.bulk import BulkUpsert, keep_filled_json_list, keep_filled_nullable, keep_filled_text, take_new
+from lora_manager_gui.db.fields import to_utc_text, utc_now
 from lora_manager_gui.db.models import Adapter
 
 CHUNK_ROWS = 300
@@ -42,23 +43,24 @@ _ALWAYS = (
 )
 
 
-def _conflict_update() -> dict[Any, Any]:
-    update: dict[Any, Any] = {}
+def _upsert_statement() -> BulkUpsert:
+    update: dict[str, str] = {}
     for name in _TEXT_KEEP_FILLED:
-        col = getattr(Adapter, name)
-        update[col] = fn.COALESCE(fn.NULLIF(getattr(EXCLUDED, name), ""), col)
+        update[name] = keep_filled_text("adapter", name)
     for name in _JSON_LIST_KEEP_FILLED:
-        col = getattr(Adapter, name)
-        update[col] = fn.COALESCE(fn.NULLIF(getattr(EXCLUDED, name), "[]"), col)
+        update[name] = keep_filled_json_list("adapter", name)
     for name in _NULLABLE_KEEP_FILLED:
-        col = getattr(Adapter, name)
-        update[col] = fn.COALESCE(getattr(EXCLUDED, name), col)
-    update[Adapter.nsfw_level] = fn.COALESCE(fn.NULLIF(EXCLUDED.nsfw_level, 0), Adapter.nsfw_level)
+        update[name] = keep_filled_nullable("adapter", name)
+    update["nsfw_level"] = 'COALESCE(NULLIF(excluded."nsfw_level", 0), "adapter"."nsfw_level")'
     # extra: keys from the new import win, keys only the stored row has are kept.
-    update[Adapter.extra] = fn.json_patch(Adapter.extra, EXCLUDED.extra)
+    update["extra"] = 'json_patch("adapter"."extra", excluded."extra")'
     for name in _ALWAYS:
-        update[getattr(Adapter, name)] = getattr(EXCLUDED, name)
-    return update
+        update[name] = take_new(name)
+    columns = [n for n in _RECORD_FIELDS if n != "id"]
+    return BulkUpsert(Adapter, columns, ["name", "version"], update)
+
+
+_UPSERT = _upsert_statement()
 
 
 def to_record(row: Adapter) -> AdapterRecord:
@@ -68,7 +70,7 @@ def to_record(row: Adapter) -> AdapterRecord:
 def _row_dict(record: AdapterRecord) -> dict[str, Any]:
     data = {name: getattr(record, name) for name in _RECORD_FIELDS}
     data.pop("id")
-    now = utc_now()
+    now = to_utc_text(utc_now())
     data["created_at"] = data["created_at"] or now
     data["updated_at"] = now
     data["last_ingested_at"] = data["last_ingested_at"] or now
@@ -140,7 +142,7 @@ class ChunkOutcome:
     imported: int = 0
     updated: int = 0
     duplicates: list[DuplicateClaim] = field(default_factory=list)
-    written: list[AdapterRecord] = field(default_factory=list)  # rows imported or updated
+    written: list[AdapterRecord] = field(default_factory=list)  # records imported or updated (as imported)
 
 
 def store_import_chunk(
@@ -190,11 +192,7 @@ def store_import_chunk(
             if stored is None and item.previous_adapter_id is not None:
                 _rename_previous(item.previous_adapter_id, rec, existing)
             to_write.append(item)
-        for batch in chunked(to_write, CHUNK_ROWS):
-            rows = [_row_dict(i.record) for i in batch]  # type: ignore[arg-type]
-            Adapter.insert_many(rows).on_conflict(
-                conflict_target=[Adapter.name, Adapter.version], update=_conflict_update()
-            ).execute()
+        _UPSERT.execute([_row_dict(i.record) for i in to_write])  # type: ignore[arg-type]
         ids = _ids_for([(i.record.name, i.record.version) for i in to_write])  # type: ignore[union-attr]
         for item in to_write:
             rec = item.record
@@ -222,9 +220,6 @@ def store_import_chunk(
         import_sources.upsert_sources(
             (i, final.get(i.key, (None, i.status))[0], final.get(i.key, (None, i.status))[1]) for i in items
         )
-    if outcome.written:
-        fresh = {r.id: r for r in (to_record(a) for a in Adapter.select().where(Adapter.id.in_([w.id for w in outcome.written])))}
-        outcome.written = [fresh.get(w.id, w) for w in outcome.written]
     return outcome
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from peewee import EXCLUDED, chunked
+from peewee import chunked
 
 from lora_manager_gui.core.records import ImportIssue, ImportItem
-from lora_manager_gui.db.fields import utc_now
+from lora_manager_gui.db.bulk import BulkUpsert, take_new
+from lora_manager_gui.db.fields import to_utc_text, utc_now
 from lora_manager_gui.db.models import ImportSource
 
 CHUNK_ROWS = 400
@@ -52,7 +53,7 @@ def load_sources(root: str) -> dict[str, StoredSource]:
 
 def upsert_sources(items: Iterable[tuple[ImportItem, int | None, str]]) -> None:
     """(item, final adapter id, final status) triples; call inside the caller's transaction."""
-    now = utc_now()
+    now = to_utc_text(utc_now())
     rows = [
         {
             "key": item.key,
@@ -66,17 +67,15 @@ def upsert_sources(items: Iterable[tuple[ImportItem, int | None, str]]) -> None:
         }
         for item, adapter_id, status in items
     ]
-    update = {
-        ImportSource.root: EXCLUDED.root,
-        ImportSource.signature: EXCLUDED.signature,
-        ImportSource.model_path: EXCLUDED.model_path,
-        ImportSource.adapter: EXCLUDED.adapter_id,
-        ImportSource.status: EXCLUDED.status,
-        ImportSource.issues: EXCLUDED.issues,
-        ImportSource.checked_at: EXCLUDED.checked_at,
-    }
-    for batch in chunked(rows, CHUNK_ROWS):
-        ImportSource.insert_many(batch).on_conflict(conflict_target=[ImportSource.key], update=update).execute()
+    _UPSERT.execute(rows)
+
+
+_UPSERT = BulkUpsert(
+    ImportSource,
+    ("key", "root", "signature", "model_path", "adapter", "status", "issues", "checked_at"),
+    ["key"],
+    {col: take_new(col) for col in ("root", "signature", "model_path", "adapter_id", "status", "issues", "checked_at")},
+)
 
 
 def forget_sources(keys: list[str]) -> None:

@@ -9,11 +9,12 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from peewee import EXCLUDED, chunked
+from peewee import chunked
 
 from lora_manager_gui.core.records import LibraryFile
 from lora_manager_gui.core.safetensors import MODEL_EXTENSIONS
-from lora_manager_gui.db.fields import utc_now
+from lora_manager_gui.db.bulk import BulkUpsert, take_new
+from lora_manager_gui.db.fields import to_utc_text, utc_now
 from lora_manager_gui.db.models import Adapter
 from lora_manager_gui.db.models import LibraryFile as LibraryFileRow
 
@@ -171,24 +172,22 @@ def upsert_files(files: list[LibraryFile], *, link: bool) -> None:
     Call inside the caller's transaction."""
     if not files:
         return
-    now = utc_now()
-    update = {
-        LibraryFileRow.root: EXCLUDED.root,
-        LibraryFileRow.rel_path: EXCLUDED.rel_path,
-        LibraryFileRow.rel_path_lower: EXCLUDED.rel_path_lower,
-        LibraryFileRow.stem_lower: EXCLUDED.stem_lower,
-        LibraryFileRow.folder: EXCLUDED.folder,
-        LibraryFileRow.size_bytes: EXCLUDED.size_bytes,
-        LibraryFileRow.mtime_ns: EXCLUDED.mtime_ns,
-        LibraryFileRow.missing: False,
-        LibraryFileRow.problem: EXCLUDED.problem,
-        LibraryFileRow.external: EXCLUDED.external,
-        LibraryFileRow.last_seen_at: EXCLUDED.last_seen_at,
-    }
-    if link:
-        update[LibraryFileRow.adapter] = EXCLUDED.adapter_id
-    for batch in chunked([_row_dict(f, now) for f in files], CHUNK_ROWS):
-        LibraryFileRow.insert_many(batch).on_conflict(conflict_target=[LibraryFileRow.path], update=update).execute()
+    now = to_utc_text(utc_now())
+    statement = _UPSERT_LINK if link else _UPSERT_KEEP_LINK
+    statement.execute([_row_dict(f, now) for f in files])
+
+
+_FILE_COLUMNS = (
+    "path", "root", "rel_path", "rel_path_lower", "stem_lower", "folder", "size_bytes", "mtime_ns", "adapter",
+    "missing", "problem", "external", "first_seen_at", "last_seen_at",
+)
+_FILE_UPDATE = {
+    col: take_new(col)
+    for col in ("root", "rel_path", "rel_path_lower", "stem_lower", "folder", "size_bytes", "mtime_ns", "missing",
+                "problem", "external", "last_seen_at")
+}
+_UPSERT_KEEP_LINK = BulkUpsert(LibraryFileRow, _FILE_COLUMNS, ["path"], _FILE_UPDATE)
+_UPSERT_LINK = BulkUpsert(LibraryFileRow, _FILE_COLUMNS, ["path"], {**_FILE_UPDATE, "adapter_id": take_new("adapter_id")})
 
 
 def link_file(path: str, adapter_id: int | None) -> None:

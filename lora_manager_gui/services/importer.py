@@ -171,7 +171,8 @@ class _Run:
             rep.cancelled = True
             return
         gone_files = sorted(p for p in stored_files if p not in scan.models and p not in self.all_models)
-        gone_keys = [k for k in stored_sources if k not in {g.key for g in scan.groups}]
+        group_keys = {g.key for g in scan.groups}
+        gone_keys = [k for k in stored_sources if k not in group_keys]
         rep.missing.extend(gone_files)
         await self.on_db(_finish_root, root, gone_files, gone_keys)
 

@@ -1,0 +1,139 @@
+"""Import benchmark: a synthetic library of N model files (tiny valid safetensors) with CivitAI model
+JSON sidecars, measured in one run against bare passes over the same tree.
+
+    python benchmarks/import_bench.py [--files 10000] [--keep DIR]
+
+Goals (issue 2): cold import <= 3x a bare stat + json.loads pass; unchanged re-import <= 3x a bare
+stat walk. The OS page cache is warm for every pass (the tree was just written), so the comparison
+is of CPU work, which is what the import adds.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lora_manager_gui.core.safetensors import write_safetensors  # noqa: E402
+from lora_manager_gui.services.executors import DatabaseExecutor, WorkPool  # noqa: E402
+from lora_manager_gui.services.importer import run_import  # noqa: E402
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "civitai" / "model.json"
+
+
+def build_library(root: Path, n: int) -> None:
+    template = json.loads(TEMPLATE.read_text("utf-8"))
+    for i in range(n):
+        folder = root / f"base{i % 8}" / f"creator{i % 97:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = f"lora_{i:05d}"
+        data = copy.deepcopy(template)
+        data["id"] = 100_000 + i
+        data["name"] = f"Synthetic LoRA {i:05d}"
+        for v, version in enumerate(data["modelVersions"]):
+            version["id"] = 1_000_000 + i * 10 + v
+            version["files"][0]["name"] = f"{stem}_v{v}.safetensors"
+        data["modelVersions"][0]["files"][0]["name"] = f"{stem}.safetensors"
+        (folder / f"{stem}.json").write_text(json.dumps(data, indent=2), "utf-8")
+        write_safetensors(folder / f"{stem}.safetensors", {"lora_up.weight": bytes(16)}, {"ss_output_name": stem})
+
+
+def bare_stat_walk(root: Path) -> int:
+    count, stack = 0, [str(root)]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for entry in it:
+                if entry.is_dir():
+                    stack.append(entry.path)
+                else:
+                    entry.stat()
+                    count += 1
+    return count
+
+
+def bare_stat_and_parse(root: Path) -> int:
+    count, stack = 0, [str(root)]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for entry in it:
+                if entry.is_dir():
+                    stack.append(entry.path)
+                    continue
+                entry.stat()
+                if entry.name.endswith(".json"):
+                    with open(entry.path, "rb") as fh:
+                        json.loads(fh.read())
+                count += 1
+    return count
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    result = fn(*args)
+    return time.perf_counter() - start, result
+
+
+def best_of(n: int, fn, *args) -> float:
+    return min(timed(fn, *args)[0] for _ in range(n))
+
+
+async def import_once(db: DatabaseExecutor, pool: WorkPool, root: Path, force: bool = False):
+    return await run_import(db, [root], pool=pool, force=force)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--keep", metavar="DIR", help="build the library in DIR and keep it")
+    args = parser.parse_args()
+    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="lora-import-bench-"))
+    root = base / "library"
+    t_build, _ = timed(build_library, root, args.files)
+    sidecar_bytes = sum(p.stat().st_size for p in root.rglob("*.json"))
+    print(f"library: {args.files} model files + {args.files} CivitAI JSON sidecars "
+          f"({sidecar_bytes / args.files / 1024:.1f} KiB each), built in {t_build:.1f} s")
+
+    stat_walk = best_of(3, bare_stat_walk, root)
+    stat_parse = best_of(3, bare_stat_and_parse, root)
+    db = DatabaseExecutor(base / "bench.sqlite3")
+    pool = WorkPool()
+    try:
+        start = time.perf_counter()
+        cold = asyncio.run(import_once(db, pool, root))
+        t_cold = time.perf_counter() - start
+        assert cold.imported == args.files and cold.failed == 0, cold.to_json()["errors"][:3]
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            again = asyncio.run(import_once(db, pool, root))
+            times.append(time.perf_counter() - start)
+            assert again.unchanged == args.files and again.imported == again.updated == 0
+        t_unchanged = min(times)
+    finally:
+        pool.close()
+        db.close()
+
+    r_cold = t_cold / stat_parse
+    r_unchanged = t_unchanged / stat_walk
+    print(f"bare stat walk                 {stat_walk * 1000:9.1f} ms")
+    print(f"bare stat + json.loads pass    {stat_parse * 1000:9.1f} ms")
+    print(f"cold import                    {t_cold * 1000:9.1f} ms  ({t_cold / args.files * 1e6:.0f} us per model)")
+    print(f"unchanged re-import (best of 3){t_unchanged * 1000:9.1f} ms")
+    print(f"cold / bare parse      = {r_cold:5.2f}x  (goal <= 3x)  {'MET' if r_cold <= 3 else 'NOT MET'}")
+    print(f"unchanged / bare walk  = {r_unchanged:5.2f}x  (goal <= 3x)  {'MET' if r_unchanged <= 3 else 'NOT MET'}")
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

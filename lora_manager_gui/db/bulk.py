@@ -1,0 +1,85 @@
+"""Bulk upserts through the DB-API's executemany, for the import's chunks.
+
+peewee's insert_many renders every value into one big statement, which costs ~1 ms per row in
+Python; one prepared `INSERT ... ON CONFLICT DO UPDATE` run with executemany costs a few µs per row.
+Values are converted with each field's own db_value, so JSON and timestamp columns are stored
+exactly as the models store them.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from peewee import BooleanField, Field, FloatField, ForeignKeyField, IntegerField, Model, TextField
+
+from lora_manager_gui.db.fields import JSONField, UTCDateTimeField, to_utc_text
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _boolean(value: Any) -> Any:
+    return None if value is None else int(bool(value))
+
+
+def _timestamp(value: Any) -> Any:
+    return value if isinstance(value, str) or value is None else to_utc_text(value)
+
+
+def _converter(field: Field) -> Callable[[Any], Any]:
+    """The field's own conversion, with fast paths for the plain types (same stored values)."""
+    if isinstance(field, UTCDateTimeField):
+        return _timestamp
+    if isinstance(field, JSONField):
+        return field.db_value
+    if isinstance(field, BooleanField):
+        return _boolean
+    if isinstance(field, (TextField, IntegerField, FloatField, ForeignKeyField)):
+        return _identity
+    return field.db_value
+
+
+class BulkUpsert:
+    """One prepared upsert statement for `model`: `columns` inserted, `conflict` the unique key,
+    `update` maps a column to the SQL expression it is set to on conflict (`excluded.col` etc.)."""
+
+    def __init__(self, model: type[Model], columns: Sequence[str], conflict: Sequence[str], update: dict[str, str]) -> None:
+        self.model = model
+        meta = model._meta
+        fields = [meta.fields[name] if name in meta.fields else meta.columns[name] for name in columns]
+        self.names = [f.name for f in fields]
+        self.converters = [_converter(f) for f in fields]
+        table = meta.table_name
+        cols = ", ".join(f'"{f.column_name}"' for f in fields)
+        marks = ", ".join("?" for _ in fields)
+        sets = ", ".join(f'"{col}" = {expr}' for col, expr in update.items())
+        target = ", ".join(f'"{c}"' for c in conflict)
+        self.sql = f'INSERT INTO "{table}" ({cols}) VALUES ({marks}) ON CONFLICT ({target}) DO UPDATE SET {sets}'
+
+    def rows(self, dicts: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        pairs = list(zip(self.names, self.converters))
+        return [tuple(conv(d.get(name)) for name, conv in pairs) for d in dicts]
+
+    def execute(self, dicts: Sequence[dict[str, Any]]) -> None:
+        """Run inside the caller's transaction (on the database thread)."""
+        if not dicts:
+            return
+        db = self.model._meta.database
+        db.cursor().executemany(self.sql, self.rows(dicts))
+
+
+def keep_filled_text(table: str, col: str) -> str:
+    return f'COALESCE(NULLIF(excluded."{col}", \'\'), "{table}"."{col}")'
+
+
+def keep_filled_json_list(table: str, col: str) -> str:
+    return f'COALESCE(NULLIF(excluded."{col}", \'[]\'), "{table}"."{col}")'
+
+
+def keep_filled_nullable(table: str, col: str) -> str:
+    return f'COALESCE(excluded."{col}", "{table}"."{col}")'
+
+
+def take_new(col: str) -> str:
+    return f'excluded."{col}"'
