@@ -145,21 +145,38 @@ def test_file_changing_during_the_read_gets_no_hash(hasher: HashService, tmp_pat
 def test_cancel_stops_the_run_and_marks_the_rest(dbx: DatabaseExecutor, tmp_path: Path) -> None:
     files = [_write(tmp_path / f"{i}.safetensors", 400_000, i) for i in range(6)]
     cancel = threading.Event()
-    service = HashService(dbx, workers=1, rotational=lambda dev: False, buffer_size=4096, progress_interval=0.01)
-    seen: list[HashProgress] = []
+    service = HashService(dbx, workers=1, rotational=lambda dev: False, buffer_size=4096)
+    original = service._hash_and_store
 
-    def progress(p: HashProgress) -> None:
-        seen.append(p)
-        if p.bytes_done > 0:
-            cancel.set()
+    def then_cancel(*args, **kwargs):  # the user presses cancel once the first file is done
+        result = original(*args, **kwargs)
+        cancel.set()
+        return result
 
+    service._hash_and_store = then_cancel  # type: ignore[method-assign]
     try:
-        results = asyncio.run(service.hash_paths(files, progress=progress, cancel=cancel))
+        results = asyncio.run(service.hash_paths(files, cancel=cancel))
     finally:
         service.close()
-    assert results[-1].error_class == "cancelled" and results[-1].sha256 is None
-    assert any(r.error_class == "cancelled" for r in results)
-    assert service.files_hashed < 6
+    assert results[0].sha256 is not None
+    assert all(r.error_class == "cancelled" and r.sha256 is None for r in results[1:])
+    assert service.files_hashed == 1
+
+
+def test_cancel_stops_a_read_between_buffers(hasher: HashService, tmp_path: Path) -> None:
+    f = _write(tmp_path / "big.safetensors", 1_000_000)
+    hasher.buffer_size = 10_000
+    cancel = threading.Event()
+    reads: list[int] = []
+
+    def on_bytes(n: int) -> None:
+        reads.append(n)
+        if len(reads) == 3:
+            cancel.set()
+
+    result = hasher.hash_one_blocking(f, cancel=cancel, on_bytes=on_bytes)
+    assert result.sha256 is None and result.error_class == "cancelled" and len(reads) == 3
+    assert hasher.hash_one_blocking(f).sha256  # nothing half-done was cached
 
 
 def test_progress_reports_files_bytes_and_eta(hasher: HashService, tmp_path: Path) -> None:
