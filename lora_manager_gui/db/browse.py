@@ -127,11 +127,11 @@ def _like_escape(text: str) -> str:
 
 def _identified_sql(schema: LibrarySchema) -> str:
     """Identified: the adapter carries a CivitAI model id, or CivitAI answered 'found' for its hash."""
-    parts = []
-    if schema.has("adapter", "civitai_model_id"):
-        parts.append("a.civitai_model_id IS NOT NULL")
-    parts += ["json_extract(a.extra, '$.modelId') IS NOT NULL",
-              "json_extract(a.extra, '$.civitai.modelId') IS NOT NULL"]
+    if schema.has("adapter", "civitai_model_id"):  # the importer fills it from every CivitAI sidecar
+        parts = ["a.civitai_model_id IS NOT NULL"]
+    else:
+        parts = ["json_extract(a.extra, '$.modelId') IS NOT NULL",
+                 "json_extract(a.extra, '$.civitai.modelId') IS NOT NULL"]
     if schema.has("civitai_lookup", "sha256", "status"):
         parts.append("(a.primary_file_sha256 IS NOT NULL AND EXISTS (SELECT 1 FROM civitai_lookup c "
                      "WHERE c.sha256 IN (lower(a.primary_file_sha256), upper(a.primary_file_sha256)) "
@@ -169,7 +169,14 @@ def _select_columns(schema: LibrarySchema) -> str:
 def _where(query: BrowseQuery, schema: LibrarySchema) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
-    for word in query.search.split():
+    words = query.search.split()
+    indexed = [w for w in words if len(w) >= 3] if schema.has("adapter_search") else []
+    if indexed:  # FTS5 trigram index: substring match without scanning every row
+        clauses.append("a.id IN (SELECT rowid FROM adapter_search WHERE adapter_search MATCH ?)")
+        params.append(" AND ".join('"' + w.replace('"', '""') + '"' for w in indexed))
+    for word in words:
+        if word in indexed:
+            continue
         pattern = f"%{_like_escape(word)}%"
         clauses.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in SEARCH_COLUMNS) + ")")
         params.extend([pattern] * len(SEARCH_COLUMNS))

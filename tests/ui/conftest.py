@@ -78,6 +78,8 @@ def fixture_library(tmp_path: Path) -> Path:
                          "<a href='javascript:alert(1)' onclick='evil()'>bad link</a>"),
             stats={"downloadCount": 1000 * (i + 1)},
             extra={"modelId": 1000 + i, "id": 2000 + i} if identified else {},
+            civitai_model_id=1000 + i if identified else None,
+            civitai_version_id=2000 + i if identified else None,
         )
     close_database(db)
     return db_path

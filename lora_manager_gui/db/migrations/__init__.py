@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from peewee import Database
 
-from lora_manager_gui.db.migrations import m0001_initial, m0002_hash_civitai
+from lora_manager_gui.db.migrations import m0001_initial, m0002_hash_civitai, m0003_browse_indexes
 
 Migration = Callable[[Database], None]
 
@@ -17,6 +17,7 @@ Migration = Callable[[Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     m0001_initial.apply,
     m0002_hash_civitai.apply,
+    m0003_browse_indexes.apply,
 )
 
 LATEST_VERSION = len(MIGRATIONS)
