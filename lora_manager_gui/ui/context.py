@@ -42,6 +42,15 @@ def require_module(name: str, what: str) -> ModuleType:
     return module
 
 
+SERVICE_MODULES = ("services.importer", "services.hasher", "services.identify", "services.civitai",
+                   "services.header_import", "services.inspector", "services.exporter", "services.previews")
+
+
+def preload_services() -> None:
+    for name in SERVICE_MODULES:
+        optional_module(name)
+
+
 @dataclass
 class AppContext:
     db_path: Path
@@ -55,8 +64,10 @@ class AppContext:
 
     @classmethod
     async def open(cls, db_path: Path, store: QSettings, pool: WorkPool | None = None) -> AppContext:
-        """Open (and migrate) the library off the GUI thread."""
-        db = await asyncio.to_thread(DatabaseExecutor, db_path)
+        """Open (and migrate) the library off the GUI thread, and load the service modules now, at
+        start-up: importing one later would stall the GUI thread (PySide6's import hook reads the
+        source of every newly imported module) just when a background task starts."""
+        db, _ = await asyncio.gather(asyncio.to_thread(DatabaseExecutor, db_path), asyncio.to_thread(preload_services))
         settings = load_settings(store)
         pool = pool or WorkPool(settings.hash_workers or None)
         return cls(db_path=Path(db_path), db=db, pool=pool, store=store, settings=settings)
@@ -71,11 +82,12 @@ class AppContext:
             self.hasher = module.HashService(self.db, workers=self.settings.hash_workers or None)
         return self.hasher
 
-    def get_civitai(self) -> Any:
+    async def get_civitai(self) -> Any:
+        """The one HTTP client, made off the GUI thread (loading the CA certificates takes a while)."""
         if self.civitai_client is None:
             module = require_module("services.civitai", "CivitAI identification")
-            self.civitai_client = module.CivitaiClient(self.settings.effective_base_url,
-                                                       api_key=self.settings.effective_api_key)
+            self.civitai_client = await asyncio.to_thread(
+                module.CivitaiClient, self.settings.effective_base_url, api_key=self.settings.effective_api_key)
         return self.civitai_client
 
     async def switch_database(self, db_path: Path) -> None:
@@ -83,7 +95,9 @@ class AppContext:
         new_db = await asyncio.to_thread(DatabaseExecutor, db_path)
         old = self.db
         self.db, self.db_path = new_db, Path(db_path)
-        self.hasher = None
+        hasher, self.hasher = self.hasher, None
+        if hasher is not None and hasattr(hasher, "close"):
+            await asyncio.to_thread(hasher.close)
         await asyncio.to_thread(old.close)
 
     async def close(self) -> None:

@@ -101,7 +101,7 @@ class ServiceJobs:
     def identify_paths(self, paths: list[Path]) -> JobFn:
         async def job(task: TaskContext) -> Any:
             identify = require_module("services.identify", "CivitAI identification")
-            report = await identify.identify(self.ctx.db, self.ctx.get_civitai(), self.ctx.get_hasher(),
+            report = await identify.identify(self.ctx.db, await self.ctx.get_civitai(), self.ctx.get_hasher(),
                                              list(paths), progress=progress_forwarder(task),
                                              cancel=task.cancel_event)
             record_report_errors(task, report)
