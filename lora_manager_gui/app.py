@@ -24,7 +24,7 @@ def run_app(args: argparse.Namespace) -> int:
     """`lora-manager` with no subcommand: the window (or, with --screenshot, a PNG of it)."""
     if args.screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from lora_manager_gui.ui.error_reporting import configure_file_logging, install  # first: see ui/pyside_compat
+    from lora_manager_gui.ui.error_reporting import configure_file_logging, install
 
     import qasync
     from PySide6.QtWidgets import QApplication

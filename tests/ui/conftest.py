@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-import lora_manager_gui.ui  # noqa: F401  (applies the PySide6 work-around before any Qt call)
 
 ADAPTERS = [
     # name, version, creator, base model, nsfw, tags, trained words, identified, has file

@@ -21,7 +21,7 @@ SCHEMA = json.loads((FIXTURES / "lora_json.schema.json").read_text("utf-8"))
 def drop(widget, mime: QMimeData) -> bool:
     """A synthesized drag-enter then drop at the middle of `widget`; returns whether the enter was accepted."""
     pos = widget.rect().center()
-    enter = QDragEnterEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, enter)
     accepted = enter.isAccepted()
     event = QDropEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
