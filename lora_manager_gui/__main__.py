@@ -11,4 +11,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # First thing in a frozen build: a child process started by multiprocessing must run its task,
+    # not the app. Nothing uses a process pool today; this keeps a future one from forking the window.
+    import multiprocessing
+
+    multiprocessing.freeze_support()
     sys.exit(main())

@@ -4,12 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from lora_manager_gui.core import config
+from lora_manager_gui.core.resources import resource_path
 
 DEMO_DB_NAME = "demo-library.sqlite3"
 
 
 def demo_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "resources" / "demo"
+    return resource_path("demo")
 
 
 def demo_root() -> Path:

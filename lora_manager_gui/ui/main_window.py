@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTa
 
 from lora_manager_gui import APP_DISPLAY_NAME
 from lora_manager_gui.ui import demo
+from lora_manager_gui.ui.about import app_icon, show_about
 from lora_manager_gui.ui.adapters_view import AdaptersView
 from lora_manager_gui.ui.async_bridge import TaskTracker
 from lora_manager_gui.ui.context import AppContext, ServiceUnavailableError
@@ -41,6 +42,7 @@ class MainWindow(QMainWindow):
         self.closed_event = asyncio.Event()
         self._last_reload = 0.0
         self.setAcceptDrops(True)
+        self.setWindowIcon(app_icon())
         self.resize(1400, 860)
 
         self.adapters = AdaptersView(ctx)
@@ -110,6 +112,8 @@ class MainWindow(QMainWindow):
         view = self.menuBar().addMenu("&View")
         for i, name in enumerate(VIEWS):
             self._action(view, name.capitalize(), lambda i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+        help_menu = self.menuBar().addMenu("&Help")
+        self.about_action = self._action(help_menu, f"About {APP_DISPLAY_NAME}", lambda: show_about(self))
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:  # type: ignore[no-untyped-def]
         action = QAction(text, self)
