@@ -145,31 +145,37 @@ class ChunkOutcome:
     written: list[AdapterRecord] = field(default_factory=list)  # records imported or updated (as imported)
 
 
+AdapterKeys = dict[tuple[str, str], tuple[int, "str | None"]]
+
+
+def load_adapter_keys() -> AdapterKeys:
+    """(name, version) -> (id, file_path) of every adapter, in one query (the importer's run cache)."""
+    cursor = Adapter._meta.database.execute_sql("SELECT name, version, id, file_path FROM adapter")
+    return {(name, version): (aid, path) for name, version, aid, path in cursor}
+
+
 def store_import_chunk(
     items: list[ImportItem],
     *,
     present: Callable[[str], bool],
     claims: dict[tuple[str, str], str],
+    existing: AdapterKeys | None = None,
 ) -> ChunkOutcome:
     """Write one chunk of import results in ONE transaction: adapters, their files, bookkeeping.
 
     `present(path)` tells whether a model file exists now (a stored row whose file is gone may be
     taken over by a moved file); `claims` maps (name, version) to the model file that claimed it
     earlier in this run, so a second file claiming the same key is a duplicate, never merged.
+    `existing` is the run's cache of stored keys (load_adapter_keys), kept up to date here; without
+    it the keys of this chunk are looked up.
     """
     db = Adapter._meta.database
     outcome = ChunkOutcome()
+    keyed = [i for i in items if i.record is not None]
+    if existing is None:
+        existing = _keys_for_names(sorted({i.record.name for i in keyed}))  # type: ignore[union-attr]
     with db.atomic():
-        keyed = [i for i in items if i.record is not None]
-        names = sorted({i.record.name for i in keyed})  # type: ignore[union-attr]
-        existing: dict[tuple[str, str], tuple[int, str | None]] = {}
-        for batch in chunked(names, CHUNK_ROWS):
-            for aid, name, version, path in (
-                Adapter.select(Adapter.id, Adapter.name, Adapter.version, Adapter.file_path)
-                .where(Adapter.name.in_(batch))
-                .tuples()
-            ):
-                existing[(name, version)] = (aid, path)
+        max_id = db.execute_sql("SELECT COALESCE(MAX(id), 0) FROM adapter").fetchone()[0]
         to_write: list[ImportItem] = []
         final: dict[str, tuple[int | None, str]] = {}
         for item in keyed:
@@ -193,16 +199,23 @@ def store_import_chunk(
                 _rename_previous(item.previous_adapter_id, rec, existing)
             to_write.append(item)
         _UPSERT.execute([_row_dict(i.record) for i in to_write])  # type: ignore[arg-type]
-        ids = _ids_for([(i.record.name, i.record.version) for i in to_write])  # type: ignore[union-attr]
+        # AUTOINCREMENT ids only grow and this thread is the only writer: new rows are those above max_id.
+        new_ids = {
+            (name, version): aid
+            for aid, name, version in db.execute_sql("SELECT id, name, version FROM adapter WHERE id > ?", (max_id,))
+        }
         for item in to_write:
             rec = item.record
             assert rec is not None
-            rec.id = ids.get((rec.name, rec.version))
-            if (rec.name, rec.version) in existing:
+            key = (rec.name, rec.version)
+            stored = existing.get(key)
+            if stored is not None and key not in new_ids:
+                rec.id = stored[0]
                 outcome.updated += 1
             else:
+                rec.id = new_ids.get(key)
                 outcome.imported += 1
-                existing[(rec.name, rec.version)] = (rec.id or 0, rec.file_path)
+            existing[key] = (rec.id or 0, rec.file_path)
             final[item.key] = (rec.id, item.status)
             outcome.written.append(rec)
         linked, unlinked = [], []
@@ -223,6 +236,18 @@ def store_import_chunk(
     return outcome
 
 
+def _keys_for_names(names: list[str]) -> AdapterKeys:
+    out: AdapterKeys = {}
+    for batch in chunked(names, CHUNK_ROWS):
+        for aid, name, version, path in (
+            Adapter.select(Adapter.id, Adapter.name, Adapter.version, Adapter.file_path)
+            .where(Adapter.name.in_(batch))
+            .tuples()
+        ):
+            out[(name, version)] = (aid, path)
+    return out
+
+
 def _rename_previous(previous_id: int, rec: AdapterRecord, existing: dict[tuple[str, str], tuple[int, str | None]]) -> None:
     """The group's sidecars now name another (name, version): rename its row, keeping user state."""
     prev = Adapter.get_or_none(Adapter.id == previous_id)
@@ -231,17 +256,6 @@ def _rename_previous(previous_id: int, rec: AdapterRecord, existing: dict[tuple[
     Adapter.update(name=rec.name, version=rec.version).where(Adapter.id == previous_id).execute()
     existing[(rec.name, rec.version)] = (previous_id, prev.file_path)
     existing.pop((prev.name, prev.version), None)
-
-
-def _ids_for(keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    out: dict[tuple[str, str], int] = {}
-    names = sorted({k[0] for k in keys})
-    wanted = set(keys)
-    for batch in chunked(names, CHUNK_ROWS):
-        for aid, name, version in Adapter.select(Adapter.id, Adapter.name, Adapter.version).where(Adapter.name.in_(batch)).tuples():
-            if (name, version) in wanted:
-                out[(name, version)] = aid
-    return out
 
 
 def insert_adapter(record: AdapterRecord) -> AdapterRecord:

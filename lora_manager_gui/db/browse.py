@@ -30,11 +30,8 @@ SORT_EXPRESSIONS: dict[str, str] = {
     "updated": "a.updated_at",
 }
 
-# Columns searched by the free-text box (all of them, case-insensitively, as substrings).
-SEARCH_COLUMNS = (
-    "a.name", "a.version", "a.tags", "a.trained_words", "a.author_username",
-    "a.primary_file_name", "a.file_path",
-)
+# The free-text box matches each word as a substring of adapter.search_text, a stored generated
+# column (m0001) over name, version, tags, trained words, creator, file name and path.
 
 
 @dataclass(frozen=True)
@@ -169,17 +166,9 @@ def _select_columns(schema: LibrarySchema) -> str:
 def _where(query: BrowseQuery, schema: LibrarySchema) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
-    words = query.search.split()
-    indexed = [w for w in words if len(w) >= 3] if schema.has("adapter_search") else []
-    if indexed:  # FTS5 trigram index: substring match without scanning every row
-        clauses.append("a.id IN (SELECT rowid FROM adapter_search WHERE adapter_search MATCH ?)")
-        params.append(" AND ".join('"' + w.replace('"', '""') + '"' for w in indexed))
-    for word in words:
-        if word in indexed:
-            continue
-        pattern = f"%{_like_escape(word)}%"
-        clauses.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in SEARCH_COLUMNS) + ")")
-        params.extend([pattern] * len(SEARCH_COLUMNS))
+    for word in query.search.split():  # every word, as a substring of the stored search_text
+        clauses.append("a.search_text LIKE ? ESCAPE '\\'")
+        params.append(f"%{_like_escape(word)}%")
     if query.base_model is not None:
         clauses.append(f"COALESCE({_base_model_sql(schema)}, '') = ?")
         params.append(query.base_model)
@@ -210,8 +199,11 @@ def fetch_adapters(query: BrowseQuery, offset: int, limit: int = PAGE_SIZE,
     elif query.sort_key == "size":
         order = _size_sql(schema)
     direction = "DESC" if query.descending else "ASC"
+    # With a search, one scan of search_text and a top-N sort beats walking a sort index and
+    # testing every row in index order (165 ms at 100,000 rows when few rows match).
+    source = "adapter a NOT INDEXED" if query.search.strip() else "adapter a"
     sql = (
-        f"SELECT {_select_columns(schema)} FROM adapter a{where} ORDER BY {order} {direction}, a.id {direction} LIMIT ? OFFSET ?"
+        f"SELECT {_select_columns(schema)} FROM {source}{where} ORDER BY {order} {direction}, a.id {direction} LIMIT ? OFFSET ?"
     )
     rows = database_proxy.execute_sql(sql, [*params, limit, offset]).fetchall()
     return [_row(r) for r in rows]

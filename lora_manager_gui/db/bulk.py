@@ -8,6 +8,7 @@ exactly as the models store them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from peewee import BooleanField, Field, FloatField, ForeignKeyField, IntegerField, Model, TextField
@@ -57,9 +58,20 @@ class BulkUpsert:
         target = ", ".join(f'"{c}"' for c in conflict)
         self.sql = f'INSERT INTO "{table}" ({cols}) VALUES ({marks}) ON CONFLICT ({target}) DO UPDATE SET {sets}'
 
-    def rows(self, dicts: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        pairs = list(zip(self.names, self.converters))
-        return [tuple(conv(d.get(name)) for name, conv in pairs) for d in dicts]
+    def rows(self, dicts: Sequence[dict[str, Any]]) -> list[list[Any]]:
+        """Values in column order, converted; only the columns that need a conversion pay for it."""
+        get = itemgetter(*self.names) if len(self.names) > 1 else (lambda d: (d[self.names[0]],))
+        convert = [(i, conv) for i, conv in enumerate(self.converters) if conv is not _identity]
+        out: list[list[Any]] = []
+        for d in dicts:
+            try:
+                values = list(get(d))
+            except KeyError:  # a row dict that leaves columns out: they are NULL
+                values = [d.get(name) for name in self.names]
+            for i, conv in convert:
+                values[i] = conv(values[i])
+            out.append(values)
+        return out
 
     def execute(self, dicts: Sequence[dict[str, Any]]) -> None:
         """Run inside the caller's transaction (on the database thread)."""

@@ -8,13 +8,23 @@ from typing import Any
 from peewee import TextField
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def json_text(value: Any) -> str | None:
+    """The stored form of a JSON column value (compact, UTF-8, keys in insertion order)."""
+    if value is None:
+        return None
+    if value == [] and isinstance(value, list):
+        return "[]"
+    return _encode(value)
+
+
 class JSONField(TextField):
     """A JSON document in a TEXT column (compact, UTF-8, keys in insertion order)."""
 
     def db_value(self, value: Any) -> str | None:
-        if value is None:
-            return None
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return json_text(value)
 
     def python_value(self, value: str | None) -> Any:
         if value is None or value == "":

@@ -5,6 +5,7 @@ The importer loads a root's signatures in one query and re-parses only groups wh
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -28,25 +29,19 @@ class StoredSource:
 
 
 def load_sources(root: str) -> dict[str, StoredSource]:
-    query = (
-        ImportSource.select(
-            ImportSource.key,
-            ImportSource.signature,
-            ImportSource.status,
-            ImportSource.model_path,
-            ImportSource.adapter,
-            ImportSource.issues,
-        )
-        .where(ImportSource.root == root)
-        .tuples()
+    """Every stored group of `root`, in one query (raw rows: this runs on every import)."""
+    cursor = ImportSource._meta.database.execute_sql(
+        "SELECT key, signature, status, model_path, adapter_id, issues FROM import_source WHERE root = ?", (root,)
     )
     out: dict[str, StoredSource] = {}
-    for key, signature, status, model_path, adapter_id, issues in query:
-        stored = tuple(
-            ImportIssue(i.get("path", ""), i.get("class", "unreadable"), i.get("message", ""))
-            for i in (issues or [])
-            if isinstance(i, dict)
-        )
+    for key, signature, status, model_path, adapter_id, issues in cursor:
+        stored: tuple[ImportIssue, ...] = ()
+        if issues and issues != "[]":
+            stored = tuple(
+                ImportIssue(i.get("path", ""), i.get("class", "unreadable"), i.get("message", ""))
+                for i in json.loads(issues)
+                if isinstance(i, dict)
+            )
         out[key] = StoredSource(signature, status, model_path, adapter_id, stored)
     return out
 

@@ -130,20 +130,11 @@ class StoredFileState:
 
 
 def load_file_states(root: str) -> dict[str, StoredFileState]:
-    """Everything the importer compares against, for one root, in one query."""
-    query = (
-        LibraryFileRow.select(
-            LibraryFileRow.path,
-            LibraryFileRow.size_bytes,
-            LibraryFileRow.mtime_ns,
-            LibraryFileRow.missing,
-            LibraryFileRow.adapter,
-            LibraryFileRow.problem,
-        )
-        .where(LibraryFileRow.root == root)
-        .tuples()
+    """Everything the importer compares against, for one root, in one query (raw rows)."""
+    cursor = LibraryFileRow._meta.database.execute_sql(
+        "SELECT path, size_bytes, mtime_ns, missing, adapter_id, problem FROM library_file WHERE root = ?", (root,)
     )
-    return {p: StoredFileState(s, m, bool(miss), a, prob) for p, s, m, miss, a, prob in query}
+    return {p: StoredFileState(s, m, bool(miss), a, prob) for p, s, m, miss, a, prob in cursor}
 
 
 def _row_dict(f: LibraryFile, now: object) -> dict[str, object]:
@@ -202,8 +193,3 @@ def mark_missing(paths: list[str]) -> None:
         Adapter.update(file_missing=True).where(Adapter.file_path.in_(batch)).execute()
 
 
-def touch_present(root: str) -> None:
-    """One statement: every present file of `root` was seen by the import that just finished."""
-    LibraryFileRow.update(last_seen_at=utc_now()).where(
-        LibraryFileRow.root == root, LibraryFileRow.missing == False  # noqa: E712
-    ).execute()

@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,7 @@ class _Run:
         self.seen_files: set[tuple[int, int]] = set()
         self.all_models: set[str] = set()
         self.roots: list[str] = []
+        self.adapter_keys: adapters.AdapterKeys | None = None
 
     async def off_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self.pool is not None:
@@ -142,27 +144,19 @@ class _Run:
         if scan.cancelled:
             rep.cancelled = True
             return
-        stored_sources = await self.on_db(import_sources.load_sources, root)
-        stored_files = await self.on_db(library_files.load_file_states, root)
-        claimed: set[str] = set()
-        changed: list[SidecarGroup] = []
-        for group in scan.groups:
-            stored = stored_sources.get(group.key)
-            if stored and not self.force and stored.signature == group_signature(group, stored.model_path, scan.models):
-                rep.unchanged += 1
-                rep.errors.extend(stored.issues)
-                if stored.model_path:
-                    claimed.add(stored.model_path)
-                if stored.status == STATUS_NOT_ON_CIVITAI and stored.model_path:
-                    rep.not_on_civitai += 1
-                    rep.orphans.append(stored.model_path)
-                if stored.status == STATUS_NOT_A_SIDECAR:
-                    rep.not_sidecars += 1
-                else:
-                    rep.sidecar_groups += 1
-                continue
-            changed.append(group)
-        orphan_entries = await self.store_changed(root, scan, changed, stored_sources, claimed)
+        stored_sources, stored_files = await self.on_db(_load_states, root)
+        if self.adapter_keys is None:
+            self.adapter_keys = await self.on_db(adapters.load_adapter_keys)
+        # Comparing 10,000s of signatures is CPU work: never on the event loop.
+        plan = await self.off_loop(plan_root, scan, stored_sources, self.force)
+        rep.unchanged += plan.unchanged
+        rep.sidecar_groups += plan.sidecar_groups
+        rep.not_sidecars += plan.not_sidecars
+        rep.not_on_civitai += plan.not_on_civitai
+        rep.errors.extend(plan.errors)
+        rep.orphans.extend(plan.orphans)
+        claimed = plan.claimed
+        orphan_entries = await self.store_changed(root, scan, plan.changed, stored_sources, claimed)
         if self.cancelled():
             rep.cancelled = True
             return
@@ -174,29 +168,37 @@ class _Run:
         group_keys = {g.key for g in scan.groups}
         gone_keys = [k for k in stored_sources if k not in group_keys]
         rep.missing.extend(gone_files)
-        await self.on_db(_finish_root, root, gone_files, gone_keys)
+        if gone_files or gone_keys:
+            await self.on_db(_finish_root, root, gone_files, gone_keys)
 
     async def store_changed(self, root: str, scan: RootScan, changed: list[SidecarGroup],
                             stored: dict[str, import_sources.StoredSource], claimed: set[str]) -> list[FileEntry]:
-        rep = self.report
-        folders = folder_index(scan.models)
+        if not changed:
+            return [m for m in scan.models.values() if m.path not in claimed]
+        folders = await self.off_loop(folder_index, scan.models)
         size = max(1, self.options.chunk_size)
         chunks = [changed[i:i + size] for i in range(0, len(changed), size)]
         total, done = len(changed), 0
-        by_key = {g.key: g for g in changed}
         pending_write: asyncio.Future[Any] | None = None
-        next_parse = asyncio.ensure_future(self.off_loop(parse_groups, chunks[0], scan.models, folders, self.options)) if chunks else None
+
+        def prepare(chunk: list[SidecarGroup]) -> Any:
+            return self.off_loop(prepare_chunk, root, chunk, scan, folders, stored, self.options)
+
+        next_parse = asyncio.ensure_future(prepare(chunks[0]))
         for index in range(len(chunks)):
             assert next_parse is not None
-            parsed: list[ParsedGroup] = await next_parse
+            prepared: PreparedChunk = await next_parse
             next_parse = None
             if index + 1 < len(chunks) and not self.cancelled():
-                next_parse = asyncio.ensure_future(self.off_loop(parse_groups, chunks[index + 1], scan.models, folders, self.options))
-            items = [self.item_for(root, by_key[p.key], p, scan, stored.get(p.key), claimed) for p in parsed]
+                next_parse = asyncio.ensure_future(prepare(chunks[index + 1]))
+            self.absorb(prepared, claimed)
             if pending_write is not None:
                 self.collect(await pending_write)
-            pending_write = asyncio.ensure_future(self.on_db(adapters.store_import_chunk, items, present=self.present, claims=self.claims))
-            done += len(parsed)
+            pending_write = asyncio.ensure_future(
+                self.on_db(adapters.store_import_chunk, prepared.items, present=self.present, claims=self.claims,
+                           existing=self.adapter_keys)
+            )
+            done += len(prepared.items)
             self.progress("importing", done, total, root)
             if self.cancelled():
                 break
@@ -206,30 +208,14 @@ class _Run:
             self.collect(await pending_write)
         return [m for m in scan.models.values() if m.path not in claimed]
 
-    def item_for(self, root: str, group: SidecarGroup, parsed: ParsedGroup, scan: RootScan,
-                 stored: import_sources.StoredSource | None, claimed: set[str]) -> ImportItem:
+    def absorb(self, prepared: PreparedChunk, claimed: set[str]) -> None:
         rep = self.report
-        rep.errors.extend(parsed.issues)
-        model_path = parsed.model.path if parsed.model else parsed.expected_model_path
-        if parsed.model is not None:
-            claimed.add(parsed.model.path)
-        if parsed.status == STATUS_NOT_A_SIDECAR:
-            rep.not_sidecars += 1
-        else:
-            rep.sidecar_groups += 1
-        if parsed.not_on_civitai and parsed.model is not None:
-            rep.not_on_civitai += 1
-            rep.orphans.append(parsed.model.path)
-        return ImportItem(
-            key=group.key,
-            root=root,
-            signature=group_signature(group, model_path, scan.models),
-            status=parsed.status,
-            record=parsed.record,
-            model_file=_library_file(parsed.model, root, parsed.model_problem) if parsed.model else None,
-            issues=parsed.issues,
-            previous_adapter_id=stored.adapter_id if stored else None,
-        )
+        rep.errors.extend(prepared.errors)
+        rep.orphans.extend(prepared.orphans)
+        rep.sidecar_groups += prepared.sidecar_groups
+        rep.not_sidecars += prepared.not_sidecars
+        rep.not_on_civitai += prepared.not_on_civitai
+        claimed.update(prepared.claimed)
 
     def collect(self, outcome: adapters.ChunkOutcome) -> None:
         self.report.imported += outcome.imported
@@ -267,6 +253,91 @@ class _Run:
             await self.on_db(_store_orphan_files, files)
 
 
+@dataclass
+class RootPlan:
+    """What a root's walk means against what was stored: computed on a worker thread."""
+
+    changed: list[SidecarGroup] = field(default_factory=list)
+    claimed: set[str] = field(default_factory=set)
+    errors: list[ImportIssue] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    sidecar_groups: int = 0
+    not_sidecars: int = 0
+    not_on_civitai: int = 0
+
+
+def plan_root(scan: RootScan, stored_sources: dict[str, import_sources.StoredSource], force: bool) -> RootPlan:
+    """Split the groups into unchanged (same signature as ingested: never parsed) and changed."""
+    plan = RootPlan()
+    for group in scan.groups:
+        stored = stored_sources.get(group.key)
+        if stored and not force and stored.signature == group_signature(group, stored.model_path, scan.models):
+            plan.unchanged += 1
+            plan.errors.extend(stored.issues)
+            if stored.model_path:
+                plan.claimed.add(stored.model_path)
+            if stored.status == STATUS_NOT_ON_CIVITAI and stored.model_path:
+                plan.not_on_civitai += 1
+                plan.orphans.append(stored.model_path)
+            if stored.status == STATUS_NOT_A_SIDECAR:
+                plan.not_sidecars += 1
+            else:
+                plan.sidecar_groups += 1
+            continue
+        plan.changed.append(group)
+    return plan
+
+
+@dataclass
+class PreparedChunk:
+    """One chunk of changed groups parsed and turned into the items the database stores."""
+
+    items: list[ImportItem] = field(default_factory=list)
+    claimed: set[str] = field(default_factory=set)
+    errors: list[ImportIssue] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    sidecar_groups: int = 0
+    not_sidecars: int = 0
+    not_on_civitai: int = 0
+
+
+def prepare_chunk(root: str, groups: list[SidecarGroup], scan: RootScan, folders: dict[str, frozenset[str]],
+                  stored: dict[str, import_sources.StoredSource], options: ImportOptions) -> PreparedChunk:
+    """Parse a chunk of groups and build their ImportItems (runs on a worker thread)."""
+    out = PreparedChunk()
+    by_key = {g.key: g for g in groups}
+    for parsed in parse_groups(groups, scan.models, folders, options):
+        group = by_key[parsed.key]
+        out.errors.extend(parsed.issues)
+        model_path = parsed.model.path if parsed.model else parsed.expected_model_path
+        if parsed.model is not None:
+            out.claimed.add(parsed.model.path)
+        if parsed.status == STATUS_NOT_A_SIDECAR:
+            out.not_sidecars += 1
+        else:
+            out.sidecar_groups += 1
+        if parsed.not_on_civitai and parsed.model is not None:
+            out.not_on_civitai += 1
+            out.orphans.append(parsed.model.path)
+        previous = stored.get(parsed.key)
+        out.items.append(ImportItem(
+            key=group.key,
+            root=root,
+            signature=group_signature(group, model_path, scan.models),
+            status=parsed.status,
+            record=parsed.record,
+            model_file=_library_file(parsed.model, root, parsed.model_problem) if parsed.model else None,
+            issues=parsed.issues,
+            previous_adapter_id=previous.adapter_id if previous else None,
+        ))
+    return out
+
+
+def _load_states(root: str) -> tuple[dict[str, import_sources.StoredSource], dict[str, library_files.StoredFileState]]:
+    return import_sources.load_sources(root), library_files.load_file_states(root)
+
+
 def _store_orphan_files(files: list[LibraryFile]) -> None:
     with library_files.LibraryFileRow._meta.database.atomic():
         library_files.upsert_files(files, link=False)
@@ -276,7 +347,6 @@ def _finish_root(root: str, gone_files: list[str], gone_keys: list[str]) -> None
     with library_files.LibraryFileRow._meta.database.atomic():
         library_files.mark_missing(gone_files)
         import_sources.forget_sources(gone_keys)
-        library_files.touch_present(root)
 
 
 async def run_import(

@@ -49,7 +49,13 @@ STATEMENTS = (
         sources TEXT NOT NULL DEFAULT '[]',
         file_size_bytes INTEGER,
         file_mtime_ns INTEGER,
-        file_missing INTEGER NOT NULL DEFAULT 0
+        file_missing INTEGER NOT NULL DEFAULT 0,
+        -- What the search box matches (substrings, ASCII case-insensitive through LIKE). Computed by
+        -- SQLite on every write, so no writer can forget it, and stored, so a search scans one column.
+        search_text TEXT GENERATED ALWAYS AS (
+            name || ' ' || version || ' ' || tags || ' ' || trained_words || ' ' ||
+            COALESCE(author_username, '') || ' ' || COALESCE(primary_file_name, '') || ' ' || COALESCE(file_path, '')
+        ) STORED
     )
     """,
     "CREATE UNIQUE INDEX adapter_name_version ON adapter (name, version)",
