@@ -83,7 +83,7 @@ def run_inspect(args: argparse.Namespace) -> int:
             return await inspect_result(services.db, services.hasher, read, online=args.online,
                                         civitai=civitai, fallback_name=args.fallback_name)
         finally:
-            closer = getattr(civitai, "aclose", None)
+            closer = getattr(civitai, "aclose", None) or getattr(civitai, "close", None)
             if closer is not None:
                 await closer()
 
