@@ -21,11 +21,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from lora_manager_gui.core.records import UNREADABLE, ImportIssue
 from lora_manager_gui.core.safetensors import MODEL_EXTENSIONS
-from lora_manager_gui.core.sidecars import sidecar_kind
+from lora_manager_gui.core.sidecars import SIDECAR_SUFFIXES, sidecar_kind
 from lora_manager_gui.core.sidecars.base import DEFAULT_MAX_SIDECAR_BYTES
+
+# Cheap first test of a lower-cased file name: can it be a sidecar at all?
+_SIDECAR_ENDINGS = tuple({suffix.rsplit('.', 1)[-1].join(('.', '')) for suffix, _ in SIDECAR_SUFFIXES})
 
 DEFAULT_IGNORE_PATTERNS: tuple[str, ...] = (
     ".*",  # hidden folders and files: .git, .Trash-1000, macOS ._AppleDouble and .DS_Store
@@ -56,8 +60,10 @@ class ImportOptions:
     chunk_size: int = 256  # sidecar groups per database transaction
 
 
-@dataclass(slots=True)
-class FileEntry:
+class FileEntry(NamedTuple):
+    """A model file or sidecar as walked. A tuple of plain values: the garbage collector stops
+    tracking it, which matters when a walk holds 100,000 of them."""
+
     path: str  # absolute, under the root as walked
     name: str
     rel_path: str  # '/'-separated
@@ -110,15 +116,45 @@ def model_stem(name: str) -> str:
     return os.path.splitext(name)[0]
 
 
-def _ignore_matcher(patterns: tuple[str, ...]) -> tuple[Callable[[str], bool], Callable[[str], bool]]:
+_WILDCARDS = frozenset("*?[")
+
+
+def _name_matcher(patterns: list[str]) -> Callable[[str], bool]:
+    """A test of a lower-cased name against fnmatch patterns, with the common shapes (exact name,
+    'prefix*', '*suffix') answered by set and str methods instead of a regular expression."""
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    suffixes: list[str] = []
+    others: list[str] = []
+    for raw in patterns:
+        p = raw.lower()
+        if not _WILDCARDS.intersection(p):
+            exact.add(p)
+        elif p.endswith("*") and not _WILDCARDS.intersection(p[:-1]):
+            prefixes.append(p[:-1])
+        elif p.startswith("*") and not _WILDCARDS.intersection(p[1:]):
+            suffixes.append(p[1:])
+        else:
+            others.append(p)
+    pre, suf = tuple(prefixes), tuple(suffixes)
+    rest = re.compile("|".join(fnmatch.translate(p) for p in others)).match if others else None
+
+    def matches(lower: str) -> bool:
+        return (
+            lower in exact
+            or (bool(pre) and lower.startswith(pre))
+            or (bool(suf) and lower.endswith(suf))
+            or (rest is not None and rest(lower) is not None)
+        )
+
+    return matches
+
+
+def _ignore_matcher(patterns: tuple[str, ...]) -> tuple[Callable[[str], bool], Callable[[str], bool] | None]:
+    """(test of a lower-cased name, test of a lower-cased relative path or None when no pattern has a '/')."""
     by_name = [p for p in patterns if "/" not in p]
     by_path = [p.strip("/") for p in patterns if "/" in p]
-    name_re = re.compile("|".join(fnmatch.translate(p.lower()) for p in by_name)) if by_name else None
-    path_re = re.compile("|".join(fnmatch.translate(p.lower()) for p in by_path)) if by_path else None
-    return (
-        (lambda n: bool(name_re.match(n.lower()))) if name_re else (lambda n: False),
-        (lambda r: bool(path_re.match(r.lower()))) if path_re else (lambda r: False),
-    )
+    return _name_matcher(by_name), (_name_matcher(by_path) if by_path else None)
 
 
 def _inside(path: str, root_real: str) -> bool:
@@ -153,9 +189,14 @@ def scan_root(
     def add_file(entry: os.DirEntry[str], folder: str, rel: str, external: bool, is_link: bool) -> None:
         nonlocal files_found
         name = entry.name
-        kind = sidecar_kind(name)
-        is_model = kind is None and is_model_name(name)
-        if kind is None and not is_model:
+        lower = name.lower()
+        if lower.endswith(_SIDECAR_ENDINGS):
+            kind = sidecar_kind(name)
+            if kind is None:
+                return
+        elif lower.endswith(MODEL_EXTENSIONS):
+            kind = None
+        else:
             return
         rel_path = f"{rel}/{name}" if rel else name
         try:
@@ -210,11 +251,11 @@ def scan_root(
         subdirs: list[tuple[str, str, bool]] = []
         for entry in entries:
             name = entry.name
-            if ignore_name(name):
+            if ignore_name(name.lower()):
                 scan.ignored += 1
                 continue
             rel_child = f"{rel}/{name}" if rel else name
-            if ignore_rel(rel_child):
+            if ignore_rel is not None and ignore_rel(rel_child.lower()):
                 scan.ignored += 1
                 continue
             is_link = entry.is_symlink()
