@@ -1,7 +1,9 @@
 """ComfyUI API prompts (`prompt` PNG chunk, `/prompt` body): node id -> {class_type, inputs}.
 
-Muted and bypassed nodes are already left out of an API prompt, so every node present is active.
-Nodes are read in the prompt's own order.
+Muted and bypassed nodes are already left out of an API prompt (links through a bypassed node
+already point upstream of it), so every node present is active. Nodes are read in the prompt's own
+order, then the entries are put in the order the nodes apply them (`order.py`). Ids of flattened
+subgraph nodes ("3:12") are plain node ids here: links name them in full.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from lora_manager_gui.core.stacks.comfy_nodes import (
     entries_from_nodes,
     is_primitive_type,
 )
-from lora_manager_gui.core.stacks.model import StackReadResult
+from lora_manager_gui.core.stacks.model import StackEntry, StackReadResult
+from lora_manager_gui.core.stacks.order import NodeLinks, apply_order
 
 
 def is_api_prompt(data: Any) -> bool:
@@ -66,4 +69,21 @@ def read_api_prompt(data: dict[str, Any], source: str) -> StackReadResult:
         str(k): v for k, v in data.items() if isinstance(v, dict) and isinstance(v.get("class_type"), str)
     }
     entries, warnings = entries_from_nodes(_api_nodes(nodes, ApiGraph(nodes)), source)
+    entries = apply_order(entries, _node_links(nodes), _node_of, warnings)
+    for index, entry in enumerate(entries):
+        entry.index = index
     return StackReadResult(source=source, format="comfy_prompt", entries=entries, warnings=warnings)
+
+
+def _node_of(entry: StackEntry) -> str:
+    return entry.node_id or ""
+
+
+def _node_links(nodes: dict[str, dict[str, Any]]) -> NodeLinks:
+    links = NodeLinks()
+    for node_id, node in nodes.items():
+        links.types[node_id] = str(node.get("class_type", ""))
+        inputs = node.get("inputs")
+        values = inputs.values() if isinstance(inputs, dict) else ()
+        links.upstream[node_id] = [value[0] for value in values if _is_link(value, nodes)]
+    return links

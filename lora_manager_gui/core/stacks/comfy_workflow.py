@@ -5,6 +5,11 @@ node whose type is the id of a subgraph definition is an instance: the subgraph'
 in its place, and only when the instance itself is active. Nested instances are followed with an
 explicit stack; a subgraph that contains itself (directly or further down) is read once per chain
 and reported, never followed forever.
+
+The entries are then put in the order the nodes apply them (`order.py`), level by level: inside a
+subgraph by its own links, and at the instance's level the instance counts as one LoRA node.
+Links are followed through every node, active or not (a bypassed node passes its input on), and
+from a KJNodes GetNode to the SetNode of the same name.
 """
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ from lora_manager_gui.core.stacks.comfy_nodes import (
     entries_from_nodes,
     is_primitive_type,
 )
-from lora_manager_gui.core.stacks.model import StackReadError, StackReadResult
+from lora_manager_gui.core.stacks.model import StackEntry, StackReadError, StackReadResult
+from lora_manager_gui.core.stacks.order import NodeLinks, apply_order
 
 INACTIVE_MODES = (2, 4)
 MAX_SUBGRAPH_DEPTH = 64
@@ -74,12 +80,7 @@ class UiGraph:
 
 
 def _walk(data: dict[str, Any], source: str, warnings: list[str]) -> Iterator[tuple[GraphNode, Graph]]:
-    definitions = data.get("definitions")
-    subgraphs: dict[str, dict[str, Any]] = {}
-    if isinstance(definitions, dict) and isinstance(definitions.get("subgraphs"), list):
-        for sg in definitions["subgraphs"]:
-            if isinstance(sg, dict) and isinstance(sg.get("id"), str) and isinstance(sg.get("nodes"), list):
-                subgraphs[sg["id"]] = sg
+    subgraphs = _subgraph_definitions(data)
     top = UiGraph(data["nodes"], data.get("links"))
     # Frames: (graph, node iterator, id prefix, chain of subgraph ids above this level)
     frames: list[tuple[UiGraph, Iterator[Any], str, tuple[str, ...]]] = [
@@ -111,8 +112,68 @@ def _walk(data: dict[str, Any], source: str, warnings: list[str]) -> Iterator[tu
         yield graph.graph_node(node, node_id), graph
 
 
+def _subgraph_definitions(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    definitions = data.get("definitions")
+    subgraphs: dict[str, dict[str, Any]] = {}
+    if isinstance(definitions, dict) and isinstance(definitions.get("subgraphs"), list):
+        for sg in definitions["subgraphs"]:
+            if isinstance(sg, dict) and isinstance(sg.get("id"), str) and isinstance(sg.get("nodes"), list):
+                subgraphs[sg["id"]] = sg
+    return subgraphs
+
+
+def _level_links(nodes: list[Any], links: Any) -> NodeLinks:
+    """Upstream node ids of every node of one graph level, GetNode -> SetNode included."""
+    link_map = _link_map(links)
+    result = NodeLinks()
+    setters: dict[str, list[str]] = {}
+    getters: list[tuple[str, str]] = []
+    for node in nodes:
+        if not isinstance(node, dict):
+            continue
+        node_id, node_type = str(node.get("id")), str(node.get("type"))
+        result.types[node_id] = node_type
+        upstream = result.upstream.setdefault(node_id, [])
+        for item in node.get("inputs") or []:
+            if isinstance(item, dict) and item.get("link") is not None and item["link"] in link_map:
+                upstream.append(link_map[item["link"]].origin_id)
+        widgets = node.get("widgets_values")
+        name = widgets[0] if isinstance(widgets, list) and widgets and isinstance(widgets[0], str) else None
+        if name and node_type == "SetNode":
+            setters.setdefault(name, []).append(node_id)
+        elif name and node_type == "GetNode":
+            getters.append((node_id, name))
+    for node_id, name in getters:
+        result.upstream[node_id].extend(setters.get(name, ()))
+    return result
+
+
+def _part(node_id: str | None, depth: int) -> str:
+    parts = (node_id or "").split(":")
+    return parts[depth] if depth < len(parts) else parts[-1]
+
+
+def _apply_order(entries: list[StackEntry], nodes: list[Any], links: Any,
+                 subgraphs: dict[str, dict[str, Any]], depth: int, warnings: list[str]) -> list[StackEntry]:
+    types = {str(n.get("id")): n.get("type") for n in nodes if isinstance(n, dict)}
+    groups: dict[str, list[StackEntry]] = {}
+    for entry in entries:
+        groups.setdefault(_part(entry.node_id, depth), []).append(entry)
+    flat: list[StackEntry] = []
+    for unit, items in groups.items():
+        sub = subgraphs.get(str(types.get(unit)))
+        if sub is not None and len(items) > 1 and depth < MAX_SUBGRAPH_DEPTH:
+            items = _apply_order(items, sub["nodes"], sub.get("links"), subgraphs, depth + 1, warnings)
+        flat.extend(items)
+    return apply_order(flat, _level_links(nodes, links), lambda entry: _part(entry.node_id, depth), warnings)
+
+
 def read_ui_workflow(data: dict[str, Any], source: str) -> StackReadResult:
     warnings: list[str] = []
     entries, node_warnings = entries_from_nodes(_walk(data, source, warnings), source)
+    entries = _apply_order(entries, data["nodes"], data.get("links"), _subgraph_definitions(data), 0,
+                           node_warnings)
+    for index, entry in enumerate(entries):
+        entry.index = index
     return StackReadResult(source=source, format="comfy_workflow", entries=entries,
                            warnings=warnings + node_warnings)
