@@ -34,8 +34,9 @@ from tests.civitai_server import FakeCivitai  # noqa: E402
 FORMATS = ROOT / "tests" / "fixtures" / "formats"
 STACK = FORMATS / "comfy_prompt_api.json"
 TIMEOUT_S = 240
-# Keys whose values legitimately differ between two runs of the same command.
-VOLATILE_KEYS = {"duration_s", "time_per_file_ms", "seconds"}
+# Keys whose values legitimately differ between two runs of the same command: timings, and when a
+# piece of data was obtained (each run imports into its own database, maybe a second apart).
+VOLATILE_KEYS = {"duration_s", "time_per_file_ms", "seconds", "fetched_at", "checked_at"}
 QT_PLUGINS_REQUIRED = {
     "platforms": ("qxcb", "qwayland", "qoffscreen", "qminimal"),
     "imageformats": ("qjpeg", "qwebp", "qgif", "qico"),
@@ -81,10 +82,10 @@ class Runner:
             except json.JSONDecodeError as exc:
                 raise CheckFailedError(f"{which}: `{name}` did not print JSON ({exc}):\n{out[:2000]}") from exc
         source, build = (strip_volatile(outputs[k]) for k in ("source", "build"))
-        if source != build:
-            raise CheckFailedError(f"`{name}` differs between the source tree and the build:\n"
-                                   f"source: {json.dumps(source, sort_keys=True)[:3000]}\n"
-                                   f"build:  {json.dumps(build, sort_keys=True)[:3000]}")
+        diffs = differences(source, build)
+        if diffs:
+            raise CheckFailedError(f"`{name}` differs between the source tree and the build:\n  "
+                                   + "\n  ".join(diffs[:20]))
         return outputs["build"]
 
 
@@ -94,6 +95,23 @@ def strip_volatile(value: Any) -> Any:
     if isinstance(value, list):
         return [strip_volatile(v) for v in value]
     return value
+
+
+def differences(source: Any, build: Any, where: str = "$") -> list[str]:
+    """Where two JSON values differ, as `path: source value != build value` lines."""
+    if isinstance(source, dict) and isinstance(build, dict):
+        out = []
+        for key in sorted(source.keys() | build.keys()):
+            if key not in build or key not in source:
+                out.append(f"{where}.{key}: only in {'source' if key in source else 'build'}")
+            else:
+                out += differences(source[key], build[key], f"{where}.{key}")
+        return out
+    if isinstance(source, list) and isinstance(build, list) and len(source) == len(build):
+        return [d for i, (a, b) in enumerate(zip(source, build)) for d in differences(a, b, f"{where}[{i}]")]
+    if source != build:
+        return [f"{where}: {json.dumps(source)[:300]} != {json.dumps(build)[:300]}"]
+    return []
 
 
 def pyproject_version() -> str:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import sys
 from typing import Any
@@ -51,13 +50,10 @@ class _Services:
 
 
 def _civitai_client() -> Any:
-    try:
-        module = importlib.import_module("lora_manager_gui.services.civitai")
-    except ImportError:
-        print("lora-manager: warning: CivitAI lookups are not available in this build; "
-              "using the library only", file=sys.stderr)
-        return None
-    return module.CivitaiClient(config.civitai_base_url(), api_key=config.civitai_api_key())
+    """The CivitAI client for --online: base URL and key from the environment (config), never logged."""
+    from lora_manager_gui.services.civitai import CivitaiClient
+
+    return CivitaiClient(config.civitai_base_url(), api_key=config.civitai_api_key())
 
 
 def _print_warnings(warnings: list[str]) -> None:
@@ -76,16 +72,15 @@ def run_inspect(args: argparse.Namespace) -> int:
         print(f"lora-manager: error: cannot inspect {exc.source}: {exc.reason} [{exc.kind}]", file=sys.stderr)
         return 2
     services = _Services(args.db)
-    civitai = _civitai_client() if args.online else None
 
     async def work() -> Any:
+        civitai = _civitai_client() if args.online else None  # offline: no client, no request
         try:
             return await inspect_result(services.db, services.hasher, read, online=args.online,
                                         civitai=civitai, fallback_name=args.fallback_name)
         finally:
-            closer = getattr(civitai, "aclose", None) or getattr(civitai, "close", None)
-            if closer is not None:
-                await closer()
+            if civitai is not None:
+                await civitai.close()
 
     try:
         inspection = asyncio.run(work())

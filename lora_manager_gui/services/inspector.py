@@ -22,7 +22,8 @@ from lora_manager_gui.core.lora_json import CivitaiData, ResolvedEntry, build_do
 from lora_manager_gui.core.records import AdapterRecord, LibraryFile
 from lora_manager_gui.core.stacks import StackEntry, StackReadResult, read_stack_bytes, read_stack_file
 from lora_manager_gui.core.stacks.names import normalize_reference, split_reference
-from lora_manager_gui.db import adapters, library_files
+from lora_manager_gui.db import adapters, civitai_store, library_files
+from lora_manager_gui.services.identify import identify
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ class StackResolver:
                     item.size_bytes, item.modified_at = stat
             resolved.append(item)
         await self._hash(resolved, warnings)
-        await self._attach_library_data(resolved, lookups)
+        await self._attach_library_data(resolved, lookups, warnings)
         return resolved, warnings
 
     async def _choose(self, entry: StackEntry, lookup: _Lookup, warnings: list[str]) -> tuple[LibraryFile, str] | None:
@@ -216,28 +217,20 @@ class StackResolver:
                 item.problem = result.error or "could not be hashed"
                 warnings.append(item.problem)
 
-    async def _attach_library_data(self, resolved: list[ResolvedEntry], lookups: list[_Lookup]) -> None:
-        store = _optional("lora_manager_gui.db.civitai_store")
-
-        def blocking() -> list[tuple[AdapterRecord | None, Any]]:
-            out: list[tuple[AdapterRecord | None, Any]] = []
-            for item, lookup in zip(resolved, lookups):
-                adapter = None
-                if item.exists and item.file_path:
-                    adapter = adapters.find_by_file_path(item.file_path)
-                if adapter is None and item.sha256:
-                    adapter = adapters.find_by_sha256(item.sha256)
-                adapter = adapter or lookup.adapter
-                info = None
-                if store is not None and item.sha256 and hasattr(store, "info_for_sha256"):
-                    info = store.info_for_sha256(item.sha256)
-                out.append((adapter, info))
-            return out
-
-        found = await self.db.call(blocking)
+    async def _attach_library_data(self, resolved: list[ResolvedEntry], lookups: list[_Lookup],
+                                   warnings: list[str]) -> None:
+        found = await self.db.call(_library_data_blocking, resolved, lookups)
+        if self.online and self.civitai is not None:
+            wanted = [i for i, (item, (adapter, info)) in enumerate(zip(resolved, found))
+                      if info is None and item.sha256 and item.exists and item.file_path
+                      and (adapter is None or civitai_from_adapter(adapter) is None)]
+            if wanted:
+                await self._identify_online([resolved[i] for i in wanted], warnings)
+                infos = await self.db.call(
+                    lambda: [civitai_store.info_for_sha256(resolved[i].sha256 or "") for i in wanted])
+                for i, info in zip(wanted, infos):
+                    found[i] = (found[i][0], info)
         for item, (adapter, info) in zip(resolved, found):
-            if info is None and self.online and self.civitai is not None and item.sha256:
-                info = await self._fetch_online(item.sha256)
             if info is not None:
                 item.civitai = CivitaiData.from_info(info, "civitai")
             if adapter is not None:
@@ -245,16 +238,35 @@ class StackResolver:
                 if item.civitai is None:
                     item.civitai = civitai_from_adapter(adapter)
 
-    async def _fetch_online(self, sha256: str) -> Any:
-        """Ask CivitAI for a hash the library has no answer for (only with online allowed)."""
-        lookup = getattr(self.civitai, "info_for_sha256", None) or getattr(self.civitai, "lookup_sha256", None)
-        if lookup is None:
-            return None
+    async def _identify_online(self, items: list[ResolvedEntry], warnings: list[str]) -> None:
+        """Ask CivitAI about files the library has no answer for, through identify(): it stores every
+        answer with its time, respects the rate limits and defers the rest on a 429 storm."""
+        paths = list(dict.fromkeys(item.file_path for item in items if item.file_path))
         try:
-            return await lookup(sha256)
-        except Exception as exc:  # offline, rate-limited, server error: the document says "local only"
-            log.warning("CivitAI lookup of %s failed: %s", sha256[:10], exc)
-            return None
+            report = await identify(self.db, self.civitai, self.hasher, paths)
+        except Exception as exc:  # the document stays local-only; the inspection still succeeds
+            log.warning("CivitAI identification failed: %s", exc)
+            warnings.append(f"CivitAI could not be asked ({exc}); CivitAI data is from the library only")
+            return
+        for outcome in report.items:
+            if outcome.status in ("failed", "deferred"):
+                reason = outcome.error or outcome.error_class or outcome.status
+                warnings.append(f"CivitAI lookup of {os.path.basename(outcome.path)} {outcome.status}: {reason}")
+
+
+def _library_data_blocking(resolved: list[ResolvedEntry], lookups: list[_Lookup]) -> list[tuple[AdapterRecord | None, Any]]:
+    """The adapter and stored CivitAI answer of each entry. Runs on the database thread."""
+    out: list[tuple[AdapterRecord | None, Any]] = []
+    for item, lookup in zip(resolved, lookups):
+        adapter = None
+        if item.exists and item.file_path:
+            adapter = adapters.find_by_file_path(item.file_path)
+        if adapter is None and item.sha256:
+            adapter = adapters.find_by_sha256(item.sha256)
+        adapter = adapter or lookup.adapter
+        info = civitai_store.info_for_sha256(item.sha256) if item.sha256 else None
+        out.append((adapter, info))
+    return out
 
 
 def civitai_from_adapter(adapter: AdapterRecord) -> CivitaiData | None:
