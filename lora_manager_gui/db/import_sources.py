@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from peewee import chunked
 
@@ -19,8 +19,9 @@ from lora_manager_gui.db.models import ImportSource
 CHUNK_ROWS = 400
 
 
-@dataclass(frozen=True)
-class StoredSource:
+class StoredSource(NamedTuple):
+    """One stored group (a tuple of plain values, which the garbage collector does not track)."""
+
     signature: str
     status: str
     model_path: str | None

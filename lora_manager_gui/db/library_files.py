@@ -5,9 +5,10 @@ workflow is matched case-insensitively against the tail of each file's path rela
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from peewee import chunked
 
@@ -120,8 +121,7 @@ def find_by_rel_path(rel_path: str) -> list[LibraryFile]:
 # --- the importer's bookkeeping ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StoredFileState:
+class StoredFileState(NamedTuple):
     size_bytes: int
     mtime_ns: int
     missing: bool

@@ -221,7 +221,7 @@ class _Run:
         self.report.imported += outcome.imported
         self.report.updated += outcome.updated
         self.report.duplicates.extend(outcome.duplicates)
-        self.report.written.extend(outcome.written)
+        self.report.count_coverage(outcome.written)
 
     async def store_orphans(self, root: str, scan: RootScan, entries: list[FileEntry], claimed: set[str],
                             stored: dict[str, library_files.StoredFileState]) -> None:
