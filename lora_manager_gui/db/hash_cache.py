@@ -130,6 +130,31 @@ def paths_for_sha256(sha256: str) -> list[str]:
     return [r.path for r in HashCacheEntry.select(HashCacheEntry.path).where(HashCacheEntry.sha256 == sha256.upper())]
 
 
+def _hex_prefix(prefix: str) -> str | None:
+    value = prefix.strip().upper()
+    return value if value and all(c in "0123456789ABCDEF" for c in value) else None
+
+
+def paths_for_autov3(prefix: str) -> list[str]:
+    """Paths whose AutoV3 starts with `prefix` (any case; A1111's `Lora hashes` give 12 hex).
+    Entries whose AutoV3 was never computed (NULL) or that have none ('') never match: the
+    caller decides whether to compute it. Not validated against the file: compare size/mtime_ns."""
+    value = _hex_prefix(prefix)
+    if value is None:  # hex only, so the LIKE pattern below holds no wildcard
+        return []
+    query = HashCacheEntry.select(HashCacheEntry.path).where(HashCacheEntry.autov3.startswith(value))
+    return [r.path for r in query.order_by(HashCacheEntry.path)]
+
+
+def paths_for_sha256_prefix(prefix: str) -> list[str]:
+    """Paths whose SHA-256 starts with `prefix` (any case): AutoV2 is its first 10 hex."""
+    value = _hex_prefix(prefix)
+    if value is None:
+        return []
+    query = HashCacheEntry.select(HashCacheEntry.path).where(HashCacheEntry.sha256.startswith(value))
+    return [r.path for r in query.order_by(HashCacheEntry.path)]
+
+
 def stats(*, check_files: bool = True) -> HashCacheStats:
     """Count entries; with check_files, stat every file to count stale entries and valid bytes."""
     entries = stale = covered = autov3 = 0

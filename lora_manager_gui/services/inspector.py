@@ -11,9 +11,9 @@ HashService, file reads and stats on worker threads.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -22,7 +22,8 @@ from lora_manager_gui.core.lora_json import CivitaiData, ResolvedEntry, build_do
 from lora_manager_gui.core.records import AdapterRecord, LibraryFile
 from lora_manager_gui.core.stacks import StackEntry, StackReadResult, read_stack_bytes, read_stack_file
 from lora_manager_gui.core.stacks.names import normalize_reference, split_reference
-from lora_manager_gui.db import adapters, civitai_store, library_files
+from lora_manager_gui.db import adapters, civitai_store, hash_cache, library_files
+from lora_manager_gui.db.models import Adapter
 from lora_manager_gui.services.identify import identify
 
 log = logging.getLogger(__name__)
@@ -48,14 +49,6 @@ class _Lookup:
     adapter: AdapterRecord | None = None
     adapter_match: str | None = None
     unsafe: bool = False
-
-
-def _optional(module: str) -> Any | None:
-    """A repository module of another layer that may not exist in this build yet."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
 
 
 def is_unsafe_reference(ref: str) -> bool:
@@ -106,9 +99,10 @@ def _lookup_blocking(entry: StackEntry) -> _Lookup:
             found.adapter, found.adapter_match = adapter, "sha256"
             if adapter.file_path and not found.candidates:
                 add([f for f in [library_files.get_by_path(adapter.file_path)] if f], "sha256")
-        cache = _optional("lora_manager_gui.db.hash_cache")
-        if cache is not None and not found.candidates and hasattr(cache, "paths_for_sha256"):
-            add([f for f in (library_files.get_by_path(p) for p in cache.paths_for_sha256(sha)) if f], "sha256")
+        if not found.candidates:
+            add([f for f in (library_files.get_by_path(p) for p in hash_cache.paths_for_sha256(sha)) if f], "sha256")
+    if not found.candidates:
+        _add_short_hash_matches(entry.hashes, found, add)
     stem = entry.stem
     if stem and not found.candidates:
         add(library_files.find_by_stem(stem), "name")
@@ -119,6 +113,47 @@ def _lookup_blocking(entry: StackEntry) -> _Lookup:
             if adapter.file_path:
                 add([f for f in [library_files.get_by_path(adapter.file_path)] if f], "name")
     return found
+
+
+MIN_HINT_LENGTH = 8  # hex digits: a shorter AutoV2/AutoV3 prefix would match too much
+
+
+def _current_files(paths: list[str]) -> list[LibraryFile]:
+    """Library files at `paths` whose hash cache entry was made for the size and mtime the library
+    records: a cached hash of an older version of a file is not a match."""
+    cached = hash_cache.get_many(paths)
+    files = []
+    for path in paths:
+        file, entry = library_files.get_by_path(path), cached.get(path)
+        if file and entry and (entry.size_bytes, entry.mtime_ns) == (file.size_bytes, file.mtime_ns):
+            files.append(file)
+    return files
+
+
+def _adapters_by_autov2(prefix: str) -> list[AdapterRecord]:
+    """Adapters whose primary file's SHA-256 starts with `prefix` (AutoV2 = first 10 hex)."""
+    value = prefix.strip().upper()
+    if not value or any(c not in "0123456789ABCDEF" for c in value):
+        return []
+    query = Adapter.select().where(Adapter.primary_file_sha256.startswith(value))
+    return [adapters.to_record(row) for row in query.order_by(Adapter.id).limit(20)]
+
+
+def _add_short_hash_matches(hashes: dict[str, str], found: _Lookup,
+                            add: Callable[[list[LibraryFile], str], None]) -> None:
+    """By AutoV3 (hash cache, computed values only) then AutoV2 (hash cache and adapters), so a
+    renamed file still resolves. A file whose AutoV3 was never computed cannot match here: the
+    library is not hashed because of a drop; the name step then confirms candidates by AutoV3."""
+    autov3, autov2 = hashes.get("autov3") or "", hashes.get("autov2") or ""
+    if len(autov3) >= MIN_HINT_LENGTH:
+        add(_current_files(hash_cache.paths_for_autov3(autov3)), "autov3")
+    if not found.candidates and len(autov2) >= MIN_HINT_LENGTH:
+        add(_current_files(hash_cache.paths_for_sha256_prefix(autov2)), "autov2")
+        for adapter in _adapters_by_autov2(autov2):
+            if found.adapter is None:
+                found.adapter, found.adapter_match = adapter, "autov2"
+            if adapter.file_path:
+                add([f for f in [library_files.get_by_path(adapter.file_path)] if f], "autov2")
 
 
 def _stat(path: str) -> tuple[int, datetime] | None:
@@ -182,7 +217,7 @@ class StackResolver:
         hint_v2 = entry.hashes.get("autov2")
         if (hint_v3 or hint_v2) and self.hasher is not None:
             for file, how in candidates:
-                if hint_v3 and hasattr(self.hasher, "autov3"):
+                if hint_v3:
                     try:
                         value = await self.hasher.autov3(file.path)
                     except Exception as exc:  # an unreadable candidate is simply not confirmed

@@ -19,8 +19,6 @@ SCHEMA = json.loads((FIXTURES / "lora_json.schema.json").read_text())
 TINY = FIXTURES / "formats" / "tiny_test_lora.safetensors"
 TINY_SHA = "4802E5DDCAA341F816E407EF58395BC5CB66498061545EF25C037964729AA6C1"
 
-pytest.importorskip("lora_manager_gui.services.hasher")
-
 
 @pytest.fixture
 def library(tmp_path: Path) -> Path:

@@ -12,14 +12,16 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from lora_manager_gui.core.hashing import autov3_file
 from lora_manager_gui.core.records import AdapterRecord, LibraryFile
+from lora_manager_gui.core.safetensors import write_safetensors
 from lora_manager_gui.core.stacks import StackReadError
-from lora_manager_gui.db import adapters, library_files
+from lora_manager_gui.db import adapters, hash_cache, library_files
 from lora_manager_gui.services.executors import DatabaseExecutor
 from lora_manager_gui.services.exporter import export_adapters, write_document
+from lora_manager_gui.services.hasher import HashService
 from lora_manager_gui.services.inspector import inspect_bytes, inspect_file
 
-hasher_module = pytest.importorskip("lora_manager_gui.services.hasher")
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 SCHEMA = json.loads((FIXTURES / "lora_json.schema.json").read_text())
 TINY = FIXTURES / "formats" / "tiny_test_lora.safetensors"
@@ -34,7 +36,7 @@ class Library:
     def __init__(self, tmp_path: Path) -> None:
         self.root = tmp_path / "loras"
         self.db = DatabaseExecutor(tmp_path / "library.sqlite3")
-        self.hasher = hasher_module.HashService(self.db, workers=2)
+        self.hasher = HashService(self.db, workers=2)
 
     def add_file(self, rel: str, content: bytes | Path, adapter_id: int | None = None) -> Path:
         path = self.root / rel
@@ -167,3 +169,82 @@ def test_export_adapters_at_preferred_weight_written_atomically(library: Library
     out = write_document(everything, tmp_path / "out" / "stack.json")
     assert json.loads(out.read_text(encoding="utf-8")) == json.loads(json.dumps(everything))
     assert sorted(os.listdir(out.parent)) == ["stack.json"]
+
+
+# --- hash hints match renamed files: AutoV3 (computed ones only) and AutoV2 ----------------------
+
+def _renamed_model(library: Library, rel: str, seed: int) -> tuple[Path, str, str]:
+    """A tiny safetensors file in the library under a new name: (path, SHA-256, AutoV3)."""
+    path = library.root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_safetensors(path, {"lora_up.weight": bytes([seed]) * 48})
+    library.add_file(rel, path.read_bytes())
+    return path, hashlib.sha256(path.read_bytes()).hexdigest().upper(), autov3_file(path).upper()
+
+
+def _a1111(alias: str, autov3: str) -> bytes:
+    return (f"a castle <lora:{alias}:0.7>\nNegative prompt: blurry\n"
+            f'Steps: 20, Sampler: Euler a, Lora hashes: "{alias}: {autov3.lower()}", Version: v1.10.1').encode()
+
+
+def test_a1111_lora_hash_resolves_a_renamed_file_once_its_autov3_is_cached(library: Library) -> None:
+    path, sha, v3 = _renamed_model(library, "styles/castle_style_renamed.safetensors", 3)
+    drop = _a1111("castle_style_v1", v3[:12])
+
+    first = asyncio.run(inspect_bytes(library.db, library.hasher, drop, "parameters.txt"))
+    assert first.document["loras"][0]["file"]["exists"] is False
+    # A drop does not hash the library to find a match: nothing was hashed.
+    assert library.db.call_sync(hash_cache.get_any, str(path)) is None
+
+    asyncio.run(library.hasher.hash_paths([str(path)]))  # SHA-256 cached, AutoV3 not computed yet
+    assert library.db.call_sync(hash_cache.paths_for_autov3, v3[:12]) == []
+    second = asyncio.run(inspect_bytes(library.db, library.hasher, drop, "parameters.txt"))
+    assert second.document["loras"][0]["file"]["exists"] is False
+
+    st = path.stat()
+    assert library.db.call_sync(hash_cache.set_autov3, str(path), st.st_size, st.st_mtime_ns, v3)
+    third = asyncio.run(inspect_bytes(library.db, library.hasher, drop, "parameters.txt"))
+    block = third.document["loras"][0]
+    validate(third.document)
+    assert (block["match"], block["file"]["path"], block["file"]["exists"]) == ("autov3", str(path), True)
+    assert block["hash"] == sha and block["strength"] == 0.7
+
+
+def test_autov3_from_the_hash_service_and_a_stale_cache_entry(library: Library) -> None:
+    path, _, v3 = _renamed_model(library, "b/renamed.safetensors", 4)
+    asyncio.run(library.hasher.hash_paths([str(path)]))
+    assert asyncio.run(library.hasher.autov3(str(path))).upper() == v3  # computed and stored by the service
+    assert library.db.call_sync(hash_cache.paths_for_autov3, v3[:12].lower()) == [str(path)]
+    drop = _a1111("old_name", v3[:12])
+    found = asyncio.run(inspect_bytes(library.db, library.hasher, drop, "p.txt")).document["loras"][0]
+    assert found["match"] == "autov3" and found["file"]["path"] == str(path)
+    # The file changes after it was hashed (the library's record too): the cached AutoV3 is stale.
+    old = path.stat()
+    write_safetensors(path, {"lora_up.weight": b"\x05" * 48})
+    os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns + 1_000_000_000))
+    st = path.stat()
+    library.db.call_sync(library_files.upsert_files, [LibraryFile(
+        path=str(path), root=str(library.root), rel_path="b/renamed.safetensors", size_bytes=st.st_size,
+        mtime_ns=st.st_mtime_ns)], link=True)
+    stale = asyncio.run(inspect_bytes(library.db, library.hasher, drop, "p.txt")).document["loras"][0]
+    assert stale["file"]["exists"] is False
+
+
+def test_autov2_hint_resolves_by_hash_cache_and_by_adapter(library: Library) -> None:
+    cached, cached_sha, _ = _renamed_model(library, "x/cached_renamed.safetensors", 6)
+    asyncio.run(library.hasher.hash_paths([str(cached)]))
+    adapter_file, adapter_sha, _ = _renamed_model(library, "x/adapter_renamed.safetensors", 7)
+    adapter = library.add_adapter(name="Adapter Known", version="v1", primary_file_sha256=adapter_sha,
+                                  file_path=str(adapter_file))
+    stack = json.dumps([
+        {"name": "some_old_name", "autov2": cached_sha[:10].lower(), "strength": 0.4},
+        {"name": "another_old_name", "autov2": adapter_sha[:10], "strength": 0.6},
+        {"name": "nothing_like_it", "autov2": "0123456789", "strength": 1.0},
+    ]).encode()
+    document = asyncio.run(inspect_bytes(library.db, library.hasher, stack, "stack.json")).document
+    validate(document)
+    first, second, third = document["loras"]
+    assert (first["match"], first["file"]["path"], first["hash"]) == ("autov2", str(cached), cached_sha)
+    assert (second["match"], second["file"]["path"], second["hash"]) == ("autov2", str(adapter_file), adapter_sha)
+    assert second["display_name"] == "Adapter Known" and adapter.id is not None
+    assert third["file"]["exists"] is False
