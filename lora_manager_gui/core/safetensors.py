@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from lora_manager_gui.core.errors import InvalidModelFileError, UnreadableFileError
 
 MAX_HEADER_BYTES = 100_000_000  # the safetensors crate's MAX_HEADER_SIZE
@@ -74,7 +76,12 @@ def parse_header_bytes(name: str, raw: bytes, file_size: int, *, check_size: boo
     if not raw.lstrip(b" ").startswith(b"{"):
         raise InvalidModelFileError(name, "not a safetensors file (the header is not a JSON object)")
     try:
-        header = json.loads(raw.decode("utf-8"))
+        header = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        header = None
+    try:
+        if header is None:  # the standard library decides, and explains, what orjson refused
+            header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InvalidModelFileError(name, f"the safetensors header is not valid JSON: {exc}") from exc
     if not isinstance(header, dict):

@@ -5,6 +5,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
 from peewee import TextField
 
 
@@ -15,9 +16,10 @@ def json_text(value: Any) -> str | None:
     """The stored form of a JSON column value (compact, UTF-8, keys in insertion order)."""
     if value is None:
         return None
-    if value == [] and isinstance(value, list):
-        return "[]"
-    return _encode(value)
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
+    except (orjson.JSONEncodeError, TypeError):  # what orjson cannot encode, the standard library may
+        return _encode(value)
 
 
 class JSONField(TextField):

@@ -6,6 +6,8 @@ tags, ...) and say which field is wrong; unknown keys are kept in `extra`, never
 from __future__ import annotations
 
 import json
+
+import orjson
 import os
 import stat
 from dataclasses import dataclass, field
@@ -108,6 +110,10 @@ def read_json_file(path: str, max_bytes: int = DEFAULT_MAX_SIDECAR_BYTES) -> Any
 def decode_json(path: str, raw: bytes) -> Any:
     if not raw.strip():
         raise InvalidJsonError(path, "the file is empty")
+    try:  # the fast path; anything it refuses is judged (and explained) by the standard library
+        return orjson.loads(raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw)
+    except orjson.JSONDecodeError:
+        pass
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
