@@ -177,35 +177,24 @@ class _Run:
             return [m for m in scan.models.values() if m.path not in claimed]
         folders = await self.off_loop(folder_index, scan.models)
         size = max(1, self.options.chunk_size)
-        chunks = [changed[i:i + size] for i in range(0, len(changed), size)]
         total, done = len(changed), 0
-        pending_write: asyncio.Future[Any] | None = None
-
-        def prepare(chunk: list[SidecarGroup]) -> Any:
-            return self.off_loop(prepare_chunk, root, chunk, scan, folders, stored, self.options)
-
-        next_parse = asyncio.ensure_future(prepare(chunks[0]))
-        for index in range(len(chunks)):
-            assert next_parse is not None
-            prepared: PreparedChunk = await next_parse
-            next_parse = None
-            if index + 1 < len(chunks) and not self.cancelled():
-                next_parse = asyncio.ensure_future(prepare(chunks[index + 1]))
-            self.absorb(prepared, claimed)
-            if pending_write is not None:
-                self.collect(await pending_write)
-            pending_write = asyncio.ensure_future(
-                self.on_db(adapters.store_import_chunk, prepared.items, present=self.present, claims=self.claims,
-                           existing=self.adapter_keys)
+        # Parse a chunk (work pool), then store it (database thread), then the next: measured on
+        # 10,000 groups, overlapping the two was 40% SLOWER (3.8 s against 2.7 s), because both are
+        # Python-heavy and only contend for the GIL. Neither ever runs on the event loop.
+        for start in range(0, total, size):
+            chunk = changed[start:start + size]
+            prepared: PreparedChunk = await self.off_loop(
+                prepare_chunk, root, chunk, scan, folders, stored, self.options
             )
+            self.absorb(prepared, claimed)
+            self.collect(await self.on_db(
+                adapters.store_import_chunk, prepared.items, present=self.present, claims=self.claims,
+                existing=self.adapter_keys,
+            ))
             done += len(prepared.items)
             self.progress("importing", done, total, root)
             if self.cancelled():
                 break
-        if next_parse is not None:
-            next_parse.cancel()
-        if pending_write is not None:
-            self.collect(await pending_write)
         return [m for m in scan.models.values() if m.path not in claimed]
 
     def absorb(self, prepared: PreparedChunk, claimed: set[str]) -> None:

@@ -46,9 +46,24 @@ SERVICE_MODULES = ("services.importer", "services.hasher", "services.identify", 
                    "services.header_import", "services.inspector", "services.exporter", "services.previews")
 
 
+# What the first CivitAI request would otherwise import on the event loop (the GUI thread): ~140
+# modules of httpcore's async stack and anyio's asyncio backend (and trio, which httpcore imports
+# when it is installed), each also read back by PySide6's import hook. ui_bench --probe caught
+# 50-120 ms GUI stalls there.
+NETWORK_MODULES = ("httpcore", "httpcore._async.connection_pool", "httpcore._async.http11",
+                   "httpcore._backends.auto", "httpcore._backends.anyio", "anyio", "anyio._backends._asyncio",
+                   "anyio.streams.tls", "anyio.to_thread", "h11")
+
+
 def preload_services() -> None:
+    """Runs on a worker thread at start-up, so nothing is imported later on the GUI thread."""
     for name in SERVICE_MODULES:
         optional_module(name)
+    for name in NETWORK_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # a backend the installed httpcore/anyio does not have
+            log.debug("could not preload %s", name, exc_info=True)
 
 
 @dataclass
