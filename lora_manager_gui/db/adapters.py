@@ -105,6 +105,16 @@ def find_by_sha256(sha256: str) -> AdapterRecord | None:
     return to_record(row) if row else None
 
 
+def find_by_sha256_prefix(prefix: str, limit: int = 20) -> list[AdapterRecord]:
+    """Adapters whose primary file's SHA-256 starts with `prefix` (an AutoV2 is the first 10 hex),
+    any hex case; nothing for a prefix that is not hex."""
+    value = prefix.strip().upper()
+    if not value or any(c not in "0123456789ABCDEF" for c in value):
+        return []
+    query = Adapter.select().where(Adapter.primary_file_sha256.startswith(value))
+    return [to_record(row) for row in query.order_by(Adapter.id).limit(limit)]
+
+
 def find_by_name(name: str) -> AdapterRecord | None:
     """Exact name first, then case-insensitive; the newest version (highest civitai id) wins."""
     order = (Adapter.civitai_version_id.desc(nulls="LAST"), Adapter.id.desc())

@@ -23,7 +23,6 @@ from lora_manager_gui.core.records import AdapterRecord, LibraryFile
 from lora_manager_gui.core.stacks import StackEntry, StackReadResult, read_stack_bytes, read_stack_file
 from lora_manager_gui.core.stacks.names import normalize_reference, split_reference
 from lora_manager_gui.db import adapters, civitai_store, hash_cache, library_files
-from lora_manager_gui.db.models import Adapter
 from lora_manager_gui.services.identify import identify
 
 log = logging.getLogger(__name__)
@@ -130,15 +129,6 @@ def _current_files(paths: list[str]) -> list[LibraryFile]:
     return files
 
 
-def _adapters_by_autov2(prefix: str) -> list[AdapterRecord]:
-    """Adapters whose primary file's SHA-256 starts with `prefix` (AutoV2 = first 10 hex)."""
-    value = prefix.strip().upper()
-    if not value or any(c not in "0123456789ABCDEF" for c in value):
-        return []
-    query = Adapter.select().where(Adapter.primary_file_sha256.startswith(value))
-    return [adapters.to_record(row) for row in query.order_by(Adapter.id).limit(20)]
-
-
 def _add_short_hash_matches(hashes: dict[str, str], found: _Lookup,
                             add: Callable[[list[LibraryFile], str], None]) -> None:
     """By AutoV3 (hash cache, computed values only) then AutoV2 (hash cache and adapters), so a
@@ -149,7 +139,7 @@ def _add_short_hash_matches(hashes: dict[str, str], found: _Lookup,
         add(_current_files(hash_cache.paths_for_autov3(autov3)), "autov3")
     if not found.candidates and len(autov2) >= MIN_HINT_LENGTH:
         add(_current_files(hash_cache.paths_for_sha256_prefix(autov2)), "autov2")
-        for adapter in _adapters_by_autov2(autov2):
+        for adapter in adapters.find_by_sha256_prefix(autov2):
             if found.adapter is None:
                 found.adapter, found.adapter_match = adapter, "autov2"
             if adapter.file_path:
