@@ -149,13 +149,8 @@ class _Run:
             self.adapter_keys = await self.on_db(adapters.load_adapter_keys)
         # Comparing 10,000s of signatures is CPU work: never on the event loop.
         plan = await self.off_loop(plan_root, scan, stored_sources, self.force)
-        rep.unchanged += plan.unchanged
-        rep.sidecar_groups += plan.sidecar_groups
-        rep.not_sidecars += plan.not_sidecars
-        rep.not_on_civitai += plan.not_on_civitai
-        rep.errors.extend(plan.errors)
-        rep.orphans.extend(plan.orphans)
-        claimed = plan.claimed
+        claimed: set[str] = set()
+        self.absorb(plan, claimed)
         orphan_entries = await self.store_changed(root, scan, plan.changed, stored_sources, claimed)
         if self.cancelled():
             rep.cancelled = True
@@ -197,14 +192,15 @@ class _Run:
                 break
         return [m for m in scan.models.values() if m.path not in claimed]
 
-    def absorb(self, prepared: PreparedChunk, claimed: set[str]) -> None:
+    def absorb(self, tally: ImportTally, claimed: set[str]) -> None:
         rep = self.report
-        rep.errors.extend(prepared.errors)
-        rep.orphans.extend(prepared.orphans)
-        rep.sidecar_groups += prepared.sidecar_groups
-        rep.not_sidecars += prepared.not_sidecars
-        rep.not_on_civitai += prepared.not_on_civitai
-        claimed.update(prepared.claimed)
+        rep.errors.extend(tally.errors)
+        rep.orphans.extend(tally.orphans)
+        rep.unchanged += tally.unchanged
+        rep.sidecar_groups += tally.sidecar_groups
+        rep.not_sidecars += tally.not_sidecars
+        rep.not_on_civitai += tally.not_on_civitai
+        claimed.update(tally.claimed)
 
     def collect(self, outcome: adapters.ChunkOutcome) -> None:
         self.report.imported += outcome.imported
@@ -243,17 +239,23 @@ class _Run:
 
 
 @dataclass
-class RootPlan:
-    """What a root's walk means against what was stored: computed on a worker thread."""
+class ImportTally:
+    """What a piece of an import adds to the report (counted on a worker thread, absorbed on the loop)."""
 
-    changed: list[SidecarGroup] = field(default_factory=list)
-    claimed: set[str] = field(default_factory=set)
+    claimed: set[str] = field(default_factory=set)  # model files that belong to a sidecar group
     errors: list[ImportIssue] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     unchanged: int = 0
     sidecar_groups: int = 0
     not_sidecars: int = 0
     not_on_civitai: int = 0
+
+
+@dataclass
+class RootPlan(ImportTally):
+    """What a root's walk means against what was stored: the unchanged groups tallied, the rest to parse."""
+
+    changed: list[SidecarGroup] = field(default_factory=list)
 
 
 def plan_root(scan: RootScan, stored_sources: dict[str, import_sources.StoredSource], force: bool) -> RootPlan:
@@ -279,16 +281,10 @@ def plan_root(scan: RootScan, stored_sources: dict[str, import_sources.StoredSou
 
 
 @dataclass
-class PreparedChunk:
+class PreparedChunk(ImportTally):
     """One chunk of changed groups parsed and turned into the items the database stores."""
 
     items: list[ImportItem] = field(default_factory=list)
-    claimed: set[str] = field(default_factory=set)
-    errors: list[ImportIssue] = field(default_factory=list)
-    orphans: list[str] = field(default_factory=list)
-    sidecar_groups: int = 0
-    not_sidecars: int = 0
-    not_on_civitai: int = 0
 
 
 def prepare_chunk(root: str, groups: list[SidecarGroup], scan: RootScan, folders: dict[str, frozenset[str]],
