@@ -145,8 +145,6 @@ class _Run:
             rep.cancelled = True
             return
         stored_sources, stored_files = await self.on_db(_load_states, root)
-        if self.adapter_keys is None:
-            self.adapter_keys = await self.on_db(adapters.load_adapter_keys)
         # Comparing 10,000s of signatures is CPU work: never on the event loop.
         plan = await self.off_loop(plan_root, scan, stored_sources, self.force)
         claimed: set[str] = set()
@@ -171,6 +169,8 @@ class _Run:
         if not changed:
             return [m for m in scan.models.values() if m.path not in claimed]
         folders = await self.off_loop(folder_index, scan.models)
+        if self.adapter_keys is None:  # only a run that writes needs the stored keys
+            self.adapter_keys = await self.on_db(adapters.load_adapter_keys)
         size = max(1, self.options.chunk_size)
         total, done = len(changed), 0
         # Parse a chunk (work pool), then store it (database thread), then the next: measured on
