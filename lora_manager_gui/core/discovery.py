@@ -58,6 +58,7 @@ class ImportOptions:
     max_sidecar_bytes: int = DEFAULT_MAX_SIDECAR_BYTES
     check_safetensors: bool = True  # read each new or changed safetensors header
     chunk_size: int = 256  # sidecar groups per database transaction
+    parse_processes: int | None = None  # worker processes for parsing; None: by size and cores, 0: never
 
 
 class FileEntry(NamedTuple):

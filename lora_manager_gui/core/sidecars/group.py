@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 _EXT_ORDER = {ext: i for i, ext in enumerate(MODEL_EXTENSIONS)}
 
 
+class ModelIndexMissError(LookupError):
+    """A parse in a worker process asked about a model file outside the folders it was given (a
+    name from the metadata with a subfolder in it); the caller parses that group again in-process."""
+
+
 @dataclass
 class ParsedGroup:
     key: str
@@ -137,6 +142,8 @@ def parse_groups(
     for group in groups:
         try:
             out.append(parse_group(group, models, folders, options))
+        except ModelIndexMissError:
+            raise  # not a problem of the file: the caller parses it again with the whole index
         except Exception as exc:  # a parser bug must cost one file, not a 70,000-file import
             log.exception("unexpected error while importing %s", group.key)
             path = group.sidecars[0][1].path if group.sidecars else group.key

@@ -1,0 +1,76 @@
+"""Worker processes for the import's parse step, on machines with more than one core.
+
+Parsing sidecars is Python work that holds the GIL, so threads cannot run it beside the database
+writes; processes can. A worker gets a chunk of groups with the model files of their folders only
+(`FolderModels`), never the whole walk. The pool uses the 'spawn' start method (no fork of a
+process that runs Qt, the event loop and the database thread) and is used only for imports large
+enough to repay its start (~0.1 s a worker). If the pool breaks, the import goes on in threads.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from lora_manager_gui.core.discovery import FileEntry, ImportOptions, SidecarGroup
+from lora_manager_gui.services.import_parse import FolderModels, PreparedChunk, prepare_chunk
+
+log = logging.getLogger(__name__)
+
+# Below this many changed groups the import parses on a thread: the pool would not repay its start.
+PROCESS_THRESHOLD = 2000
+MAX_WORKERS = 4
+
+__all__ = ["BrokenProcessPool", "ParseWorkers", "models_by_folder", "worker_count"]
+
+
+def worker_count(changed_groups: int, options: ImportOptions) -> int:
+    """How many worker processes to parse with (0: parse on a thread)."""
+    if options.parse_processes is not None:
+        return max(0, options.parse_processes)
+    cores = os.cpu_count() or 1
+    if cores < 2 or changed_groups < PROCESS_THRESHOLD:
+        return 0
+    # One core stays with the database thread, which stores what the workers parse (measured on 2
+    # cores: one worker 2.2 s, two workers 2.4 s, threads 3.0 s for 10,000 groups).
+    return min(cores - 1, MAX_WORKERS)
+
+
+def models_by_folder(models: Mapping[str, FileEntry]) -> dict[str, dict[str, FileEntry]]:
+    out: dict[str, dict[str, FileEntry]] = {}
+    for path, entry in models.items():
+        out.setdefault(os.path.dirname(path), {})[path] = entry
+    return out
+
+
+def folder_models(by_folder: Mapping[str, Mapping[str, FileEntry]], groups: Iterable[SidecarGroup]) -> FolderModels:
+    folders = {g.folder for g in groups}
+    entries: dict[str, FileEntry] = {}
+    for folder in folders:
+        entries.update(by_folder.get(folder, {}))
+    return FolderModels(entries, folders)
+
+
+class ParseWorkers:
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._executor = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"))
+
+    def prepare(self, root: str, groups: list[SidecarGroup], by_folder: Mapping[str, Mapping[str, FileEntry]],
+                folders: Mapping[str, frozenset[str]], stored_ids: Mapping[str, int | None],
+                options: ImportOptions) -> asyncio.Future[PreparedChunk]:
+        """Parse `groups` in a worker; the future raises BrokenProcessPool if the pool died."""
+        chunk_folders = {g.folder for g in groups}
+        return asyncio.wrap_future(self._executor.submit(
+            prepare_chunk, root, groups, folder_models(by_folder, groups),
+            {f: folders[f] for f in chunk_folders if f in folders},
+            {g.key: stored_ids[g.key] for g in groups if g.key in stored_ids}, options,
+        ))
+
+    async def close(self) -> None:
+        """Stop the workers (off the event loop: shutting a pool down waits for its processes)."""
+        await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
