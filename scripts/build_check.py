@@ -48,6 +48,9 @@ class CheckFailedError(Exception):
     """One check of the build failed; the message says which and how."""
 
 
+LARGE_IMPORT = 2500  # over services/import_workers.PROCESS_THRESHOLD
+
+
 def ok(message: str) -> None:
     print(f"  ok  {message}", flush=True)
 
@@ -198,6 +201,37 @@ def make_library(root: Path) -> dict[str, Path]:
     return files
 
 
+def make_large_library(root: Path, count: int) -> None:
+    """`count` LoRAs with CivitAI model JSON sidecars: enough for the import to parse in worker processes."""
+    template = json.loads((FORMATS / "civitai_model_api.json").read_text("utf-8"))
+    for i in range(count):
+        folder = root / f"set{i % 16:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        data = dict(template, id=500_000 + i, name=f"Bulk LoRA {i:05d}")
+        version = dict(template["modelVersions"][0], id=5_000_000 + i, name="v1")
+        version["files"] = [dict(version["files"][0], name=f"bulk_{i:05d}.safetensors")]
+        data["modelVersions"] = [version]
+        (folder / f"bulk_{i:05d}.json").write_text(json.dumps(data), "utf-8")
+        write_safetensors(folder / f"bulk_{i:05d}.safetensors", {"w": bytes([i % 256]) * 16})
+
+
+def check_large_import(runner: Runner, work: Path) -> None:
+    """A frozen app must start the import's worker processes (spawn + freeze_support) and import the same."""
+    library = work / "large"
+    make_large_library(library, LARGE_IMPORT)
+    dbs = {which: work / f"large-{which}.sqlite3" for which in ("source", "build")}
+    report = runner.both_json("import --json (large)", {k: ["--db", str(db), "import", str(library), "--json"]
+                                                        for k, db in dbs.items()})
+    if report["imported"] != LARGE_IMPORT or report["failed"]:
+        raise CheckFailedError(f"the large import gave {report['imported']} imported, {report['failed']} failed")
+    if (os.cpu_count() or 1) >= 2:
+        db = work / "large-build-verbose.sqlite3"
+        log = runner.run("build", "--db", str(db), "-v", "import", str(library), "--json").stderr
+        if "worker processes" not in log or "parsing in threads" in log or "stopped" in log:
+            raise CheckFailedError(f"the build did not parse the large import in worker processes:\n{log[-2000:]}")
+    ok(f"import --json of {LARGE_IMPORT:,} sidecars is the same, parsed in worker processes by the build")
+
+
 def main(exe_arg: str) -> int:
     exe = Path(exe_arg).resolve()
     if not exe.is_file() or not os.access(exe, os.X_OK):
@@ -238,6 +272,8 @@ def main(exe_arg: str) -> int:
                                         env={"CIVITAI_BASE_URL": server.base_url})
         ok(f"identify --json is the same: looked up {identify['looked_up']}, found {identify['found']}, "
            f"not found {identify['not_found']}, failed {identify['failed']}, {identify['requests']} requests")
+
+        check_large_import(runner, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

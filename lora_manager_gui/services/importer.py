@@ -86,6 +86,7 @@ class _Run:
         self.all_models: set[str] = set()
         self.roots: list[str] = []
         self.adapter_keys: adapters.AdapterKeys | None = None
+        self.retired_workers: list[ParseWorkers] = []  # pools that broke, closed when the root is done
 
     async def off_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self.pool is not None:
@@ -168,15 +169,23 @@ class _Run:
         total, done = len(changed), 0
         count = worker_count(total, self.options)
         workers = ParseWorkers(count) if count else None
+        if workers is not None:
+            log.info("parsing %d changed groups of %s in %d worker processes", total, root, count)
         by_folder = await self.off_loop(models_by_folder, scan.models) if workers else {}
 
         def in_thread(chunk: list[SidecarGroup]) -> asyncio.Future[PreparedChunk]:
             return asyncio.ensure_future(self.off_loop(prepare_chunk, root, chunk, scan.models, folders, stored_ids, self.options))
 
         def launch(chunk: list[SidecarGroup]) -> asyncio.Future[PreparedChunk]:
-            if workers is None:
-                return in_thread(chunk)
-            return workers.prepare(root, chunk, by_folder, folders, stored_ids, self.options)
+            nonlocal workers
+            if workers is not None:
+                try:
+                    return workers.prepare(root, chunk, by_folder, folders, stored_ids, self.options)
+                except (BrokenProcessPool, OSError, RuntimeError) as exc:  # the pool could not start
+                    log.warning("the import's worker processes could not start (%s); parsing in threads", exc)
+                    self.retired_workers.append(workers)
+                    workers = None
+            return in_thread(chunk)
 
         # On a thread, parse a chunk and then store it, in turn: overlapping the two on threads only
         # made them fight for the GIL (10,000 groups: 3.8 s overlapped, 2.7 s in turn). Worker
@@ -197,7 +206,7 @@ class _Run:
                 except BrokenProcessPool:
                     log.warning("the import's worker processes stopped; parsing goes on in threads")
                     if workers is not None:
-                        await workers.close()
+                        self.retired_workers.append(workers)
                         workers = None
                     for _c, dead in inflight:
                         dead.add_done_callback(_consume_failure)
@@ -222,7 +231,10 @@ class _Run:
             for _chunk, future in inflight:
                 future.cancel()
             if workers is not None:
-                await workers.close()
+                self.retired_workers.append(workers)
+            for retired in self.retired_workers:
+                await retired.close()
+            self.retired_workers.clear()
         return [m for m in scan.models.values() if m.path not in claimed]
 
     def absorb(self, tally: ImportTally, claimed: set[str]) -> None:

@@ -94,3 +94,15 @@ def test_worker_count_follows_size_cores_and_the_option() -> None:
     many = import_workers.worker_count(10**6, ImportOptions())
     cores = import_workers.os.cpu_count() or 1
     assert many == (0 if cores < 2 else min(cores - 1, 4))
+
+
+def test_a_pool_that_cannot_start_falls_back_to_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class UnstartableWorkers(import_workers.ParseWorkers):
+        def prepare(self, *args, **kwargs):
+            raise OSError("no processes here")
+
+    monkeypatch.setattr("lora_manager_gui.services.importer.ParseWorkers", UnstartableWorkers)
+    tree = LibraryTree(tmp_path / "library")
+    build(tree)
+    summary, adapters, _files, _sources = import_tree(tree.root, tmp_path / "lib.sqlite3", processes=2)
+    assert summary["imported"] == 16 and len(adapters) == 16
