@@ -12,12 +12,13 @@ from lora_manager_gui.core.sidecars.base import (
     InvalidJsonError,
     InvalidMetadataError,
     SidecarContext,
+    SidecarFields,
     SidecarUnreadableError,
     TooLargeError,
     read_json_file,
 )
 from lora_manager_gui.core.sidecars.header import base_model_of, header_fields, suggested_triggers
-from lora_manager_gui.core.sidecars.merge import merge
+from lora_manager_gui.core.sidecars.merge import merge, merge_many, merge_one
 from lora_manager_gui.core.safetensors import read_header, write_safetensors
 
 
@@ -158,6 +159,32 @@ def test_merge_precedence_and_empty_never_erases_filled() -> None:
     assert merged.format == "lora_manager" and merged.name == "From LM"
     assert merged.version == "v2" and merged.tags == ["t"] and merged.notes == "user notes"
     assert merged.extra["extraKey"] == 1  # the higher-precedence source wins a clash
+
+
+def test_merge_of_one_source_is_the_general_merge(fixtures_dir: Path) -> None:
+    """merge() takes a shortcut for one source (most groups have one sidecar); it must give exactly what
+    the general merge gives: empty values fall back to the default, 0 and False stay, the same objects
+    are shared with the source and the same ones are new."""
+    model = parse_sidecar("json", "m.json", load(fixtures_dir, "civitai/model.json"), SidecarContext())
+    odd = SidecarFields(
+        format="a1111", path="a.json", name="", version=" ", description="d", tags=[], trained_words=["w"], stats={},
+        nsfw_level=0, supports_generation=False, weight=0.0, civitai_model_id=7, model_file_names=["x", "y", "x"],
+        extra={"k": 1}, not_on_civitai=True,
+    )
+    empty = SidecarFields(format="civitai_info", path="e.civitai.info", not_on_civitai=True)
+    for source in (model, odd, empty):
+        one, general = merge_one(source), merge_many([source])
+        assert merge([source]) == one == general
+        for name, value in vars(general).items():
+            other = getattr(one, name)
+            assert type(other) is type(value), name
+            assert (other is getattr(source, name)) == (value is getattr(source, name)), name
+    assert (merge_one(odd).name, merge_one(odd).stats, merge_one(odd).tags) == (None, None, [])
+    assert merge_one(odd).model_file_names == ["x", "y"]
+    # An empty value of the best source never erases another source's filled one.
+    filled = SidecarFields(format="safetensors_header", path="m.safetensors", name="N", stats={"s": 1}, tags=["t"])
+    both = merge([odd, filled])
+    assert (both.format, both.name, both.stats, both.tags, both.nsfw_level) == ("a1111", "N", {"s": 1}, ["t"], 0)
 
 
 def test_triggers_split_trim_dedupe_keep_order() -> None:

@@ -27,6 +27,8 @@ PRECEDENCE: tuple[str, ...] = (
 )
 _SKIP = {"format", "path", "extra", "not_on_civitai", "model_file_names"}
 _MERGED = tuple(f.name for f in fields(SidecarFields) if f.name not in _SKIP)
+_MERGED_SET = frozenset(_MERGED)
+_EMPTY = (None, "", [], {})  # `value in _EMPTY` is is_empty(value): identity or equality with each
 
 
 def rank(fmt: str) -> int:
@@ -39,6 +41,11 @@ def is_empty(value: object) -> bool:
 
 def merge(sources: list[SidecarFields]) -> SidecarFields:
     """One SidecarFields from many (at least one); `format`/`path` are those of the best source."""
+    return merge_one(sources[0]) if len(sources) == 1 else merge_many(sources)
+
+
+def merge_many(sources: list[SidecarFields]) -> SidecarFields:
+    """The general merge, for any number of sources (at least one)."""
     ordered = sorted(sources, key=lambda s: rank(s.format))
     best = ordered[0]
     out = SidecarFields(format=best.format, path=best.path)
@@ -57,4 +64,19 @@ def merge(sources: list[SidecarFields]) -> SidecarFields:
     out.extra = extra
     out.model_file_names = names
     out.not_on_civitai = all(s.not_on_civitai for s in ordered)
+    return out
+
+
+def merge_one(source: SidecarFields) -> SidecarFields:
+    """What `merge([source])` gives, without searching each field through a list of sources: most
+    groups have one sidecar, and the search was the largest part of parsing them. Empty values still
+    fall back to the field's default, and the lists and dicts the general path builds anew are new here
+    too (tests/core/test_sidecar_parsers.py compares both paths)."""
+    # `value or ...`: a true value is never empty, and most filled values are true, so the slower
+    # comparison with each empty value is left to the false ones (0 and False are not empty).
+    filled = {name: value for name, value in vars(source).items() if name in _MERGED_SET and (value or value not in _EMPTY)}
+    out = SidecarFields(format=source.format, path=source.path, **filled)
+    out.extra = dict(source.extra)
+    out.model_file_names = list(dict.fromkeys(source.model_file_names))  # names are strings: hashable
+    out.not_on_civitai = bool(source.not_on_civitai)
     return out
