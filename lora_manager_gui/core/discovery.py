@@ -14,12 +14,13 @@ stat'ed; previews and everything else are passed over by name. Symlinks:
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import re
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -103,6 +104,8 @@ class RootScan:
     ignored: int = 0
     folders: int = 0
     cancelled: bool = False
+    prints: dict[str, FolderPrint] = field(default_factory=dict)  # self-contained folders entered
+    skipped: dict[str, str] = field(default_factory=dict)  # folder -> rel path: unchanged, not entered
 
     @property
     def files_seen(self) -> int:
@@ -163,6 +166,34 @@ def _inside(path: str, root_real: str) -> bool:
     return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
 
 
+class FolderPrint(NamedTuple):
+    """A folder the walk found self-contained: no links, no problem entries, nothing seen twice.
+    `fingerprint` digests the (name, size, mtime_ns) of its model files and sidecars."""
+
+    path: str
+    rel_path: str
+    fingerprint: str
+    files: int  # model files and sidecars, as RootScan.files_seen counts them
+    models: int
+
+
+_RELEVANT_ENDINGS = _SIDECAR_ENDINGS + tuple(MODEL_EXTENSIONS)
+
+
+def options_key(options: ImportOptions) -> bytes:
+    """A digest of what in the options changes a folder's meaning: a fingerprint taken under other
+    options never matches."""
+    salt = repr((options.ignore_patterns, options.follow_symlinks, options.min_model_bytes, options.max_model_bytes,
+                 options.max_sidecar_bytes, options.check_safetensors))
+    return hashlib.blake2b(salt.encode("utf-8", "surrogateescape"), digest_size=32).digest()
+
+
+def _fingerprint(key: bytes, parts: list[str]) -> str:
+    parts.sort()
+    data = "\x1e".join(parts).encode("utf-8", "surrogateescape")
+    return hashlib.blake2b(data, digest_size=16, person=b"lm-folder-v1", key=key).hexdigest()
+
+
 def scan_root(
     root: str,
     options: ImportOptions = ImportOptions(),
@@ -171,53 +202,56 @@ def scan_root(
     seen_files: set[tuple[int, int]] | None = None,
     cancel: threading.Event | None = None,
     progress: Callable[[int, int], None] | None = None,
+    known: Mapping[str, str] | None = None,
 ) -> RootScan:
     """Walk `root` (absolute). `seen_*` are shared between the roots of one import so overlapping
-    roots count each file once. `progress(folders, files)` is called at most ~4 times a second."""
+    roots count each file once. `progress(folders, files)` is called at most ~4 times a second.
+
+    `known` maps folders to the fingerprints an earlier import stored; a folder whose fingerprint
+    still matches is only stat'ed: it goes to `skipped`, with no entries or groups. Every other
+    self-contained folder walked is in `prints`."""
     scan = RootScan(root=root)
     seen_dirs = set() if seen_dirs is None else seen_dirs
     seen_files = set() if seen_files is None else seen_files
+    known = known or {}
+    salt = options_key(options)
     root_real = os.path.realpath(root)
     ignore_name, ignore_rel = _ignore_matcher(options.ignore_patterns)
-    # (path, rel, external); real folders first, then symlinked ones.
-    pending: list[tuple[str, str, bool]] = [(root, "", False)]
-    linked: list[tuple[str, str, bool]] = []
+    # (path, rel, external, via a link); real folders first, then symlinked ones.
+    pending: list[tuple[str, str, bool, bool]] = [(root, "", False, False)]
+    linked: list[tuple[str, str, bool, bool]] = []
     linked_files: list[tuple[os.DirEntry[str], str, str, bool]] = []
     per_folder: dict[str, tuple[list[tuple[str, str, FileEntry]], list[FileEntry], str]] = {}
     last_report = time.monotonic()
     files_found = 0
+    is_regular = stat.S_ISREG
 
-    def add_file(entry: os.DirEntry[str], folder: str, rel: str, external: bool, is_link: bool) -> None:
+    def file_problem(entry: os.DirEntry[str], is_link: bool) -> os.stat_result | None:
+        """The file's stat, or None after reporting why it cannot be read (sidecars and models only)."""
+        try:
+            st = entry.stat()  # follows symlinks
+        except OSError as exc:
+            if is_model_name(entry.name) or sidecar_kind(entry.name) is not None:
+                what = "a symbolic link whose target does not exist" if is_link else (exc.strerror or str(exc))
+                scan.issues.append(ImportIssue(entry.path, UNREADABLE, f"cannot read the file: {what}"))
+            return None
+        if not is_regular(st.st_mode):
+            if is_model_name(entry.name) or sidecar_kind(entry.name) is not None:
+                scan.issues.append(ImportIssue(entry.path, UNREADABLE, "not a regular file (a folder, FIFO or device named like a model or metadata file)"))
+            return None
+        return st
+
+    def add_file(entry: os.DirEntry[str], name: str, st: os.stat_result, folder: str, rel: str, external: bool) -> bool:
+        """Record a model file or sidecar; False for a name that is neither."""
         nonlocal files_found
-        name = entry.name
         lower = name.lower()
         if lower.endswith(_SIDECAR_ENDINGS):
             kind = sidecar_kind(name)
             if kind is None:
-                return
-        elif lower.endswith(MODEL_EXTENSIONS):
-            kind = None
+                return False
         else:
-            return
-        rel_path = f"{rel}/{name}" if rel else name
-        try:
-            st = entry.stat()  # follows symlinks
-        except OSError as exc:
-            what = "a symbolic link whose target does not exist" if is_link else (exc.strerror or str(exc))
-            scan.issues.append(ImportIssue(entry.path, UNREADABLE, f"cannot read the file: {what}"))
-            return
-        if not stat.S_ISREG(st.st_mode):
-            scan.issues.append(ImportIssue(entry.path, UNREADABLE, "not a regular file (a folder, FIFO or device named like a model or metadata file)"))
-            return
-        ident = (st.st_dev, st.st_ino)
-        if ident in seen_files:
-            scan.skipped_links.append(entry.path)
-            return
-        seen_files.add(ident)
-        ext_flag = external or (is_link and not _inside(entry.path, root_real))
-        if is_link and ext_flag and not external:
-            scan.external.append(entry.path)
-        fe = FileEntry(entry.path, name, rel_path, st.st_size, st.st_mtime_ns, ext_flag)
+            kind = None
+        fe = FileEntry(entry.path, name, f"{rel}/{name}" if rel else name, st.st_size, st.st_mtime_ns, external)
         sidecars, models, _ = per_folder.setdefault(folder, ([], [], rel))
         files_found += 1
         if kind is not None:
@@ -225,12 +259,29 @@ def scan_root(
         else:
             models.append(fe)
             scan.models[fe.path] = fe
+        return True
+
+    def add_linked_file(entry: os.DirEntry[str], folder: str, rel: str, external: bool) -> None:
+        if not is_model_name(entry.name) and sidecar_kind(entry.name) is None:
+            return
+        st = file_problem(entry, True)
+        if st is None:
+            return
+        ident = (st.st_dev, st.st_ino)
+        if ident in seen_files:
+            scan.skipped_links.append(entry.path)
+            return
+        ext_flag = external or not _inside(entry.path, root_real)
+        if add_file(entry, entry.name, st, folder, rel, ext_flag):
+            seen_files.add(ident)
+            if ext_flag and not external:
+                scan.external.append(entry.path)
 
     while pending or linked:
         if cancel is not None and cancel.is_set():
             scan.cancelled = True
             return scan
-        folder, rel, external = pending.pop() if pending else linked.pop(0)
+        folder, rel, external, via_link = pending.pop() if pending else linked.pop(0)
         try:
             st = os.stat(folder)
         except OSError as exc:
@@ -249,14 +300,19 @@ def scan_root(
         except OSError as exc:
             scan.issues.append(ImportIssue(folder, UNREADABLE, f"cannot list the folder: {exc.strerror or exc}"))
             continue
-        subdirs: list[tuple[str, str, bool]] = []
+        subdirs: list[tuple[str, str, bool, bool]] = []
+        found: list[tuple[os.DirEntry[str], str, os.stat_result]] = []
+        parts: list[str] = []
+        # A folder reached through a link, or holding links or problem entries, is walked in full
+        # every time: what it holds depends on more than its own files.
+        self_contained = not (external or via_link)
         for entry in entries:
             name = entry.name
-            if ignore_name(name.lower()):
+            lower = name.lower()
+            if ignore_name(lower):
                 scan.ignored += 1
                 continue
-            rel_child = f"{rel}/{name}" if rel else name
-            if ignore_rel is not None and ignore_rel(rel_child.lower()):
+            if ignore_rel is not None and ignore_rel((f"{rel}/{name}" if rel else name).lower()):
                 scan.ignored += 1
                 continue
             is_link = entry.is_symlink()
@@ -267,26 +323,82 @@ def scan_root(
                 is_dir = entry.is_dir()
             except OSError:
                 is_dir = False
+            rel_child = f"{rel}/{name}" if rel else name
             if is_dir:
                 if is_link:
+                    self_contained = False
                     child_external = external or not _inside(entry.path, root_real)
                     if child_external and not external:
                         scan.external.append(entry.path)
-                    linked.append((entry.path, rel_child, child_external))
+                    linked.append((entry.path, rel_child, child_external, True))
                 else:
-                    subdirs.append((entry.path, rel_child, external))
+                    subdirs.append((entry.path, rel_child, external, via_link))
+            elif not lower.endswith(_RELEVANT_ENDINGS):
+                continue
             elif is_link:
+                self_contained = False
                 linked_files.append((entry, folder, rel, external))
             else:
-                add_file(entry, folder, rel, external, False)
+                fst = file_problem(entry, False)
+                if fst is None:
+                    self_contained = False
+                    continue
+                ident = (fst.st_dev, fst.st_ino)
+                if ident in seen_files:
+                    self_contained = False
+                    if is_model_name(name) or sidecar_kind(name) is not None:
+                        scan.skipped_links.append(entry.path)
+                    continue
+                seen_files.add(ident)
+                found.append((entry, name, fst))
+                parts.append(f"{name}\x1f{fst.st_size}\x1f{fst.st_mtime_ns}")
         pending.extend(reversed(subdirs))
+        fingerprint = _fingerprint(salt, parts) if self_contained else None
+        if fingerprint is not None and known.get(folder) == fingerprint:
+            scan.skipped[folder] = rel
+            files_found += len(found)
+        else:
+            files = models = 0
+            for entry, name, fst in found:
+                if add_file(entry, name, fst, folder, rel, external):
+                    files += 1
+                    models += name.lower().endswith(MODEL_EXTENSIONS)
+            if fingerprint is not None:
+                scan.prints[folder] = FolderPrint(folder, rel, fingerprint, files, models)
         if progress is not None and time.monotonic() - last_report >= 0.25:
             last_report = time.monotonic()
             progress(scan.folders, files_found)
     for entry, f_folder, f_rel, f_ext in linked_files:  # after every real file: originals win
-        add_file(entry, f_folder, f_rel, f_ext, True)
+        add_linked_file(entry, f_folder, f_rel, f_ext)
     _build_groups(scan, per_folder)
     return scan
+
+
+def folder_models(folder: str, rel: str, options: ImportOptions = ImportOptions()) -> dict[str, FileEntry]:
+    """The model files of one self-contained folder, as scan_root would have found them: for a
+    lookup into a folder the walk skipped as unchanged (a metadata file elsewhere naming one)."""
+    ignore_name, ignore_rel = _ignore_matcher(options.ignore_patterns)
+    out: dict[str, FileEntry] = {}
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return out
+    for entry in entries:
+        name = entry.name
+        lower = name.lower()
+        rel_path = f"{rel}/{name}" if rel else name
+        if not lower.endswith(MODEL_EXTENSIONS) or ignore_name(lower) or entry.is_symlink():
+            continue
+        if ignore_rel is not None and ignore_rel(rel_path.lower()):
+            continue
+        try:
+            st = entry.stat()
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            out[entry.path] = FileEntry(entry.path, name, rel_path, st.st_size, st.st_mtime_ns)
+    return out
 
 
 def _build_groups(scan: RootScan, per_folder: dict[str, tuple[list[tuple[str, str, FileEntry]], list[FileEntry], str]]) -> None:

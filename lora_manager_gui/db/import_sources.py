@@ -29,11 +29,17 @@ class StoredSource(NamedTuple):
     issues: tuple[ImportIssue, ...]
 
 
-def load_sources(root: str) -> dict[str, StoredSource]:
-    """Every stored group of `root`, in one query (raw rows: this runs on every import)."""
-    cursor = ImportSource._meta.database.execute_sql(
-        "SELECT key, signature, status, model_path, adapter_id, issues FROM import_source WHERE root = ?", (root,)
-    )
+def load_sources(root: str, folders: list[str] | None = None) -> dict[str, StoredSource]:
+    """Every stored group of `root`, or of its `folders` (absolute paths) only, in one query (raw
+    rows: this runs on every import)."""
+    sql = "SELECT key, signature, status, model_path, adapter_id, issues FROM import_source WHERE root = ?"
+    params: tuple[str, ...] = (root,)
+    if folders is not None:
+        if not folders:
+            return {}
+        sql += " AND folder IN (SELECT value FROM json_each(?))"
+        params = (root, json.dumps(folders))
+    cursor = ImportSource._meta.database.execute_sql(sql, params)
     out: dict[str, StoredSource] = {}
     for key, signature, status, model_path, adapter_id, issues in cursor:
         stored: tuple[ImportIssue, ...] = ()
@@ -47,6 +53,12 @@ def load_sources(root: str) -> dict[str, StoredSource]:
     return out
 
 
+def stored_folders(root: str) -> list[str]:
+    """The folders of `root` that have stored groups (from the index alone)."""
+    cursor = ImportSource._meta.database.execute_sql("SELECT DISTINCT folder FROM import_source WHERE root = ?", (root,))
+    return [folder for (folder,) in cursor]
+
+
 def upsert_sources(items: Iterable[tuple[ImportItem, int | None, str]]) -> None:
     """(item, final adapter id, final status) triples; call inside the caller's transaction."""
     now = to_utc_text(utc_now())
@@ -54,6 +66,7 @@ def upsert_sources(items: Iterable[tuple[ImportItem, int | None, str]]) -> None:
         {
             "key": item.key,
             "root": item.root,
+            "folder": item.key.rpartition("/")[0],
             "signature": item.signature,
             "model_path": item.model_file.path if item.model_file else None,
             "adapter": adapter_id,
@@ -68,9 +81,9 @@ def upsert_sources(items: Iterable[tuple[ImportItem, int | None, str]]) -> None:
 
 _UPSERT = BulkUpsert(
     ImportSource,
-    ("key", "root", "signature", "model_path", "adapter", "status", "issues", "checked_at"),
+    ("key", "root", "folder", "signature", "model_path", "adapter", "status", "issues", "checked_at"),
     ["key"],
-    {col: take_new(col) for col in ("root", "signature", "model_path", "adapter_id", "status", "issues", "checked_at")},
+    {col: take_new(col) for col in ("root", "folder", "signature", "model_path", "adapter_id", "status", "issues", "checked_at")},
 )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import json
 import os
 from collections.abc import Iterable
 
@@ -129,12 +130,24 @@ class StoredFileState(NamedTuple):
     problem: str | None
 
 
-def load_file_states(root: str) -> dict[str, StoredFileState]:
-    """Everything the importer compares against, for one root, in one query (raw rows)."""
-    cursor = LibraryFileRow._meta.database.execute_sql(
-        "SELECT path, size_bytes, mtime_ns, missing, adapter_id, problem FROM library_file WHERE root = ?", (root,)
-    )
+def load_file_states(root: str, folders: list[str] | None = None) -> dict[str, StoredFileState]:
+    """Everything the importer compares against, for one root or its `folders` only (relative to
+    root, '/'-separated), in one query (raw rows)."""
+    sql = "SELECT path, size_bytes, mtime_ns, missing, adapter_id, problem FROM library_file WHERE root = ?"
+    params: tuple[str, ...] = (root,)
+    if folders is not None:
+        if not folders:
+            return {}
+        sql += " AND folder IN (SELECT value FROM json_each(?))"
+        params = (root, json.dumps(folders))
+    cursor = LibraryFileRow._meta.database.execute_sql(sql, params)
     return {p: StoredFileState(s, m, bool(miss), a, prob) for p, s, m, miss, a, prob in cursor}
+
+
+def stored_folders(root: str) -> list[str]:
+    """The folders (relative to root) of `root` that have stored model files (from the index alone)."""
+    cursor = LibraryFileRow._meta.database.execute_sql("SELECT DISTINCT folder FROM library_file WHERE root = ?", (root,))
+    return [folder for (folder,) in cursor]
 
 
 def _row_dict(f: LibraryFile, now: object) -> dict[str, object]:

@@ -101,6 +101,7 @@ class ImportSource(BaseModel):
 
     key = TextField(unique=True)
     root = TextField(index=True)
+    folder = TextField(default="")  # absolute folder of the group (m0004)
     signature = TextField()  # (name, size, mtime_ns) of the sidecars and of the model file
     model_path = TextField(null=True)
     adapter = ForeignKeyField(Adapter, null=True, on_delete="SET NULL", column_name="adapter_id")
@@ -112,7 +113,22 @@ class ImportSource(BaseModel):
         table_name = "import_source"
 
 
-ALL_MODELS: tuple[type[BaseModel], ...] = (Adapter, LibraryFile, ImportSource)
+class ImportFolder(BaseModel):
+    """A self-contained folder an import walked: the digest of its files, for skipping it whole (m0004)."""
+
+    path = TextField(unique=True)  # absolute
+    root = TextField(index=True)
+    rel_path = TextField()  # '/'-separated, relative to root ('' for the root itself)
+    fingerprint = TextField()
+    files = IntegerField()  # model files and sidecars, as the report counts them
+    models = IntegerField()
+    checked_at = UTCDateTimeField(default=utc_now)
+
+    class Meta:
+        table_name = "import_folder"
+
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (Adapter, LibraryFile, ImportSource, ImportFolder)
 
 
 # --- issue 3: hash cache and CivitAI answers (migration m0002) ---------------------------------

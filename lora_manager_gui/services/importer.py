@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lora_manager_gui.core.discovery import FileEntry, ImportOptions, RootScan, SidecarGroup, scan_root
+from lora_manager_gui.core.discovery import (
+    FileEntry,
+    FolderPrint,
+    ImportOptions,
+    RootScan,
+    SidecarGroup,
+    folder_models,
+    scan_root,
+)
 from lora_manager_gui.core.errors import DatabaseError, LoraManagerError
 from lora_manager_gui.core.records import (
     STATUS_NOT_A_SIDECAR,
@@ -27,7 +35,7 @@ from lora_manager_gui.core.records import (
     LibraryFile,
 )
 from lora_manager_gui.core.sidecars.group import check_model_file, folder_index, parse_groups
-from lora_manager_gui.db import adapters, import_sources, library_files
+from lora_manager_gui.db import adapters, import_folders, import_sources, library_files
 from lora_manager_gui.services.executors import DatabaseExecutor, WorkPool
 from lora_manager_gui.services.header_import import (
     AdapterExistsError,
@@ -84,6 +92,7 @@ class _Run:
         self.seen_dirs: set[tuple[int, int]] = set()
         self.seen_files: set[tuple[int, int]] = set()
         self.all_models: set[str] = set()
+        self.skipped_folders: set[str] = set()  # folders walked but not entered: unchanged since stored
         self.roots: list[str] = []
         self.adapter_keys: adapters.AdapterKeys | None = None
         self.retired_workers: list[ParseWorkers] = []  # pools that broke, closed when the root is done
@@ -108,11 +117,13 @@ class _Run:
         """Does a model file exist now? (Runs on the database thread, for duplicate checks.)"""
         if path in self.all_models:
             return True
+        if os.path.dirname(path) in self.skipped_folders:
+            return os.path.isfile(path)  # a folder the walk skipped as unchanged
         if any(path.startswith(r.rstrip(os.sep) + os.sep) for r in self.roots):
             return False  # under a scanned root and not found by the walk
         return os.path.isfile(path)
 
-    async def scan(self, root: str) -> RootScan:
+    async def scan(self, root: str, known: dict[str, str] | None = None) -> RootScan:
         loop = asyncio.get_running_loop()
 
         def walk_progress(folders: int, files: int) -> None:
@@ -120,28 +131,37 @@ class _Run:
 
         return await self.off_loop(
             lambda: scan_root(root, self.options, seen_dirs=self.seen_dirs, seen_files=self.seen_files,
-                              cancel=self.cancel, progress=walk_progress)
+                              cancel=self.cancel, progress=walk_progress, known=known)
         )
 
     async def import_root(self, root: str) -> None:
+        """Walk, compare, parse and store one root. Folders whose fingerprint matches the one stored
+        (unchanged and self-contained) are only stat'ed; their share of the report is read back
+        from the database. Fingerprints are stored only when the whole root went through."""
         rep = self.report
-        scan = await self.scan(root)
-        rep.files_processed += scan.files_seen
-        rep.model_files += len(scan.models)
+        known = await self.on_db(import_folders.load_folders, root)
+        scan = await self.scan(root, None if self.force else {f: k.fingerprint for f, k in known.items()})
+        skipped = scan.skipped
+        rep.files_processed += scan.files_seen + sum(known[f].files for f in skipped)
+        rep.model_files += len(scan.models) + sum(known[f].models for f in skipped)
         rep.errors.extend(scan.issues)
         rep.external.extend(scan.external)
         rep.skipped_links.extend(scan.skipped_links)
         rep.ignored += scan.ignored
         self.all_models.update(scan.models)
+        self.skipped_folders.update(skipped)
         if scan.cancelled:
             rep.cancelled = True
             return
-        stored_sources, stored_files = await self.on_db(_load_states, root)
+        if skipped and (scan.groups or scan.models):  # lookups by metadata may reach a skipped folder
+            scan.models = SkippedFolderModels(scan.models, skipped, self.options)
+        stored_sources, stored_files = await self.on_db(_load_states, root, skipped)
         # Comparing 10,000s of signatures is CPU work: never on the event loop.
         plan = await self.off_loop(plan_root, scan, stored_sources, self.force)
         claimed: set[str] = set()
         self.absorb(plan, claimed)
-        orphan_entries = await self.store_changed(root, scan, plan.changed, stored_sources, claimed)
+        foreign = set(plan.foreign)
+        orphan_entries = await self.store_changed(root, scan, plan.changed, stored_sources, claimed, foreign)
         if self.cancelled():
             rep.cancelled = True
             return
@@ -153,11 +173,24 @@ class _Run:
         group_keys = {g.key for g in scan.groups}
         gone_keys = [k for k in stored_sources if k not in group_keys]
         rep.missing.extend(gone_files)
-        if gone_files or gone_keys:
-            await self.on_db(_finish_root, root, gone_files, gone_keys)
+        # A folder keeps a fingerprint while it is self-contained: none of its groups depends on a
+        # model file elsewhere (whose change its own fingerprint would not show).
+        prints = [p for f, p in scan.prints.items() if f not in skipped and f not in foreign]
+        forget = [f for f in known if (f not in scan.prints and f not in skipped) or f in foreign]
+        if gone_files or gone_keys or prints or forget:
+            await self.on_db(_finish_root, root, gone_files, gone_keys, prints, forget)
+        if skipped:
+            share = await self.on_db(import_folders.folder_share, root, skipped, len(skipped) == scan.folders)
+            rep.unchanged += share.unchanged
+            rep.sidecar_groups += share.sidecar_groups
+            rep.not_sidecars += share.not_sidecars
+            rep.not_on_civitai += share.not_on_civitai
+            rep.errors.extend(share.errors)
+            rep.orphans.extend(share.orphans)
 
     async def store_changed(self, root: str, scan: RootScan, changed: list[SidecarGroup],
-                            stored: dict[str, import_sources.StoredSource], claimed: set[str]) -> list[FileEntry]:
+                            stored: dict[str, import_sources.StoredSource], claimed: set[str],
+                            foreign: set[str]) -> list[FileEntry]:
         if not changed:
             return [m for m in scan.models.values() if m.path not in claimed]
         folders = await self.off_loop(folder_index, scan.models)
@@ -219,6 +252,7 @@ class _Run:
                     nxt = pending.pop()
                     inflight.append((nxt, launch(nxt)))
                 self.absorb(prepared, claimed)
+                foreign.update(foreign_folders((i.key, i.signature, i.model_file.path if i.model_file else None) for i in prepared.items))
                 self.collect(await self.on_db(
                     adapters.store_import_chunk, prepared.items, present=self.present, claims=self.claims,
                     existing=self.adapter_keys,
@@ -260,7 +294,7 @@ class _Run:
             state = stored.get(entry.path)
             if state and not self.force and not state.missing and (state.size_bytes, state.mtime_ns) == (entry.size, entry.mtime_ns):
                 if state.problem:
-                    self.report.errors.append(ImportIssue(entry.path, state.problem, "the model file was found broken by an earlier import and has not changed since"))
+                    self.report.errors.append(ImportIssue(entry.path, state.problem, import_folders.BROKEN_BEFORE))
                 elif state.adapter_id is None:
                     self.report.orphans.append(entry.path)
                 continue
@@ -288,6 +322,46 @@ class RootPlan(ImportTally):
     """What a root's walk means against what was stored: the unchanged groups tallied, the rest to parse."""
 
     changed: list[SidecarGroup] = field(default_factory=list)
+    foreign: set[str] = field(default_factory=set)  # folders of unchanged groups that name a model elsewhere
+
+
+def foreign_folders(groups: Any) -> set[str]:
+    """The folders among (group key, signature, model path) triples whose group depends on a model
+    file in another folder: found there, or expected there (its signature says 'absent:' + path)."""
+    out: set[str] = set()
+    for key, signature, model_path in groups:
+        folder = key.rpartition("/")[0]
+        head, sep, extra = signature.rpartition("\x1d")
+        if not sep:  # not a signature this version wrote: count it as foreign, to be safe
+            out.add(folder)
+            continue
+        if not extra:
+            continue
+        path = extra[len("absent:"):] if extra.startswith("absent:") else model_path
+        if path is None or os.path.dirname(path) != folder:
+            out.add(folder)
+    return out
+
+
+class SkippedFolderModels(dict[str, FileEntry]):
+    """A root's walked model files, which also answers for the folders the walk skipped as unchanged
+    (listing such a folder on first use): a changed metadata file may name a model file there."""
+
+    def __init__(self, walked: dict[str, FileEntry], skipped: dict[str, str], options: ImportOptions) -> None:
+        super().__init__(walked)
+        self.skipped, self.options = skipped, options
+        self.listed: dict[str, dict[str, FileEntry]] = {}
+
+    def get(self, key: str, default: FileEntry | None = None) -> FileEntry | None:  # type: ignore[override]
+        found = dict.get(self, key)
+        if found is not None:
+            return found
+        folder = os.path.dirname(key)
+        if folder not in self.skipped:
+            return default
+        if folder not in self.listed:
+            self.listed[folder] = folder_models(folder, self.skipped[folder], self.options)
+        return self.listed[folder].get(key, default)
 
 
 def plan_root(scan: RootScan, stored_sources: dict[str, import_sources.StoredSource], force: bool) -> RootPlan:
@@ -295,8 +369,9 @@ def plan_root(scan: RootScan, stored_sources: dict[str, import_sources.StoredSou
     plan = RootPlan()
     for group in scan.groups:
         stored = stored_sources.get(group.key)
-        if stored and not force and stored.signature == group_signature(group, stored.model_path, scan.models):
+        if stored and not force and stored.signature == group_signature(group, _named_model(stored), scan.models):
             plan.unchanged += 1
+            plan.foreign.update(foreign_folders([(group.key, stored.signature, stored.model_path)]))
             plan.errors.extend(stored.issues)
             if stored.model_path:
                 plan.claimed.add(stored.model_path)
@@ -312,14 +387,33 @@ def plan_root(scan: RootScan, stored_sources: dict[str, import_sources.StoredSou
     return plan
 
 
+def _named_model(stored: import_sources.StoredSource) -> str | None:
+    """The model file a stored group resolved to, or the one it expected and did not find (kept in
+    its signature as 'absent:' + path): a group still missing its model file is unchanged too."""
+    if stored.model_path:
+        return stored.model_path
+    extra = stored.signature.rpartition("\x1d")[2]
+    return extra[len("absent:"):] if extra.startswith("absent:") else None
+
+
 def _consume_failure(future: asyncio.Future[Any]) -> None:
     """A future abandoned after its worker pool broke: its error was handled, not lost."""
     if not future.cancelled():
         future.exception()
 
 
-def _load_states(root: str) -> tuple[dict[str, import_sources.StoredSource], dict[str, library_files.StoredFileState]]:
-    return import_sources.load_sources(root), library_files.load_file_states(root)
+def _load_states(root: str, skipped: dict[str, str]) -> tuple[
+    dict[str, import_sources.StoredSource], dict[str, library_files.StoredFileState]
+]:
+    """The stored state of every folder of `root` but those the walk skipped as unchanged (walked
+    ones, and gone ones whose rows must be flagged)."""
+    if not skipped:
+        return import_sources.load_sources(root), library_files.load_file_states(root)
+    skipped_rel = set(skipped.values())
+    return (
+        import_sources.load_sources(root, [f for f in import_sources.stored_folders(root) if f not in skipped]),
+        library_files.load_file_states(root, [f for f in library_files.stored_folders(root) if f not in skipped_rel]),
+    )
 
 
 def _store_orphan_files(files: list[LibraryFile]) -> None:
@@ -327,10 +421,12 @@ def _store_orphan_files(files: list[LibraryFile]) -> None:
         library_files.upsert_files(files, link=False)
 
 
-def _finish_root(root: str, gone_files: list[str], gone_keys: list[str]) -> None:
+def _finish_root(root: str, gone_files: list[str], gone_keys: list[str], prints: list[FolderPrint],
+                 forget: list[str]) -> None:
     with library_files.LibraryFileRow._meta.database.atomic():
         library_files.mark_missing(gone_files)
         import_sources.forget_sources(gone_keys)
+        import_folders.save_folders(root, prints, forget)
 
 
 async def run_import(

@@ -9,7 +9,12 @@ from collections.abc import Callable
 
 from peewee import Database
 
-from lora_manager_gui.db.migrations import m0001_initial, m0002_hash_civitai, m0003_browse_indexes
+from lora_manager_gui.db.migrations import (
+    m0001_initial,
+    m0002_hash_civitai,
+    m0003_browse_indexes,
+    m0004_folder_fingerprints,
+)
 
 Migration = Callable[[Database], None]
 
@@ -18,6 +23,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m0001_initial.apply,
     m0002_hash_civitai.apply,
     m0003_browse_indexes.apply,
+    m0004_folder_fingerprints.apply,
 )
 
 LATEST_VERSION = len(MIGRATIONS)
