@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from lora_manager_gui.core.errors import InvalidModelFileError, UnreadableFileError
+from lora_manager_gui.core.files import read_up_to
 
 MAX_HEADER_BYTES = 100_000_000  # the safetensors crate's MAX_HEADER_SIZE
 MODEL_EXTENSIONS = (".safetensors", ".pt", ".bin", ".ckpt")
@@ -47,11 +48,11 @@ def read_header(path: str | os.PathLike[str], *, check_size: bool = True) -> Saf
     """
     name = str(path)
     try:
-        with open(path, "rb") as fh:
+        with open(path, "rb", buffering=0) as fh:  # unbuffered: see core/files.py
             size = os.fstat(fh.fileno()).st_size
             if size == 0:
                 raise InvalidModelFileError(name, "the file is empty")
-            prefix = fh.read(8)
+            prefix = read_up_to(fh, 8)
             if len(prefix) < 8:
                 raise InvalidModelFileError(name, f"truncated: {size} bytes is too short for a safetensors header")
             (n,) = struct.unpack("<Q", prefix)
@@ -61,7 +62,7 @@ def read_header(path: str | os.PathLike[str], *, check_size: bool = True) -> Saf
                 raise InvalidModelFileError(
                     name, f"truncated: the header claims {n} bytes but the file has only {size - 8} after the length"
                 )
-            raw = fh.read(n)
+            raw = read_up_to(fh, n)
     except InvalidModelFileError:
         raise
     except OSError as exc:

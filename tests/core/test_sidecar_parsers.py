@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from lora_manager_gui.core.files import read_up_to
 from lora_manager_gui.core.records import derive_triggers
 from lora_manager_gui.core.sidecars import parse_sidecar, sidecar_kind
 from lora_manager_gui.core.sidecars.base import (
@@ -148,6 +149,17 @@ def test_read_json_classifies_bad_files(tmp_path: Path) -> None:
     bom = tmp_path / "bom.json"
     bom.write_bytes(b'\xef\xbb\xbf{"a": 1}')
     assert read_json_file(str(bom)) == {"a": 1}
+
+
+def test_read_up_to_reads_on_past_a_short_first_read(tmp_path: Path) -> None:
+    """The first read is sized by a stat; a file that grew since must still be read to the limit."""
+    path = tmp_path / "grown.json"
+    path.write_bytes(b"0123456789" * 3)
+    with open(path, "rb", buffering=0) as fh:
+        assert read_up_to(fh, 25, first=4) == (b"0123456789" * 3)[:25]
+    with open(path, "rb", buffering=0) as fh:
+        assert read_up_to(fh, 100, first=4) == b"0123456789" * 3
+        assert read_up_to(fh, 8) == b""
 
 
 def test_merge_precedence_and_empty_never_erases_filled() -> None:
