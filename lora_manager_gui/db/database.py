@@ -93,3 +93,21 @@ def open_database(path: Path | str, *, bind: bool = True) -> SqliteDatabase:
 def close_database(db: SqliteDatabase) -> None:
     if not db.is_closed():
         db.close()
+
+
+# SQLite's default: a checkpoint each time the WAL passes 1,000 pages.
+WAL_AUTOCHECKPOINT_PAGES = 1000
+
+
+def pause_checkpoints() -> None:
+    """For a bulk write (an import): no checkpoint after each commit. A checkpoint copies the pages
+    the WAL holds back into the database and syncs both files; during a 10,000-row import that
+    happened ~10 times and copied the same index pages again and again (~0.2 s of ~1.1 s)."""
+    database_proxy.execute_sql("PRAGMA wal_autocheckpoint = 0")
+
+
+def resume_checkpoints() -> None:
+    """After a bulk write: one checkpoint now (PASSIVE: it never waits for readers), then back to
+    SQLite's default."""
+    database_proxy.execute_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    database_proxy.execute_sql(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
