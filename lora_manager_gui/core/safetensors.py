@@ -18,6 +18,7 @@ from lora_manager_gui.core.errors import InvalidModelFileError, UnreadableFileEr
 from lora_manager_gui.core.files import read_up_to
 
 MAX_HEADER_BYTES = 100_000_000  # the safetensors crate's MAX_HEADER_SIZE
+FIRST_READ_BYTES = 64 * 1024  # one read call holds the length and most headers
 MODEL_EXTENSIONS = (".safetensors", ".pt", ".bin", ".ckpt")
 
 
@@ -52,7 +53,8 @@ def read_header(path: str | os.PathLike[str], *, check_size: bool = True) -> Saf
             size = os.fstat(fh.fileno()).st_size
             if size == 0:
                 raise InvalidModelFileError(name, "the file is empty")
-            prefix = read_up_to(fh, 8)
+            head = fh.read(FIRST_READ_BYTES)
+            prefix = head[:8] if len(head) >= 8 else head + read_up_to(fh, 8 - len(head))
             if len(prefix) < 8:
                 raise InvalidModelFileError(name, f"truncated: {size} bytes is too short for a safetensors header")
             (n,) = struct.unpack("<Q", prefix)
@@ -62,7 +64,9 @@ def read_header(path: str | os.PathLike[str], *, check_size: bool = True) -> Saf
                 raise InvalidModelFileError(
                     name, f"truncated: the header claims {n} bytes but the file has only {size - 8} after the length"
                 )
-            raw = read_up_to(fh, n)
+            raw = head[8 : 8 + n]
+            if len(raw) < n:
+                raw += read_up_to(fh, n - len(raw))
     except InvalidModelFileError:
         raise
     except OSError as exc:
@@ -92,18 +96,18 @@ def parse_header_bytes(name: str, raw: bytes, file_size: int, *, check_size: boo
         raise InvalidModelFileError(name, "__metadata__ is not an object")
     metadata = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in raw_meta.items()}
     largest_end = 0
-    tensors: dict[str, dict[str, Any]] = {}
+    # Once per tensor, hundreds of times in a real LoRA, so written out: `type(...) is int` is
+    # "an int and not a bool" for what JSON decodes (never an int subclass but bool).
     for key, info in header.items():
         offsets = info.get("data_offsets") if isinstance(info, dict) else None
-        if (
-            not isinstance(offsets, list)
-            or len(offsets) != 2
-            or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)
-            or offsets[0] > offsets[1]
-        ):
+        if not isinstance(offsets, list) or len(offsets) != 2:
             raise InvalidModelFileError(name, f"tensor {key!r} has invalid data_offsets")
-        largest_end = max(largest_end, offsets[1])
-        tensors[key] = info
+        start, end = offsets
+        if type(start) is not int or type(end) is not int or not 0 <= start <= end:
+            raise InvalidModelFileError(name, f"tensor {key!r} has invalid data_offsets")
+        if end > largest_end:
+            largest_end = end
+    tensors: dict[str, dict[str, Any]] = header  # what is left once __metadata__ is popped
     data_offset = 8 + n
     if check_size:
         expected = data_offset + largest_end
