@@ -164,3 +164,23 @@ class ImportItem:
     model_file: LibraryFile | None = None
     issues: list[ImportIssue] = field(default_factory=list)
     previous_adapter_id: int | None = None
+
+    @property
+    def model_path(self) -> str | None:
+        return self.model_file.path if self.model_file else None
+
+
+# Columns whose fill rate the import report gives (share of rows imported or updated by a run).
+COVERAGE_FIELDS: tuple[str, ...] = (
+    "description", "author_username", "published_at", "tags", "trained_words", "base_model",
+    "primary_file_sha256", "civitai_version_id", "sd_version", "activation_text", "stats", "notes",
+)
+
+
+def coverage_mask(record: AdapterRecord) -> int:
+    """Bit i set when COVERAGE_FIELDS[i] of the record is filled (small to send between processes)."""
+    mask = 0
+    for i, name in enumerate(COVERAGE_FIELDS):
+        if getattr(record, name) not in (None, "", [], {}):
+            mask |= 1 << i
+    return mask

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from peewee import chunked, fn
 
@@ -18,6 +18,7 @@ from lora_manager_gui.core.records import (
     AdapterRecord,
     DuplicateClaim,
     ImportItem,
+    coverage_mask,
 )
 from lora_manager_gui.db import import_sources, library_files
 from lora_manager_gui.db.bulk import BulkUpsert, keep_filled_json_list, keep_filled_nullable, keep_filled_text, take_new
@@ -67,10 +68,10 @@ def to_record(row: Adapter) -> AdapterRecord:
     return AdapterRecord(**{name: getattr(row, name) for name in _RECORD_FIELDS})
 
 
-def _row_dict(record: AdapterRecord) -> dict[str, Any]:
+def _row_dict(record: AdapterRecord, now: str | None = None) -> dict[str, Any]:
     data = {name: getattr(record, name) for name in _RECORD_FIELDS}
     data.pop("id")
-    now = to_utc_text(utc_now())
+    now = now or to_utc_text(utc_now())
     data["created_at"] = data["created_at"] or now
     data["updated_at"] = now
     data["last_ingested_at"] = data["last_ingested_at"] or now
@@ -152,10 +153,60 @@ class ChunkOutcome:
     imported: int = 0
     updated: int = 0
     duplicates: list[DuplicateClaim] = field(default_factory=list)
-    written: list[AdapterRecord] = field(default_factory=list)  # records imported or updated (as imported)
+    filled: list[int] = field(default_factory=list)  # coverage_mask of each row imported or updated
 
 
 AdapterKeys = dict[tuple[str, str], tuple[int, "str | None"]]
+
+
+class StoreItem(NamedTuple):
+    """One group of sidecars ready to store: its rows already converted to column values. Built
+    where the group was parsed (store_items, in a worker process for large imports), so the
+    database thread only decides duplicates and ids and runs the statements; a tuple of plain
+    values is also far cheaper to send between processes than the records it comes from."""
+
+    key: str
+    signature: str
+    status: str
+    previous_adapter_id: int | None
+    model_path: str | None  # the model file of the group, when there is one
+    name: str | None  # name, version, file_path, json_file_path: of the adapter row, if any
+    version: str | None
+    file_path: str | None
+    json_file_path: str | None
+    adapter_row: list[Any] | None  # values for _UPSERT, or None when nothing could be imported
+    file_row: list[Any] | None  # values for library_files' upsert (adapter id set at store time)
+    source_row: list[Any]  # values for import_sources' upsert (adapter id and status set at store time)
+    filled: int  # coverage_mask of the record
+
+
+def store_items(items: list[ImportItem]) -> list[StoreItem]:
+    """Convert import items to the values the chunk write stores. Pure: no database access."""
+    now = to_utc_text(utc_now())
+    records = [i.record for i in items if i.record is not None]
+    adapter_rows = iter(_UPSERT.rows([_row_dict(r, now) for r in records]))  # type: ignore[arg-type]
+    files = [i.model_file for i in items if i.model_file is not None]
+    file_rows = iter(library_files.file_rows(files, now))  # type: ignore[arg-type]
+    source_rows = import_sources.source_rows(items, now)
+    out: list[StoreItem] = []
+    for item, source_row in zip(items, source_rows):
+        rec = item.record
+        out.append(StoreItem(
+            key=item.key,
+            signature=item.signature,
+            status=item.status,
+            previous_adapter_id=item.previous_adapter_id,
+            model_path=item.model_file.path if item.model_file else None,
+            name=rec.name if rec else None,
+            version=rec.version if rec else None,
+            file_path=rec.file_path if rec else None,
+            json_file_path=rec.json_file_path if rec else None,
+            adapter_row=next(adapter_rows) if rec else None,
+            file_row=next(file_rows) if item.model_file else None,
+            source_row=source_row,
+            filled=coverage_mask(rec) if rec else 0,
+        ))
+    return out
 
 
 def load_adapter_keys() -> AdapterKeys:
@@ -165,7 +216,7 @@ def load_adapter_keys() -> AdapterKeys:
 
 
 def store_import_chunk(
-    items: list[ImportItem],
+    items: list[ImportItem] | list[StoreItem],
     *,
     present: Callable[[str], bool],
     claims: dict[tuple[str, str], str],
@@ -179,70 +230,73 @@ def store_import_chunk(
     `existing` is the run's cache of stored keys (load_adapter_keys), kept up to date here; without
     it the keys of this chunk are looked up.
     """
+    plain = [i for i in items if not isinstance(i, StoreItem)]
+    converted = iter(store_items(plain))  # type: ignore[arg-type]
+    rows = [i if isinstance(i, StoreItem) else next(converted) for i in items]
     db = Adapter._meta.database
     outcome = ChunkOutcome()
-    keyed = [i for i in items if i.record is not None]
+    keyed = [r for r in rows if r.adapter_row is not None]
     if existing is None:
-        existing = _keys_for_names(sorted({i.record.name for i in keyed}))  # type: ignore[union-attr]
+        existing = _keys_for_names(sorted({r.name for r in keyed}))  # type: ignore[misc]
     with db.atomic():
         max_id = db.execute_sql("SELECT COALESCE(MAX(id), 0) FROM adapter").fetchone()[0]
-        to_write: list[ImportItem] = []
+        to_write: list[StoreItem] = []
         final: dict[str, tuple[int | None, str]] = {}
         for item in keyed:
-            rec = item.record
-            assert rec is not None
-            key = (rec.name, rec.version)
-            model_path = item.model_file.path if item.model_file else rec.file_path or ""
-            earlier = claims.get(key)
-            stored = existing.get(key)
+            key = (item.name, item.version)
+            model_path = item.model_path or item.file_path or ""
+            earlier = claims.get(key)  # type: ignore[arg-type]
+            stored = existing.get(key)  # type: ignore[arg-type]
             kept = None
             if earlier is not None and earlier != model_path:
                 kept = earlier
             elif stored is not None and stored[1] and stored[1] != model_path and present(stored[1]):
                 kept = stored[1]
             if kept is not None:
-                outcome.duplicates.append(DuplicateClaim(rec.name, rec.version, kept, model_path, rec.json_file_path))
+                outcome.duplicates.append(DuplicateClaim(item.name, item.version, kept, model_path, item.json_file_path))  # type: ignore[arg-type]
                 final[item.key] = (stored[0] if stored else None, STATUS_DUPLICATE)
                 continue
-            claims[key] = model_path
+            claims[key] = model_path  # type: ignore[index]
             if stored is None and item.previous_adapter_id is not None:
-                _rename_previous(item.previous_adapter_id, rec, existing)
+                _rename_previous(item.previous_adapter_id, item.name, item.version, existing)  # type: ignore[arg-type]
             to_write.append(item)
-        _UPSERT.execute([_row_dict(i.record) for i in to_write])  # type: ignore[arg-type]
+        if to_write:
+            db.cursor().executemany(_UPSERT.sql, [item.adapter_row for item in to_write])
         # AUTOINCREMENT ids only grow and this thread is the only writer: new rows are those above max_id.
         new_ids = {
             (name, version): aid
             for aid, name, version in db.execute_sql("SELECT id, name, version FROM adapter WHERE id > ?", (max_id,))
         }
         for item in to_write:
-            rec = item.record
-            assert rec is not None
-            key = (rec.name, rec.version)
-            stored = existing.get(key)
+            key = (item.name, item.version)
+            stored = existing.get(key)  # type: ignore[arg-type]
             if stored is not None and key not in new_ids:
-                rec.id = stored[0]
+                adapter_id = stored[0]
                 outcome.updated += 1
             else:
-                rec.id = new_ids.get(key)
+                adapter_id = new_ids.get(key)  # type: ignore[arg-type]
                 outcome.imported += 1
-            existing[key] = (rec.id or 0, rec.file_path)
-            final[item.key] = (rec.id, item.status)
-            outcome.written.append(rec)
+            existing[key] = (adapter_id or 0, item.file_path)  # type: ignore[index]
+            final[item.key] = (adapter_id, item.status)
+            outcome.filled.append(item.filled)
         linked, unlinked = [], []
-        for item in items:
-            if item.model_file is None:
-                continue
-            adapter_id, _status = final.get(item.key, (None, item.status))
-            if adapter_id is not None:
-                item.model_file.adapter_id = adapter_id
-                linked.append(item.model_file)
-            else:
-                unlinked.append(item.model_file)
-        library_files.upsert_files(linked, link=True)
-        library_files.upsert_files(unlinked, link=False)
-        import_sources.upsert_sources(
-            (i, final.get(i.key, (None, i.status))[0], final.get(i.key, (None, i.status))[1]) for i in items
-        )
+        sources = []
+        for item in rows:
+            adapter_id, status = final.get(item.key, (None, item.status))
+            if item.file_row is not None:
+                file_row = list(item.file_row)
+                if adapter_id is not None:
+                    file_row[library_files.ADAPTER_AT] = adapter_id
+                    linked.append(file_row)
+                else:
+                    unlinked.append(file_row)
+            source_row = list(item.source_row)
+            source_row[import_sources.ADAPTER_AT] = adapter_id
+            source_row[import_sources.STATUS_AT] = status
+            sources.append(source_row)
+        library_files.upsert_file_rows(linked, link=True)
+        library_files.upsert_file_rows(unlinked, link=False)
+        import_sources.upsert_source_rows(sources)
     return outcome
 
 
@@ -258,13 +312,13 @@ def _keys_for_names(names: list[str]) -> AdapterKeys:
     return out
 
 
-def _rename_previous(previous_id: int, rec: AdapterRecord, existing: dict[tuple[str, str], tuple[int, str | None]]) -> None:
+def _rename_previous(previous_id: int, name: str, version: str, existing: dict[tuple[str, str], tuple[int, str | None]]) -> None:
     """The group's sidecars now name another (name, version): rename its row, keeping user state."""
     prev = Adapter.get_or_none(Adapter.id == previous_id)
     if prev is None:
         return
-    Adapter.update(name=rec.name, version=rec.version).where(Adapter.id == previous_id).execute()
-    existing[(rec.name, rec.version)] = (previous_id, prev.file_path)
+    Adapter.update(name=name, version=version).where(Adapter.id == previous_id).execute()
+    existing[(name, version)] = (previous_id, prev.file_path)
     existing.pop((prev.name, prev.version), None)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from peewee import chunked
 
@@ -61,30 +61,47 @@ def stored_folders(root: str) -> list[str]:
 
 def upsert_sources(items: Iterable[tuple[ImportItem, int | None, str]]) -> None:
     """(item, final adapter id, final status) triples; call inside the caller's transaction."""
-    now = to_utc_text(utc_now())
-    rows = [
+    triples = list(items)
+    rows = source_rows([item for item, _a, _s in triples])
+    for row, (_item, adapter_id, status) in zip(rows, triples):
+        row[ADAPTER_AT], row[STATUS_AT] = adapter_id, status
+    upsert_source_rows(rows)
+
+
+def source_rows(items: list[ImportItem], now: str | None = None) -> list[list[Any]]:
+    """The column values upsert_source_rows stores for `items`, with the adapter id (ADAPTER_AT)
+    still empty and the status (STATUS_AT) as parsed (pure: may run in a worker process)."""
+    now = now or to_utc_text(utc_now())
+    return _UPSERT.rows([
         {
             "key": item.key,
             "root": item.root,
             "folder": item.key.rpartition("/")[0],
             "signature": item.signature,
             "model_path": item.model_file.path if item.model_file else None,
-            "adapter": adapter_id,
-            "status": status,
+            "adapter": None,
+            "status": item.status,
             "issues": [i.to_json() for i in item.issues],
             "checked_at": now,
         }
-        for item, adapter_id, status in items
-    ]
-    _UPSERT.execute(rows)
+        for item in items
+    ])
 
 
+def upsert_source_rows(rows: list[list[Any]]) -> None:
+    if rows:
+        ImportSource._meta.database.cursor().executemany(_UPSERT.sql, rows)
+
+
+_SOURCE_COLUMNS = ("key", "root", "folder", "signature", "model_path", "adapter", "status", "issues", "checked_at")
 _UPSERT = BulkUpsert(
     ImportSource,
-    ("key", "root", "folder", "signature", "model_path", "adapter", "status", "issues", "checked_at"),
+    _SOURCE_COLUMNS,
     ["key"],
     {col: take_new(col) for col in ("root", "folder", "signature", "model_path", "adapter_id", "status", "issues", "checked_at")},
 )
+ADAPTER_AT = _SOURCE_COLUMNS.index("adapter")
+STATUS_AT = _SOURCE_COLUMNS.index("status")
 
 
 def forget_sources(keys: list[str]) -> None:

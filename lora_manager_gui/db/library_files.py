@@ -174,11 +174,19 @@ def upsert_files(files: list[LibraryFile], *, link: bool) -> None:
     """Insert or refresh rows by path. With `link`, adapter_id is written too; without it an
     existing link is kept (an orphan scan never unlinks what an earlier import or the user linked).
     Call inside the caller's transaction."""
-    if not files:
-        return
-    now = to_utc_text(utc_now())
-    statement = _UPSERT_LINK if link else _UPSERT_KEEP_LINK
-    statement.execute([_row_dict(f, now) for f in files])
+    upsert_file_rows(file_rows(files), link=link)
+
+
+def file_rows(files: list[LibraryFile], now: str | None = None) -> list[list[object]]:
+    """The column values upsert_file_rows stores for `files` (pure: may run in a worker process)."""
+    now = now or to_utc_text(utc_now())
+    return _UPSERT_LINK.rows([_row_dict(f, now) for f in files])
+
+
+def upsert_file_rows(rows: list[list[object]], *, link: bool) -> None:
+    """upsert_files for values from file_rows (the adapter id at ADAPTER_AT)."""
+    if rows:
+        LibraryFileRow._meta.database.cursor().executemany((_UPSERT_LINK if link else _UPSERT_KEEP_LINK).sql, rows)
 
 
 _FILE_COLUMNS = (
@@ -192,6 +200,7 @@ _FILE_UPDATE = {
 }
 _UPSERT_KEEP_LINK = BulkUpsert(LibraryFileRow, _FILE_COLUMNS, ["path"], _FILE_UPDATE)
 _UPSERT_LINK = BulkUpsert(LibraryFileRow, _FILE_COLUMNS, ["path"], {**_FILE_UPDATE, "adapter_id": take_new("adapter_id")})
+ADAPTER_AT = _FILE_COLUMNS.index("adapter")
 
 
 def link_file(path: str, adapter_id: int | None) -> None:

@@ -7,13 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lora_manager_gui.core.records import AdapterRecord, DuplicateClaim, ImportIssue
-
-# Columns whose fill rate the report gives (share of rows imported or updated by the run).
-COVERAGE_FIELDS: tuple[str, ...] = (
-    "description", "author_username", "published_at", "tags", "trained_words", "base_model",
-    "primary_file_sha256", "civitai_version_id", "sd_version", "activation_text", "stats", "notes",
-)
+from lora_manager_gui.core.records import COVERAGE_FIELDS, DuplicateClaim, ImportIssue
 
 
 @dataclass(frozen=True)
@@ -77,10 +71,12 @@ class ImportReport:
     coverage_filled: dict[str, int] = field(default_factory=dict, repr=False)
     coverage_total: int = 0
 
-    def count_coverage(self, records: list[AdapterRecord]) -> None:
-        self.coverage_total += len(records)
-        for name in COVERAGE_FIELDS:
-            filled = sum(1 for r in records if getattr(r, name) not in (None, "", [], {}))
+    def count_coverage(self, masks: list[int]) -> None:
+        """Count the filled columns of the rows a chunk wrote (records.coverage_mask of each)."""
+        self.coverage_total += len(masks)
+        for i, name in enumerate(COVERAGE_FIELDS):
+            bit = 1 << i
+            filled = sum(1 for m in masks if m & bit)
             self.coverage_filled[name] = self.coverage_filled.get(name, 0) + filled
 
     @property

@@ -55,6 +55,18 @@ def folder_models(by_folder: Mapping[str, Mapping[str, FileEntry]], groups: Iter
     return FolderModels(entries, folders)
 
 
+def prepare_rows(root: str, groups: list[SidecarGroup], models: Mapping[str, FileEntry],
+                 folders: Mapping[str, frozenset[str]], stored_ids: Mapping[str, int | None],
+                 options: ImportOptions) -> PreparedChunk:
+    """prepare_chunk, then the column values the database stores (in the worker process): the
+    database thread gets rows to run, and plain tuples cross the pipe ~3x faster than records."""
+    from lora_manager_gui.db.adapters import store_items  # peewee: ~30 ms once per worker
+
+    prepared = prepare_chunk(root, groups, models, folders, stored_ids, options)
+    prepared.items = store_items(prepared.items)  # type: ignore[assignment]
+    return prepared
+
+
 class ParseWorkers:
     def __init__(self, count: int) -> None:
         self.count = count
@@ -66,7 +78,7 @@ class ParseWorkers:
         """Parse `groups` in a worker; the future raises BrokenProcessPool if the pool died."""
         chunk_folders = {g.folder for g in groups}
         return asyncio.wrap_future(self._executor.submit(
-            prepare_chunk, root, groups, folder_models(by_folder, groups),
+            prepare_rows, root, groups, folder_models(by_folder, groups),
             {f: folders[f] for f in chunk_folders if f in folders},
             {g.key: stored_ids[g.key] for g in groups if g.key in stored_ids}, options,
         ))

@@ -275,12 +275,10 @@ class _Run:
                 while workers is not None and pending and len(inflight) < window and not self.cancelled():
                     nxt = pending.pop()
                     inflight.append((nxt, launch(nxt)))
-                items: list[ImportItem] = []
+                items: list[ImportItem | adapters.StoreItem] = []
                 for prepared in batch:
                     self.absorb(prepared, claimed)
-                    foreign.update(foreign_folders(
-                        (i.key, i.signature, i.model_file.path if i.model_file else None) for i in prepared.items
-                    ))
+                    foreign.update(foreign_folders((i.key, i.signature, i.model_path) for i in prepared.items))
                     items.extend(prepared.items)
                 self.collect(await self.on_db(
                     adapters.store_import_chunk, items, present=self.present, claims=self.claims,
@@ -314,7 +312,7 @@ class _Run:
         self.report.imported += outcome.imported
         self.report.updated += outcome.updated
         self.report.duplicates.extend(outcome.duplicates)
-        self.report.count_coverage(outcome.written)
+        self.report.count_coverage(outcome.filled)
 
     async def store_orphans(self, root: str, scan: RootScan, entries: list[FileEntry], claimed: set[str],
                             stored: dict[str, library_files.StoredFileState]) -> None:

@@ -233,22 +233,22 @@ def test_failure_inside_a_chunk_leaves_no_half_rows_and_a_rerun_completes(dbx, l
         lora_tree.model(f"c/m{i:02d}.safetensors")
     from lora_manager_gui.db import import_sources
 
-    original = import_sources.upsert_sources
+    original = import_sources.upsert_source_rows
     calls = {"n": 0}
 
-    def failing(items):
+    def failing(rows):
         calls["n"] += 1
-        original(items)  # written, then the transaction fails: must be rolled back as a whole
+        original(rows)  # written, then the transaction fails: must be rolled back as a whole
         if calls["n"] == 2:
             raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(import_sources, "upsert_sources", failing)
+    monkeypatch.setattr(import_sources, "upsert_source_rows", failing)
     with pytest.raises(Exception, match="disk full"):
         imp(dbx, lora_tree.root, options=ImportOptions(chunk_size=3))
     assert dbx.call_sync(adapters.count_adapters) == 3
     assert dbx.call_sync(lambda: ImportSource.select().count()) == 3
     assert dbx.call_sync(lambda: LibraryFile.select().count()) == 3
-    monkeypatch.setattr(import_sources, "upsert_sources", original)
+    monkeypatch.setattr(import_sources, "upsert_source_rows", original)
     report = imp(dbx, lora_tree.root, options=ImportOptions(chunk_size=3))
     assert (report.unchanged, report.imported) == (3, 7)
     assert dbx.call_sync(adapters.count_adapters) == 10
