@@ -17,9 +17,8 @@ VERSION_KEYS = frozenset(
 )
 
 
-def primary_file(version: Fields) -> Fields | None:
+def primary_file(files: list[Fields]) -> Fields | None:
     """`primary: true`, else the largest file (by sizeKB)."""
-    files = version.list_of_objects("files")
     for f in files:
         if f.bool("primary"):
             return f
@@ -58,13 +57,14 @@ def apply_version(out: SidecarFields, version: Fields) -> None:
     out.base_model = version.str("baseModel")
     if out.nsfw_level is None:
         out.nsfw_level = version.int("nsfwLevel")
-    primary = primary_file(version)
+    files = version.list_of_objects("files")
+    primary = primary_file(files)
     if primary is not None:
         out.primary_file_name = primary.str("name")
         out.primary_file_size_kb = primary.float("sizeKB")
         out.primary_file_sha256 = file_sha256(primary)
         out.primary_file_download_url = primary.str("downloadUrl") or version.str("downloadUrl")
-    out.model_file_names = [n for n in (f.str("name") for f in version.list_of_objects("files")) if n]
+    out.model_file_names = [n for n in (f.str("name") for f in files) if n]
 
 
 def parse_version_object(path: str, data: Any, ctx: SidecarContext, *, fmt: str = FORMAT) -> SidecarFields:
