@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from lora_manager_gui.core.errors import InvalidModelFileError, UnreadableFileError
-from lora_manager_gui.core.files import read_up_to
+from lora_manager_gui.core.files import READ_FLAGS, read_up_to
 
 MAX_HEADER_BYTES = 100_000_000  # the safetensors crate's MAX_HEADER_SIZE
 FIRST_READ_BYTES = 64 * 1024  # one read call holds the length and most headers
@@ -49,12 +49,13 @@ def read_header(path: str | os.PathLike[str], *, check_size: bool = True) -> Saf
     """
     name = str(path)
     try:
-        with open(path, "rb", buffering=0) as fh:  # unbuffered: see core/files.py
-            size = os.fstat(fh.fileno()).st_size
+        fd = os.open(path, READ_FLAGS)  # a bare descriptor: see core/files.py
+        try:
+            size = os.fstat(fd).st_size
             if size == 0:
                 raise InvalidModelFileError(name, "the file is empty")
-            head = fh.read(FIRST_READ_BYTES)
-            prefix = head[:8] if len(head) >= 8 else head + read_up_to(fh, 8 - len(head))
+            head = os.read(fd, FIRST_READ_BYTES)
+            prefix = head[:8] if len(head) >= 8 else head + read_up_to(fd, 8 - len(head))
             if len(prefix) < 8:
                 raise InvalidModelFileError(name, f"truncated: {size} bytes is too short for a safetensors header")
             (n,) = struct.unpack("<Q", prefix)
@@ -66,7 +67,9 @@ def read_header(path: str | os.PathLike[str], *, check_size: bool = True) -> Saf
                 )
             raw = head[8 : 8 + n]
             if len(raw) < n:
-                raw += read_up_to(fh, n - len(raw))
+                raw += read_up_to(fd, n - len(raw))
+        finally:
+            os.close(fd)
     except InvalidModelFileError:
         raise
     except OSError as exc:

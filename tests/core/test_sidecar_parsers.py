@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from lora_manager_gui.core.files import read_up_to
+from lora_manager_gui.core.files import READ_FLAGS, read_up_to
 from lora_manager_gui.core.records import derive_triggers
 from lora_manager_gui.core.sidecars import parse_sidecar, sidecar_kind
 from lora_manager_gui.core.sidecars.base import (
@@ -155,11 +156,13 @@ def test_read_up_to_reads_on_past_a_short_first_read(tmp_path: Path) -> None:
     """The first read is sized by a stat; a file that grew since must still be read to the limit."""
     path = tmp_path / "grown.json"
     path.write_bytes(b"0123456789" * 3)
-    with open(path, "rb", buffering=0) as fh:
-        assert read_up_to(fh, 25, first=4) == (b"0123456789" * 3)[:25]
-    with open(path, "rb", buffering=0) as fh:
-        assert read_up_to(fh, 100, first=4) == b"0123456789" * 3
-        assert read_up_to(fh, 8) == b""
+    fd = os.open(path, READ_FLAGS)
+    try:
+        assert read_up_to(fd, 25, first=4) == (b"0123456789" * 3)[:25]
+        assert read_up_to(fd, 100, first=1) == b"56789"  # the rest, to the end
+        assert read_up_to(fd, 8) == b""
+    finally:
+        os.close(fd)
 
 
 def test_merge_precedence_and_empty_never_erases_filled() -> None:

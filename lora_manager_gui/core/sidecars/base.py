@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lora_manager_gui.core.errors import FileProblemError
-from lora_manager_gui.core.files import read_up_to
+from lora_manager_gui.core.files import READ_FLAGS, read_up_to
 from lora_manager_gui.core.records import INVALID_JSON, INVALID_METADATA, MISSING_MODEL_FILE, TOO_LARGE, UNREADABLE, UNSAFE_PATH
 
 DEFAULT_MAX_SIDECAR_BYTES = 32 * 1024 * 1024  # a CivitAI model JSON with every version and image is a few MB
@@ -99,8 +99,11 @@ def read_json_file(path: str, max_bytes: int = DEFAULT_MAX_SIDECAR_BYTES) -> Any
     if st.st_size > max_bytes:
         raise TooLargeError(path, f"the file is {st.st_size:,} bytes, over the {max_bytes:,}-byte limit for metadata files")
     try:
-        with open(path, "rb", buffering=0) as fh:  # unbuffered, one read sized by the stat: core/files.py
-            raw = read_up_to(fh, max_bytes + 1, first=st.st_size + 1)
+        fd = os.open(path, READ_FLAGS)  # a bare descriptor, one read sized by the stat: core/files.py
+        try:
+            raw = read_up_to(fd, max_bytes + 1, first=st.st_size + 1)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise SidecarUnreadableError(path, f"cannot read the file: {exc.strerror or exc}") from exc
     if len(raw) > max_bytes:
