@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 # Error classes an import reports per file. Stable strings: the CLI's --json and the UI use them.
@@ -177,10 +178,13 @@ COVERAGE_FIELDS: tuple[str, ...] = (
 )
 
 
+_coverage_values = attrgetter(*COVERAGE_FIELDS)
+
+
 def coverage_mask(record: AdapterRecord) -> int:
     """Bit i set when COVERAGE_FIELDS[i] of the record is filled (small to send between processes)."""
     mask = 0
-    for i, name in enumerate(COVERAGE_FIELDS):
-        if getattr(record, name) not in (None, "", [], {}):
+    for i, value in enumerate(_coverage_values(record)):
+        if value not in (None, "", [], {}):
             mask |= 1 << i
     return mask

@@ -78,6 +78,22 @@ def _row_dict(record: AdapterRecord, now: str | None = None) -> dict[str, Any]:
     return data
 
 
+_CREATED_AT = _UPSERT.names.index("created_at")
+_UPDATED_AT = _UPSERT.names.index("updated_at")
+_INGESTED_AT = _UPSERT.names.index("last_ingested_at")
+
+
+def _adapter_rows(records: list[AdapterRecord], now: str) -> list[list[Any]]:
+    """_UPSERT.rows([_row_dict(r, now) ...]) without a dict per record (the import's hot path)."""
+
+    def fill(values: list[Any]) -> None:
+        values[_CREATED_AT] = values[_CREATED_AT] or now
+        values[_UPDATED_AT] = now
+        values[_INGESTED_AT] = values[_INGESTED_AT] or now
+
+    return _UPSERT.object_rows(records, fill)
+
+
 # --- lookups ----------------------------------------------------------------------------------
 
 
@@ -184,7 +200,7 @@ def store_items(items: list[ImportItem]) -> list[StoreItem]:
     """Convert import items to the values the chunk write stores. Pure: no database access."""
     now = to_utc_text(utc_now())
     records = [i.record for i in items if i.record is not None]
-    adapter_rows = iter(_UPSERT.rows([_row_dict(r, now) for r in records]))  # type: ignore[arg-type]
+    adapter_rows = iter(_adapter_rows(records, now))  # type: ignore[arg-type]
     files = [i.model_file for i in items if i.model_file is not None]
     file_rows = iter(library_files.file_rows(files, now))  # type: ignore[arg-type]
     source_rows = import_sources.source_rows(items, now)

@@ -1,0 +1,54 @@
+"""The import's row building, which runs in worker processes: the fast paths give exactly the
+values of the general conversion, and a chunk stored from them reads back as the records."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from lora_manager_gui.core.records import COVERAGE_FIELDS, AdapterRecord, ImportItem, LibraryFile, coverage_mask
+from lora_manager_gui.db import adapters
+
+
+def records() -> list[AdapterRecord]:
+    full = AdapterRecord(
+        name="Full ünïcode", version="v2", description="<p>x</p>", author_username="me", tags=["a", "b"],
+        trained_words=["w"], triggers=["w"], file_path="/lib/f.safetensors", weight=0.5, active=True, ordinal=3,
+        supports_generation=False, nsfw_level=4, stats={"downloadCount": 1, "nested": {"k": [1, 2]}},
+        extra={"k": None, "n": 1.5}, json_file_mtime=123, json_file_size=456, base_model="Flux.1 D",
+        civitai_model_id=9, civitai_version_id=10, sources=["civitai_model"], file_size_bytes=7, file_missing=False,
+        created_at=datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc), last_ingested_at=None,
+    )
+    bare = AdapterRecord(name="Bare")
+    return [full, bare]
+
+
+def test_adapter_rows_equal_the_general_conversion() -> None:
+    recs = records()
+    general = adapters._UPSERT.rows([adapters._row_dict(r, "2025-01-01T00:00:00.000000Z") for r in recs])
+    assert adapters._adapter_rows(recs, "2025-01-01T00:00:00.000000Z") == general
+
+
+def test_coverage_mask_marks_exactly_the_filled_fields() -> None:
+    full, bare = records()
+    assert coverage_mask(bare) == 0
+    mask = coverage_mask(full)
+    filled = {name for i, name in enumerate(COVERAGE_FIELDS) if mask & (1 << i)}
+    assert filled == {"description", "author_username", "tags", "trained_words", "base_model", "civitai_version_id", "stats"}
+
+
+def test_a_chunk_stored_from_rows_reads_back_as_its_records(library_db) -> None:
+    recs = records()
+    items = [
+        ImportItem(key=f"/lib/{r.name}", root="/lib", signature="sig", status="imported", record=r,
+                   model_file=LibraryFile(path=f"/lib/{r.name}.safetensors", root="/lib", rel_path=f"{r.name}.safetensors",
+                                          size_bytes=7, mtime_ns=8))
+        for r in recs
+    ]
+    rows = adapters.store_items(items)
+    outcome = adapters.store_import_chunk(rows, present=lambda p: True, claims={})
+    assert (outcome.imported, outcome.updated) == (2, 0)
+    assert outcome.filled == [coverage_mask(r) for r in recs]
+    stored = adapters.find_by_name("Full ünïcode")
+    assert (stored.tags, stored.stats, stored.extra, stored.active, stored.weight) == (
+        ["a", "b"], {"downloadCount": 1, "nested": {"k": [1, 2]}}, {"k": None, "n": 1.5}, True, 0.5
+    )
+    assert stored.created_at == datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
