@@ -203,13 +203,15 @@ def scan_root(
     cancel: threading.Event | None = None,
     progress: Callable[[int, int], None] | None = None,
     known: Mapping[str, str] | None = None,
+    on_many: tuple[int, Callable[[], None]] | None = None,
 ) -> RootScan:
     """Walk `root` (absolute). `seen_*` are shared between the roots of one import so overlapping
     roots count each file once. `progress(folders, files)` is called at most ~4 times a second.
 
     `known` maps folders to the fingerprints an earlier import stored; a folder whose fingerprint
     still matches is only stat'ed: it goes to `skipped`, with no entries or groups. Every other
-    self-contained folder walked is in `prints`."""
+    self-contained folder walked is in `prints`. `on_many` = (n, callback): the callback runs once,
+    on the walking thread, as soon as n files outside skipped folders are found."""
     scan = RootScan(root=root)
     seen_dirs = set() if seen_dirs is None else seen_dirs
     seen_files = set() if seen_files is None else seen_files
@@ -225,6 +227,8 @@ def scan_root(
     last_report = time.monotonic()
     files_found = 0
     is_regular = stat.S_ISREG
+    many_at, on_many_call = on_many if on_many is not None else (0, None)
+    entered = 0
 
     def file_problem(entry: os.DirEntry[str], is_link: bool) -> os.stat_result | None:
         """The file's stat, or None after reporting why it cannot be read (sidecars and models only)."""
@@ -243,7 +247,7 @@ def scan_root(
 
     def add_file(entry: os.DirEntry[str], name: str, st: os.stat_result, folder: str, rel: str, external: bool) -> bool:
         """Record a model file or sidecar; False for a name that is neither."""
-        nonlocal files_found
+        nonlocal files_found, entered, on_many_call
         lower = name.lower()
         if lower.endswith(_SIDECAR_ENDINGS):
             kind = sidecar_kind(name)
@@ -254,6 +258,10 @@ def scan_root(
         fe = FileEntry(entry.path, name, f"{rel}/{name}" if rel else name, st.st_size, st.st_mtime_ns, external)
         sidecars, models, _ = per_folder.setdefault(folder, ([], [], rel))
         files_found += 1
+        entered += 1
+        if on_many_call is not None and entered >= many_at:
+            on_many_call()
+            on_many_call = None
         if kind is not None:
             sidecars.append((kind[0], kind[1], fe))
         else:

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 PROCESS_THRESHOLD = 2000
 MAX_WORKERS = 4
 
-__all__ = ["BrokenProcessPool", "ParseWorkers", "models_by_folder", "worker_count"]
+__all__ = ["PROCESS_THRESHOLD", "BrokenProcessPool", "ParseWorkers", "models_by_folder", "worker_count"]
 
 
 def worker_count(changed_groups: int, options: ImportOptions) -> int:
@@ -67,6 +67,17 @@ def prepare_rows(root: str, groups: list[SidecarGroup], models: Mapping[str, Fil
     return prepared
 
 
+def _warm_up() -> None:
+    import lora_manager_gui.db.adapters  # noqa: F401  (what prepare_rows imports on first use)
+
+
+def _ignore_result(future: object) -> None:
+    try:
+        future.exception()  # type: ignore[attr-defined]
+    except BaseException:  # noqa: BLE001 (cancelled or broken: the real work will say so)
+        pass
+
+
 class ParseWorkers:
     def __init__(self, count: int) -> None:
         self.count = count
@@ -83,6 +94,16 @@ class ParseWorkers:
             {g.key: stored_ids[g.key] for g in groups if g.key in stored_ids}, options,
         ))
 
-    async def close(self) -> None:
-        """Stop the workers (off the event loop: shutting a pool down waits for its processes)."""
-        await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+    def warm_up(self) -> None:
+        """Start the processes now and have them import what parsing needs (~0.2 s), while the
+        walk is still running; the result is not waited for."""
+        for _ in range(self.count):
+            self._executor.submit(_warm_up).add_done_callback(_ignore_result)
+
+    async def close(self, wait: bool = True) -> None:
+        """Stop the workers (off the event loop: shutting a pool down waits for its processes).
+        Without `wait`, processes still starting up end on their own, unwaited for."""
+        if wait:
+            await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+        else:
+            self._executor.shutdown(wait=False, cancel_futures=True)

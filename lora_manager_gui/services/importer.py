@@ -51,7 +51,13 @@ from lora_manager_gui.services.import_parse import (
     prepare_chunk,
 )
 from lora_manager_gui.services.import_report import ImportProgress, ImportReport, ProgressThrottle
-from lora_manager_gui.services.import_workers import BrokenProcessPool, ParseWorkers, models_by_folder, worker_count
+from lora_manager_gui.services.import_workers import (
+    PROCESS_THRESHOLD,
+    BrokenProcessPool,
+    ParseWorkers,
+    models_by_folder,
+    worker_count,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +107,7 @@ class _Run:
         self.adapter_keys: adapters.AdapterKeys | None = None
         self.retired_workers: list[ParseWorkers] = []  # pools that broke, closed when the root is done
         self.bulk_writing = False
+        self.early_workers: ParseWorkers | None = None  # started while a large walk is still going
 
     async def off_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self.pool is not None:
@@ -145,10 +152,26 @@ class _Run:
         def walk_progress(folders: int, files: int) -> None:
             loop.call_soon_threadsafe(self.progress, "scanning", files, None, root)
 
+        # Enough new or changed files to parse in worker processes: start them while the walk goes
+        # on, so their start (~0.2 s) is not waited for afterwards.
+        early = worker_count(PROCESS_THRESHOLD, self.options) > 0 and self.early_workers is None
+        on_many = (2 * PROCESS_THRESHOLD, lambda: loop.call_soon_threadsafe(self.start_workers_early)) if early else None
         return await self.off_loop(
             lambda: scan_root(root, self.options, seen_dirs=self.seen_dirs, seen_files=self.seen_files,
-                              cancel=self.cancel, progress=walk_progress, known=known)
+                              cancel=self.cancel, progress=walk_progress, known=known, on_many=on_many)
         )
+
+    def start_workers_early(self) -> None:
+        if self.early_workers is not None:
+            return
+        try:
+            self.early_workers = ParseWorkers(worker_count(PROCESS_THRESHOLD, self.options))
+            self.early_workers.warm_up()
+        except (BrokenProcessPool, OSError, RuntimeError) as exc:  # no pool: store_changed tries again, then threads
+            log.info("could not start the import's worker processes early: %s", exc)
+            if self.early_workers is not None:
+                self.retired_workers.append(self.early_workers)
+            self.early_workers = None
 
     async def import_root(self, root: str) -> None:
         """Walk, compare, parse and store one root. Folders whose fingerprint matches the one stored
@@ -218,7 +241,11 @@ class _Run:
         chunks = [changed[i:i + size] for i in range(0, len(changed), size)]
         total, done = len(changed), 0
         count = worker_count(total, self.options)
-        workers = ParseWorkers(count) if count else None
+        workers = None
+        if count and self.early_workers is not None and self.early_workers.count == count:
+            workers, self.early_workers = self.early_workers, None
+        elif count:
+            workers = ParseWorkers(count)
         if workers is not None:
             log.info("parsing %d changed groups of %s in %d worker processes", total, root, count)
         by_folder = await self.off_loop(models_by_folder, scan.models) if workers else {}
@@ -479,6 +506,12 @@ async def run_import(
                 break
             await run.import_root(root)
     finally:
+        if run.early_workers is not None:  # started for a walk whose files turned out unchanged
+            run.retired_workers.append(run.early_workers)
+            run.early_workers = None
+        for retired in run.retired_workers:
+            await retired.close(wait=False)
+        run.retired_workers.clear()
         try:
             await run.end_writes()
         except DatabaseError as exc:  # the import's own outcome (or error) matters more

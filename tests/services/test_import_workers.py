@@ -106,3 +106,37 @@ def test_a_pool_that_cannot_start_falls_back_to_threads(tmp_path: Path, monkeypa
     build(tree)
     summary, adapters, _files, _sources = import_tree(tree.root, tmp_path / "lib.sqlite3", processes=2)
     assert summary["imported"] == 16 and len(adapters) == 16
+
+
+def test_workers_start_during_a_large_walk_and_are_the_ones_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[import_workers.ParseWorkers] = []
+    warmed: list[import_workers.ParseWorkers] = []
+
+    class CountedWorkers(import_workers.ParseWorkers):
+        def __init__(self, count: int) -> None:
+            super().__init__(count)
+            started.append(self)
+
+        def warm_up(self) -> None:
+            warmed.append(self)
+            super().warm_up()
+
+    monkeypatch.setattr("lora_manager_gui.services.importer.ParseWorkers", CountedWorkers)
+    monkeypatch.setattr("lora_manager_gui.services.importer.PROCESS_THRESHOLD", 5)  # "large": 10 files
+    tree = LibraryTree(tmp_path / "library")
+    build(tree)
+    expected_tree = LibraryTree(tmp_path / "threads" / "library")
+    build(expected_tree)
+    expected = import_tree(expected_tree.root, tmp_path / "threads.sqlite3", processes=0)
+    got = import_tree(tree.root, tmp_path / "lib.sqlite3", processes=2)
+    assert got == expected
+    assert len(started) == 1 and warmed == started  # started early, during the walk, and then used
+    # A walk of the same files again: started early, nothing to parse, stopped without waiting.
+    db = DatabaseExecutor(tmp_path / "lib.sqlite3")
+    try:
+        db.call_sync(lambda: Adapter._meta.database.execute_sql("DELETE FROM import_folder"))
+        report = asyncio.run(run_import(db, [tree.root], options=ImportOptions(parse_processes=2, chunk_size=4)))
+    finally:
+        db.close()
+    assert report.imported == report.updated == 0 and report.unchanged > 0
+    assert len(started) == 2 and started[1]._executor._shutdown_thread
