@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import NamedTuple
 
 from lora_manager_gui.core.records import UNREADABLE, ImportIssue
@@ -178,6 +179,7 @@ class FolderPrint(NamedTuple):
 
 
 _RELEVANT_ENDINGS = _SIDECAR_ENDINGS + tuple(MODEL_EXTENSIONS)
+_by_name = attrgetter("name")
 
 
 def options_key(options: ImportOptions) -> bytes:
@@ -304,7 +306,7 @@ def scan_root(
         scan.folders += 1
         try:
             with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = sorted(it, key=_by_name)
         except OSError as exc:
             scan.issues.append(ImportIssue(folder, UNREADABLE, f"cannot list the folder: {exc.strerror or exc}"))
             continue
@@ -314,52 +316,55 @@ def scan_root(
         # A folder reached through a link, or holding links or problem entries, is walked in full
         # every time: what it holds depends on more than its own files.
         self_contained = not (external or via_link)
-        for entry in entries:
+        for entry in entries:  # the loop every file of every re-import goes through: kept lean
             name = entry.name
             lower = name.lower()
-            if ignore_name(lower):
+            if ignore_name(lower) or (ignore_rel is not None and ignore_rel((f"{rel}/{name}" if rel else name).lower())):
                 scan.ignored += 1
                 continue
-            if ignore_rel is not None and ignore_rel((f"{rel}/{name}" if rel else name).lower()):
-                scan.ignored += 1
-                continue
-            is_link = entry.is_symlink()
-            if is_link and not options.follow_symlinks:
-                scan.ignored += 1
+            if entry.is_symlink():
+                if not options.follow_symlinks:
+                    scan.ignored += 1
+                    continue
+                self_contained = False
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                if is_dir:
+                    child_external = external or not _inside(entry.path, root_real)
+                    if child_external and not external:
+                        scan.external.append(entry.path)
+                    linked.append((entry.path, f"{rel}/{name}" if rel else name, child_external, True))
+                elif lower.endswith(_RELEVANT_ENDINGS):
+                    linked_files.append((entry, folder, rel, external))
                 continue
             try:
                 is_dir = entry.is_dir()
             except OSError:
                 is_dir = False
-            rel_child = f"{rel}/{name}" if rel else name
             if is_dir:
-                if is_link:
-                    self_contained = False
-                    child_external = external or not _inside(entry.path, root_real)
-                    if child_external and not external:
-                        scan.external.append(entry.path)
-                    linked.append((entry.path, rel_child, child_external, True))
-                else:
-                    subdirs.append((entry.path, rel_child, external, via_link))
-            elif not lower.endswith(_RELEVANT_ENDINGS):
+                subdirs.append((entry.path, f"{rel}/{name}" if rel else name, external, via_link))
                 continue
-            elif is_link:
+            if not lower.endswith(_RELEVANT_ENDINGS):
+                continue
+            try:
+                fst = entry.stat()
+            except OSError:
+                fst = None
+            if fst is None or not is_regular(fst.st_mode):
+                file_problem(entry, False)  # reports it, if it is named like a model file or sidecar
                 self_contained = False
-                linked_files.append((entry, folder, rel, external))
-            else:
-                fst = file_problem(entry, False)
-                if fst is None:
-                    self_contained = False
-                    continue
-                ident = (fst.st_dev, fst.st_ino)
-                if ident in seen_files:
-                    self_contained = False
-                    if is_model_name(name) or sidecar_kind(name) is not None:
-                        scan.skipped_links.append(entry.path)
-                    continue
-                seen_files.add(ident)
-                found.append((entry, name, fst))
-                parts.append(f"{name}\x1f{fst.st_size}\x1f{fst.st_mtime_ns}")
+                continue
+            ident = (fst.st_dev, fst.st_ino)
+            if ident in seen_files:
+                self_contained = False
+                if is_model_name(name) or sidecar_kind(name) is not None:
+                    scan.skipped_links.append(entry.path)
+                continue
+            seen_files.add(ident)
+            found.append((entry, name, fst))
+            parts.append(f"{name}\x1f{fst.st_size}\x1f{fst.st_mtime_ns}")
         pending.extend(reversed(subdirs))
         fingerprint = _fingerprint(salt, parts) if self_contained else None
         if fingerprint is not None and known.get(folder) == fingerprint:
