@@ -100,7 +100,7 @@ class ImportSource(BaseModel):
     """The import's bookkeeping for one group of sidecars (`<folder>/<base name>`): change detection."""
 
     key = TextField(unique=True)
-    root = TextField(index=True)
+    root = TextField()  # indexed with folder (m0004)
     folder = TextField(default="")  # absolute folder of the group (m0004)
     signature = TextField()  # (name, size, mtime_ns) of the sidecars and of the model file
     model_path = TextField(null=True)

@@ -4,7 +4,8 @@
 (name, size, mtime_ns) of its model files and sidecars and the counts the report needs. The import
 then builds no entries, groups or signatures for a folder whose digest still matches; its share of
 the report is read back from `import_source` and `library_file`, which gain what those queries need:
-the folder of each group (filled in here from its key, `<folder>/<base name>`) and two indexes.
+the folder of each group (filled in here from its key, `<folder>/<base name>`), an index on
+(root, folder) in place of the one on root, and one on model_path (claims).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ STATEMENTS = (
 
 INDEXES = (
     "CREATE INDEX import_source_root_folder ON import_source (root, folder)",
+    "DROP INDEX import_source_root",  # the index above serves every lookup by root
     "CREATE INDEX import_source_model_path ON import_source (model_path)",
 )
 
