@@ -93,7 +93,7 @@ def test_worker_count_follows_size_cores_and_the_option() -> None:
     assert import_workers.worker_count(10**6, ImportOptions(parse_processes=0)) == 0
     many = import_workers.worker_count(10**6, ImportOptions())
     cores = import_workers.os.cpu_count() or 1
-    assert many == (0 if cores < 2 else min(cores - 1, 4))
+    assert many == (0 if cores < 2 else min(cores, 4))
 
 
 def test_a_pool_that_cannot_start_falls_back_to_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
