@@ -20,15 +20,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from lora_manager_gui.core.safetensors import write_safetensors  # noqa: E402
-from lora_manager_gui.services.executors import DatabaseExecutor, WorkPool  # noqa: E402
-from lora_manager_gui.services.importer import run_import  # noqa: E402
+# The project is imported inside the functions, not here: the import's worker processes (spawn)
+# import this module as their main module, and the app's own main module is as light.
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "civitai" / "model.json"
 
 
 def build_library(root: Path, n: int) -> None:
+    from lora_manager_gui.core.safetensors import write_safetensors
+
     template = json.loads(TEMPLATE.read_text("utf-8"))
     for i in range(n):
         folder = root / f"base{i % 8}" / f"creator{i % 97:02d}"
@@ -84,7 +84,9 @@ def best_of(n: int, fn, *args) -> float:
     return min(timed(fn, *args)[0] for _ in range(n))
 
 
-async def import_once(db: DatabaseExecutor, pool: WorkPool, root: Path, force: bool = False):
+async def import_once(db, pool, root: Path, force: bool = False):
+    from lora_manager_gui.services.importer import run_import
+
     return await run_import(db, [root], pool=pool, force=force)
 
 
@@ -102,6 +104,9 @@ def main() -> int:
 
     stat_walk = best_of(3, bare_stat_walk, root)
     stat_parse = best_of(3, bare_stat_and_parse, root)
+    from lora_manager_gui.services.executors import DatabaseExecutor, WorkPool
+    from lora_manager_gui.services.importer import run_import  # noqa: F401 (loaded before the clock starts)
+
     db = DatabaseExecutor(base / "bench.sqlite3")
     pool = WorkPool()
     try:

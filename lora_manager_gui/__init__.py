@@ -1,14 +1,14 @@
 """LoRA Manager: a desktop manager for large LoRA libraries."""
 from __future__ import annotations
 
-from importlib import metadata as _metadata
-
 APP_NAME = "lora-manager"
 APP_DISPLAY_NAME = "LoRA Manager"
 
 
 def _read_version() -> str:
     """The version is defined once, in pyproject.toml; installed metadata carries it."""
+    from importlib import metadata as _metadata  # ~20 ms: not paid by every import worker process
+
     try:
         return _metadata.version("lora-manager-gui")
     except _metadata.PackageNotFoundError:  # running from a source tree that was never installed
@@ -23,4 +23,14 @@ def _read_version() -> str:
         return match.group(1) if match else "0+unknown"
 
 
-__version__ = _read_version()
+_version: str | None = None
+
+
+def __getattr__(name: str) -> str:
+    """`__version__`, read on first use (PEP 562)."""
+    global _version
+    if name == "__version__":
+        if _version is None:
+            _version = _read_version()
+        return _version
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,8 +11,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # First thing in a frozen build: a child process started by multiprocessing must run its task,
-    # not the app. Nothing uses a process pool today; this keeps a future one from forking the window.
+    # First thing in a frozen build: a child process started by multiprocessing (the import's
+    # parse workers) must run its task, not the app. This module stays light: every such worker
+    # imports it as its main module.
     import multiprocessing
 
     multiprocessing.freeze_support()
