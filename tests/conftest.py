@@ -26,6 +26,16 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def dbx(db_path: Path):
+    """The database executor (one thread, one connection) on a fresh library file."""
+    from lora_manager_gui.services.executors import DatabaseExecutor
+
+    executor = DatabaseExecutor(db_path)
+    yield executor
+    executor.close()
+
+
+@pytest.fixture
 def library_db(db_path: Path):
     """A freshly created, migrated library database bound to the models."""
     from lora_manager_gui.db.database import close_database, open_database

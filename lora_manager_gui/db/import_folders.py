@@ -27,6 +27,16 @@ CHUNK_ROWS = 400
 BROKEN_BEFORE = "the model file was found broken by an earlier import and has not changed since"
 
 
+def root_and_folders(sql: str, root: str, folders: list[str] | None, column: str = "folder") -> tuple[str, tuple[str, ...]] | None:
+    """`sql` (ending in a WHERE on root) narrowed to `folders` when given: the statement and its
+    parameters, or None when the list is empty (nothing to read)."""
+    if folders is None:
+        return sql, (root,)
+    if not folders:
+        return None
+    return f"{sql} AND {column} IN (SELECT value FROM json_each(?))", (root, json.dumps(folders))
+
+
 class StoredFolder(NamedTuple):
     fingerprint: str
     files: int

@@ -14,6 +14,7 @@ from peewee import chunked
 from lora_manager_gui.core.records import ImportIssue, ImportItem
 from lora_manager_gui.db.bulk import BulkUpsert, take_new
 from lora_manager_gui.db.fields import to_utc_text, utc_now
+from lora_manager_gui.db.import_folders import root_and_folders
 from lora_manager_gui.db.models import ImportSource
 
 CHUNK_ROWS = 400
@@ -32,14 +33,12 @@ class StoredSource(NamedTuple):
 def load_sources(root: str, folders: list[str] | None = None) -> dict[str, StoredSource]:
     """Every stored group of `root`, or of its `folders` (absolute paths) only, in one query (raw
     rows: this runs on every import)."""
-    sql = "SELECT key, signature, status, model_path, adapter_id, issues FROM import_source WHERE root = ?"
-    params: tuple[str, ...] = (root,)
-    if folders is not None:
-        if not folders:
-            return {}
-        sql += " AND folder IN (SELECT value FROM json_each(?))"
-        params = (root, json.dumps(folders))
-    cursor = ImportSource._meta.database.execute_sql(sql, params)
+    query = root_and_folders(
+        "SELECT key, signature, status, model_path, adapter_id, issues FROM import_source WHERE root = ?", root, folders
+    )
+    if query is None:
+        return {}
+    cursor = ImportSource._meta.database.execute_sql(*query)
     out: dict[str, StoredSource] = {}
     for key, signature, status, model_path, adapter_id, issues in cursor:
         stored: tuple[ImportIssue, ...] = ()

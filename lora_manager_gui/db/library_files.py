@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import json
 import os
 from collections.abc import Iterable
 
@@ -17,6 +16,7 @@ from lora_manager_gui.core.records import LibraryFile
 from lora_manager_gui.core.safetensors import MODEL_EXTENSIONS
 from lora_manager_gui.db.bulk import BulkUpsert, take_new
 from lora_manager_gui.db.fields import to_utc_text, utc_now
+from lora_manager_gui.db.import_folders import root_and_folders
 from lora_manager_gui.db.models import Adapter
 from lora_manager_gui.db.models import LibraryFile as LibraryFileRow
 
@@ -133,14 +133,12 @@ class StoredFileState(NamedTuple):
 def load_file_states(root: str, folders: list[str] | None = None) -> dict[str, StoredFileState]:
     """Everything the importer compares against, for one root or its `folders` only (relative to
     root, '/'-separated), in one query (raw rows)."""
-    sql = "SELECT path, size_bytes, mtime_ns, missing, adapter_id, problem FROM library_file WHERE root = ?"
-    params: tuple[str, ...] = (root,)
-    if folders is not None:
-        if not folders:
-            return {}
-        sql += " AND folder IN (SELECT value FROM json_each(?))"
-        params = (root, json.dumps(folders))
-    cursor = LibraryFileRow._meta.database.execute_sql(sql, params)
+    query = root_and_folders(
+        "SELECT path, size_bytes, mtime_ns, missing, adapter_id, problem FROM library_file WHERE root = ?", root, folders
+    )
+    if query is None:
+        return {}
+    cursor = LibraryFileRow._meta.database.execute_sql(*query)
     return {p: StoredFileState(s, m, bool(miss), a, prob) for p, s, m, miss, a, prob in cursor}
 
 

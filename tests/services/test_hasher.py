@@ -17,13 +17,6 @@ TINY_SHA256 = "4802E5DDCAA341F816E407EF58395BC5CB66498061545EF25C037964729AA6C1"
 
 
 @pytest.fixture
-def dbx(db_path: Path):
-    executor = DatabaseExecutor(db_path)
-    yield executor
-    executor.close()
-
-
-@pytest.fixture
 def hasher(dbx: DatabaseExecutor):
     service = HashService(dbx, workers=4, rotational=lambda dev: False)
     yield service

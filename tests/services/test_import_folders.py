@@ -22,13 +22,6 @@ from lora_manager_gui.services.importer import run_import
 
 
 @pytest.fixture
-def dbx(db_path: Path):
-    db = DatabaseExecutor(db_path)
-    yield db
-    db.close()
-
-
-@pytest.fixture
 def scans(monkeypatch):
     """Every RootScan the importer's walks return, in order."""
     seen: list[discovery.RootScan] = []

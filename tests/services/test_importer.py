@@ -25,13 +25,6 @@ from lora_manager_gui.services.importer import (
 )
 
 
-@pytest.fixture
-def dbx(db_path: Path):
-    db = DatabaseExecutor(db_path)
-    yield db
-    db.close()
-
-
 def imp(db: DatabaseExecutor, *roots: Path, **kw):
     return asyncio.run(run_import(db, list(roots), **kw))
 
