@@ -216,7 +216,7 @@ def make_large_library(root: Path, count: int) -> None:
 
 
 def check_large_import(runner: Runner, work: Path) -> None:
-    """A frozen app must start the import's worker processes (spawn + freeze_support) and import the same."""
+    """A frozen app must start the import's worker processes (forkserver or spawn, freeze_support) and import the same."""
     library = work / "large"
     make_large_library(library, LARGE_IMPORT)
     dbs = {which: work / f"large-{which}.sqlite3" for which in ("source", "build")}

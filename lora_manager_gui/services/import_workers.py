@@ -2,9 +2,10 @@
 
 Parsing sidecars is Python work that holds the GIL, so threads cannot run it beside the database
 writes; processes can. A worker gets a chunk of groups with the model files of their folders only
-(`FolderModels`), never the whole walk. The pool uses the 'spawn' start method (no fork of a
-process that runs Qt, the event loop and the database thread) and is used only for imports large
-enough to repay its start (~0.1 s a worker). If the pool breaks, the import goes on in threads.
+(`FolderModels`), never the whole walk. The pool uses the 'forkserver' start method where there
+is one, else 'spawn' (never a fork of a process that runs Qt, the event loop and the database
+thread), and is used only for imports large enough to repay its start. If the pool breaks, the
+import goes on in threads.
 """
 from __future__ import annotations
 
@@ -68,6 +69,22 @@ def prepare_rows(root: str, groups: list[SidecarGroup], models: Mapping[str, Fil
     return prepared
 
 
+# What a worker needs, imported once in the fork server instead of in every worker.
+PRELOAD = ("lora_manager_gui.services.import_parse", "lora_manager_gui.db.adapters")
+
+
+def start_context() -> multiprocessing.context.BaseContext:
+    """'forkserver' where there is one (Linux, macOS): a clean server process is started (like
+    'spawn') on the first large import and imports PRELOAD once; every worker after that is forked
+    from it in milliseconds instead of starting an interpreter (~0.26 s of CPU each). Nothing of
+    this process (Qt, threads, the database) is ever forked. Elsewhere (Windows), 'spawn'."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(PRELOAD))
+        return context
+    return multiprocessing.get_context("spawn")
+
+
 def _warm_up() -> None:
     import lora_manager_gui.db.adapters  # noqa: F401  (what prepare_rows imports on first use)
 
@@ -82,7 +99,7 @@ def _ignore_result(future: object) -> None:
 class ParseWorkers:
     def __init__(self, count: int) -> None:
         self.count = count
-        self._executor = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"))
+        self._executor = ProcessPoolExecutor(max_workers=count, mp_context=start_context())
 
     def prepare(self, root: str, groups: list[SidecarGroup], by_folder: Mapping[str, Mapping[str, FileEntry]],
                 folders: Mapping[str, frozenset[str]], stored_ids: Mapping[str, int | None],
