@@ -108,6 +108,7 @@ class _Run:
         self.retired_workers: list[ParseWorkers] = []  # pools that broke, closed when the root is done
         self.bulk_writing = False
         self.early_workers: ParseWorkers | None = None  # started while a large walk is still going
+        self.early_start: asyncio.Future[None] | None = None
 
     async def off_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self.pool is not None:
@@ -162,16 +163,34 @@ class _Run:
         )
 
     def start_workers_early(self) -> None:
-        if self.early_workers is not None:
-            return
+        """(On the loop.) Start the workers in the background; take_workers() collects them."""
+        if self.early_start is None:
+            self.early_start = asyncio.ensure_future(self.start_workers(worker_count(PROCESS_THRESHOLD, self.options)))
+
+    async def start_workers(self, count: int) -> None:
+        """Start `count` worker processes into self.early_workers, or none if the pool cannot start.
+        Starting them is blocking work (a fork server starts on first use, ~0.25 s): on a thread."""
+        workers = ParseWorkers(count)
         try:
-            self.early_workers = ParseWorkers(worker_count(PROCESS_THRESHOLD, self.options))
-            self.early_workers.warm_up()
-        except (BrokenProcessPool, OSError, RuntimeError) as exc:  # no pool: store_changed tries again, then threads
-            log.info("could not start the import's worker processes early: %s", exc)
-            if self.early_workers is not None:
-                self.retired_workers.append(self.early_workers)
+            await asyncio.to_thread(workers.warm_up)
+        except (BrokenProcessPool, OSError, RuntimeError) as exc:
+            log.warning("the import's worker processes could not start (%s); parsing in threads", exc)
+            self.retired_workers.append(workers)
+            return
+        self.early_workers = workers
+
+    async def take_workers(self, count: int) -> ParseWorkers | None:
+        """`count` started worker processes (those started during the walk if they fit), or None."""
+        if self.early_start is not None:
+            await self.early_start
+            self.early_start = None
+        if self.early_workers is not None and self.early_workers.count != count:
+            self.retired_workers.append(self.early_workers)
             self.early_workers = None
+        if self.early_workers is None:
+            await self.start_workers(count)
+        workers, self.early_workers = self.early_workers, None
+        return workers
 
     async def import_root(self, root: str) -> None:
         """Walk, compare, parse and store one root. Folders whose fingerprint matches the one stored
@@ -241,11 +260,7 @@ class _Run:
         chunks = [changed[i:i + size] for i in range(0, len(changed), size)]
         total, done = len(changed), 0
         count = worker_count(total, self.options)
-        workers = None
-        if count and self.early_workers is not None and self.early_workers.count == count:
-            workers, self.early_workers = self.early_workers, None
-        elif count:
-            workers = ParseWorkers(count)
+        workers = await self.take_workers(count) if count else None
         if workers is not None:
             log.info("parsing %d changed groups of %s in %d worker processes", total, root, count)
         by_folder = await self.off_loop(models_by_folder, scan.models) if workers else {}
@@ -506,6 +521,8 @@ async def run_import(
                 break
             await run.import_root(root)
     finally:
+        if run.early_start is not None:  # still starting: let it finish, then stop what it started
+            await asyncio.shield(run.early_start)
         if run.early_workers is not None:  # started for a walk whose files turned out unchanged
             run.retired_workers.append(run.early_workers)
             run.early_workers = None

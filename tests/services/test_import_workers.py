@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,7 @@ def test_a_pool_that_cannot_start_falls_back_to_threads(tmp_path: Path, monkeypa
 def test_workers_start_during_a_large_walk_and_are_the_ones_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[import_workers.ParseWorkers] = []
     warmed: list[import_workers.ParseWorkers] = []
+    threads: list[threading.Thread] = []
 
     class CountedWorkers(import_workers.ParseWorkers):
         def __init__(self, count: int) -> None:
@@ -119,6 +121,7 @@ def test_workers_start_during_a_large_walk_and_are_the_ones_used(tmp_path: Path,
 
         def warm_up(self) -> None:
             warmed.append(self)
+            threads.append(threading.current_thread())
             super().warm_up()
 
     monkeypatch.setattr("lora_manager_gui.services.importer.ParseWorkers", CountedWorkers)
@@ -131,6 +134,8 @@ def test_workers_start_during_a_large_walk_and_are_the_ones_used(tmp_path: Path,
     got = import_tree(tree.root, tmp_path / "lib.sqlite3", processes=2)
     assert got == expected
     assert len(started) == 1 and warmed == started  # started early, during the walk, and then used
+    # Starting processes blocks (a fork server starts, ~0.25 s): never on the event loop's thread.
+    assert threads and threading.main_thread() not in threads
     # A walk of the same files again: started early, nothing to parse, stopped without waiting.
     db = DatabaseExecutor(tmp_path / "lib.sqlite3")
     try:
