@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -394,21 +394,28 @@ class RootPlan(ImportTally):
     foreign: set[str] = field(default_factory=set)  # folders of unchanged groups that name a model elsewhere
 
 
-def foreign_folders(groups: Any) -> set[str]:
+def named_model(signature: str, model_path: str | None) -> str | None:
+    """The model file a group resolved to, or the one it expected and did not find (kept in its
+    signature as 'absent:' + path; see import_parse.group_signature)."""
+    if model_path:
+        return model_path
+    extra = signature.rpartition("\x1d")[2]
+    return extra[len("absent:"):] if extra.startswith("absent:") else None
+
+
+def foreign_folders(groups: Iterable[tuple[str, str, str | None]]) -> set[str]:
     """The folders among (group key, signature, model path) triples whose group depends on a model
-    file in another folder: found there, or expected there (its signature says 'absent:' + path)."""
+    file in another folder: found there, or expected there."""
     out: set[str] = set()
     for key, signature, model_path in groups:
         folder = key.rpartition("/")[0]
-        head, sep, extra = signature.rpartition("\x1d")
-        if not sep:  # not a signature this version wrote: count it as foreign, to be safe
+        if "\x1d" not in signature:  # not a signature this version wrote: count it as foreign, to be safe
             out.add(folder)
             continue
-        if not extra:
-            continue
-        path = extra[len("absent:"):] if extra.startswith("absent:") else model_path
-        if path is None or os.path.dirname(path) != folder:
-            out.add(folder)
+        if not signature.endswith("\x1d"):  # the metadata named a model file other than the same-named ones
+            path = named_model(signature, model_path)
+            if path is None or os.path.dirname(path) != folder:
+                out.add(folder)
     return out
 
 
@@ -438,7 +445,9 @@ def plan_root(scan: RootScan, stored_sources: dict[str, import_sources.StoredSou
     plan = RootPlan()
     for group in scan.groups:
         stored = stored_sources.get(group.key)
-        if stored and not force and stored.signature == group_signature(group, _named_model(stored), scan.models):
+        # A group still missing the model file it expects is unchanged too (its signature says so).
+        named = named_model(stored.signature, stored.model_path) if stored else None
+        if stored and not force and stored.signature == group_signature(group, named, scan.models):
             plan.unchanged += 1
             plan.foreign.update(foreign_folders([(group.key, stored.signature, stored.model_path)]))
             plan.errors.extend(stored.issues)
@@ -454,15 +463,6 @@ def plan_root(scan: RootScan, stored_sources: dict[str, import_sources.StoredSou
             continue
         plan.changed.append(group)
     return plan
-
-
-def _named_model(stored: import_sources.StoredSource) -> str | None:
-    """The model file a stored group resolved to, or the one it expected and did not find (kept in
-    its signature as 'absent:' + path): a group still missing its model file is unchanged too."""
-    if stored.model_path:
-        return stored.model_path
-    extra = stored.signature.rpartition("\x1d")[2]
-    return extra[len("absent:"):] if extra.startswith("absent:") else None
 
 
 def _consume_failure(future: asyncio.Future[Any]) -> None:
