@@ -230,3 +230,18 @@ def test_a_cancelled_run_stores_no_fingerprints(dbx, lora_tree) -> None:
     done = imp(dbx, lora_tree.root)
     assert done.imported + report.imported == 6
     assert dbx.call_sync(lambda: ImportFolder.select().count()) == 7  # the root and its six folders
+
+
+def test_a_group_still_missing_its_model_is_not_parsed_again(dbx, lora_tree, parsed) -> None:
+    lora_tree.civitai_model("a/waiting.json", "Waiting")  # names a/waiting.safetensors, which is not there
+    lora_tree.model("a/other.safetensors")
+    first = imp(dbx, lora_tree.root)
+    assert first.failed_by_class == {"missing_model_file": 1} and len(parsed) == 1
+    dbx.call_sync(lambda: ImportFolder.delete().execute())  # compare group by group, not by folder
+    again = imp(dbx, lora_tree.root)
+    assert len(parsed) == 1 and again.unchanged == 1  # its signature still says the model is absent
+    assert again.failed_by_class == {"missing_model_file": 1}  # and the stored error is reported again
+    lora_tree.model("a/waiting.safetensors")
+    dbx.call_sync(lambda: ImportFolder.delete().execute())
+    found = imp(dbx, lora_tree.root)
+    assert len(parsed) == 2 and found.imported == 1 and found.failed == 0
