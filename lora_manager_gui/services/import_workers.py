@@ -10,6 +10,7 @@ import goes on in threads.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -64,8 +65,14 @@ def prepare_rows(root: str, groups: list[SidecarGroup], models: Mapping[str, Fil
     database thread gets rows to run, and plain tuples cross the pipe ~3x faster than records."""
     from lora_manager_gui.db.adapters import store_items  # peewee: ~30 ms once per worker
 
-    prepared = prepare_chunk(root, groups, models, folders, stored_ids, options)
-    prepared.items = store_items(prepared.items)  # type: ignore[assignment]
+    # The collector runs between chunks, not during one: a chunk allocates ~100 containers a
+    # group (JSON, records, rows) that are all alive until it is sent (5-10% of a worker's CPU).
+    gc.disable()
+    try:
+        prepared = prepare_chunk(root, groups, models, folders, stored_ids, options)
+        prepared.items = store_items(prepared.items)  # type: ignore[assignment]
+    finally:
+        gc.enable()
     return prepared
 
 
