@@ -206,6 +206,7 @@ def scan_root(
     progress: Callable[[int, int], None] | None = None,
     known: Mapping[str, str] | None = None,
     on_many: tuple[int, Callable[[], None]] | None = None,
+    on_folder: Callable[[list[SidecarGroup], dict[str, FileEntry]], None] | None = None,
 ) -> RootScan:
     """Walk `root` (absolute). `seen_*` are shared between the roots of one import so overlapping
     roots count each file once. `progress(folders, files)` is called at most ~4 times a second.
@@ -213,7 +214,11 @@ def scan_root(
     `known` maps folders to the fingerprints an earlier import stored; a folder whose fingerprint
     still matches is only stat'ed: it goes to `skipped`, with no entries or groups. Every other
     self-contained folder walked is in `prints`. `on_many` = (n, callback): the callback runs once,
-    on the walking thread, as soon as n files outside skipped folders are found."""
+    on the walking thread, as soon as n files outside skipped folders are found.
+
+    `on_folder(groups, models)` (on the walking thread) gets each entered folder's sidecar groups
+    and model files as soon as they are final: right after the folder, or at the end for a folder
+    holding links (links are resolved last). Groups then come in walk order, not sorted by path."""
     scan = RootScan(root=root)
     seen_dirs = set() if seen_dirs is None else seen_dirs
     seen_files = set() if seen_files is None else seen_files
@@ -313,6 +318,7 @@ def scan_root(
         subdirs: list[tuple[str, str, bool, bool]] = []
         found: list[tuple[os.DirEntry[str], str, os.stat_result]] = []
         parts: list[str] = []
+        holds_linked_files = False
         # A folder reached through a link, or holding links or problem entries, is walked in full
         # every time: what it holds depends on more than its own files.
         self_contained = not (external or via_link)
@@ -338,6 +344,7 @@ def scan_root(
                     linked.append((entry.path, f"{rel}/{name}" if rel else name, child_external, True))
                 elif lower.endswith(_RELEVANT_ENDINGS):
                     linked_files.append((entry, folder, rel, external))
+                    holds_linked_files = True
                 continue
             try:
                 is_dir = entry.is_dir()
@@ -378,16 +385,22 @@ def scan_root(
                     models += name.lower().endswith(MODEL_EXTENSIONS)
             if fingerprint is not None:
                 scan.prints[folder] = FolderPrint(folder, rel, fingerprint, files, models)
+            if on_folder is not None and not holds_linked_files and folder in per_folder:
+                _emit_folder(scan, folder, per_folder.pop(folder), on_folder)
         if progress is not None and time.monotonic() - last_report >= 0.25:
             last_report = time.monotonic()
             progress(scan.folders, files_found)
     for entry, f_folder, f_rel, f_ext in linked_files:  # after every real file: originals win
         add_linked_file(entry, f_folder, f_rel, f_ext)
-    _build_groups(scan, per_folder)
+    if on_folder is not None:
+        for folder in sorted(per_folder):
+            _emit_folder(scan, folder, per_folder[folder], on_folder)
+    else:
+        _build_groups(scan, per_folder)
     return scan
 
 
-def folder_models(folder: str, rel: str, options: ImportOptions = ImportOptions()) -> dict[str, FileEntry]:
+def list_folder_models(folder: str, rel: str, options: ImportOptions = ImportOptions()) -> dict[str, FileEntry]:
     """The model files of one self-contained folder, as scan_root would have found them: for a
     lookup into a folder the walk skipped as unchanged (a metadata file elsewhere naming one)."""
     ignore_name, ignore_rel = _ignore_matcher(options.ignore_patterns)
@@ -414,18 +427,32 @@ def folder_models(folder: str, rel: str, options: ImportOptions = ImportOptions(
     return out
 
 
-def _build_groups(scan: RootScan, per_folder: dict[str, tuple[list[tuple[str, str, FileEntry]], list[FileEntry], str]]) -> None:
+_FolderFiles = tuple[list[tuple[str, str, FileEntry]], list[FileEntry], str]  # (kind, base, sidecar), models, rel
+
+
+def _build_groups(scan: RootScan, per_folder: dict[str, _FolderFiles]) -> None:
     for folder in sorted(per_folder):
-        sidecars, models, _rel = per_folder[folder]
-        by_stem: dict[str, list[FileEntry]] = {}
-        for m in models:
-            by_stem.setdefault(model_stem(m.name).lower(), []).append(m)
-        groups: dict[str, SidecarGroup] = {}
-        for kind, base, fe in sorted(sidecars, key=lambda s: s[2].name):
-            low = base.lower()
-            group = groups.get(low)
-            if group is None:
-                group = SidecarGroup(f"{folder}/{base}", scan.root, folder, base, models=sorted(by_stem.get(low, []), key=lambda m: m.name))
-                groups[low] = group
-            group.sidecars.append((kind, fe))
-        scan.groups.extend(groups.values())
+        scan.groups.extend(_folder_groups(scan.root, folder, per_folder[folder]))
+
+
+def _emit_folder(scan: RootScan, folder: str, files: _FolderFiles,
+                 on_folder: Callable[[list[SidecarGroup], dict[str, FileEntry]], None]) -> None:
+    groups = _folder_groups(scan.root, folder, files)
+    scan.groups.extend(groups)
+    on_folder(groups, {m.path: m for m in files[1]})
+
+
+def _folder_groups(root: str, folder: str, files: _FolderFiles) -> list[SidecarGroup]:
+    sidecars, models, _rel = files
+    by_stem: dict[str, list[FileEntry]] = {}
+    for m in models:
+        by_stem.setdefault(model_stem(m.name).lower(), []).append(m)
+    groups: dict[str, SidecarGroup] = {}
+    for kind, base, fe in sorted(sidecars, key=lambda s: s[2].name):
+        low = base.lower()
+        group = groups.get(low)
+        if group is None:
+            group = SidecarGroup(f"{folder}/{base}", root, folder, base, models=sorted(by_stem.get(low, []), key=lambda m: m.name))
+            groups[low] = group
+        group.sidecars.append((kind, fe))
+    return list(groups.values())

@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from lora_manager_gui.core.discovery import (
     ImportOptions,
     RootScan,
     SidecarGroup,
-    folder_models,
+    list_folder_models,
     scan_root,
 )
 from lora_manager_gui.core.errors import DatabaseError, LoraManagerError
@@ -55,6 +56,7 @@ from lora_manager_gui.services.import_workers import (
     PROCESS_THRESHOLD,
     BrokenProcessPool,
     ParseWorkers,
+    folder_models,
     models_by_folder,
     worker_count,
 )
@@ -109,6 +111,8 @@ class _Run:
         self.bulk_writing = False
         self.early_workers: ParseWorkers | None = None  # started while a large walk is still going
         self.early_start: asyncio.Future[None] | None = None
+        self.workers_wanted: asyncio.Event | None = None  # set when a walk has found enough to parse in workers
+        self.walking = False  # a walk is running while its groups are stored (see walk_and_store)
 
     async def off_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self.pool is not None:
@@ -141,14 +145,19 @@ class _Run:
         """Does a model file exist now? (Runs on the database thread, for duplicate checks.)"""
         if path in self.all_models:
             return True
+        if self.walking:  # the walk has not seen every file yet
+            return os.path.isfile(path)
         if os.path.dirname(path) in self.skipped_folders:
             return os.path.isfile(path)  # a folder the walk skipped as unchanged
         if any(path.startswith(r.rstrip(os.sep) + os.sep) for r in self.roots):
             return False  # under a scanned root and not found by the walk
         return os.path.isfile(path)
 
-    async def scan(self, root: str, known: dict[str, str] | None = None) -> RootScan:
+    async def scan(self, root: str, known: dict[str, str] | None = None,
+                   on_folder: Callable[[list[SidecarGroup], dict[str, FileEntry]], None] | None = None,
+                   stop: threading.Event | None = None) -> RootScan:
         loop = asyncio.get_running_loop()
+        cancel = self.cancel if stop is None else _Either(stop, self.cancel)
 
         def walk_progress(folders: int, files: int) -> None:
             loop.call_soon_threadsafe(self.progress, "scanning", files, None, root)
@@ -159,11 +168,14 @@ class _Run:
         on_many = (2 * PROCESS_THRESHOLD, lambda: loop.call_soon_threadsafe(self.start_workers_early)) if early else None
         return await self.off_loop(
             lambda: scan_root(root, self.options, seen_dirs=self.seen_dirs, seen_files=self.seen_files,
-                              cancel=self.cancel, progress=walk_progress, known=known, on_many=on_many)
+                              cancel=cancel, progress=walk_progress, known=known, on_many=on_many,  # type: ignore[arg-type]
+                              on_folder=on_folder)
         )
 
     def start_workers_early(self) -> None:
         """(On the loop.) Start the workers in the background; take_workers() collects them."""
+        if self.workers_wanted is not None:
+            self.workers_wanted.set()
         if self.early_start is None:
             self.early_start = asyncio.ensure_future(self.start_workers(worker_count(PROCESS_THRESHOLD, self.options)))
 
@@ -198,7 +210,11 @@ class _Run:
         from the database. Fingerprints are stored only when the whole root went through."""
         rep = self.report
         known = await self.on_db(import_folders.load_folders, root)
-        scan = await self.scan(root, None if self.force else {f: k.fingerprint for f, k in known.items()})
+        streamed: Streamed | None = None
+        if not known and worker_count(PROCESS_THRESHOLD, self.options) and await self.on_db(_root_is_new, root):
+            scan, streamed = await self.walk_and_store(root)
+        else:
+            scan = await self.scan(root, None if self.force else {f: k.fingerprint for f, k in known.items()})
         skipped = scan.skipped
         rep.files_processed += scan.files_seen + sum(known[f].files for f in skipped)
         rep.model_files += len(scan.models) + sum(known[f].models for f in skipped)
@@ -213,13 +229,20 @@ class _Run:
             return
         if skipped and (scan.groups or scan.models):  # lookups by metadata may reach a skipped folder
             scan.models = SkippedFolderModels(scan.models, skipped, self.options)
-        stored_sources, stored_files = await self.on_db(_load_states, root, skipped)
-        # Comparing 10,000s of signatures is CPU work: never on the event loop.
-        plan = await self.off_loop(plan_root, scan, stored_sources, self.force)
-        claimed: set[str] = set()
-        self.absorb(plan, claimed)
-        foreign = set(plan.foreign)
-        orphan_entries = await self.store_changed(root, scan, plan.changed, stored_sources, claimed, foreign)
+        if streamed is not None:  # a new root: nothing was stored before this run
+            stored_sources, stored_files = {}, {}
+        else:
+            stored_sources, stored_files = await self.on_db(_load_states, root, skipped)
+        if streamed is not None:  # stored while walking, but for what needed the whole walk
+            plan = RootPlan(changed=streamed.deferred)
+            claimed, foreign = streamed.claimed, streamed.foreign
+        else:
+            # Comparing 10,000s of signatures is CPU work: never on the event loop.
+            plan = await self.off_loop(plan_root, scan, stored_sources, self.force)
+            claimed, foreign = set(), set(plan.foreign)
+            self.absorb(plan, claimed)
+        orphan_entries = await self.store_changed(root, scan, plan.changed, stored_sources, claimed, foreign,
+                                                  processes=streamed is None)
         if self.cancelled():
             rep.cancelled = True
             return
@@ -246,33 +269,99 @@ class _Run:
             rep.errors.extend(share.errors)
             rep.orphans.extend(share.orphans)
 
+    async def walk_and_store(self, root: str) -> tuple[RootScan, Streamed | None]:
+        """The walk of a root the library has never seen, its groups parsed and stored while it goes
+        on: once the walk has found enough files for worker processes, each folder's groups join
+        the pipeline as soon as the folder is walked (a walk of a network share can take minutes).
+        A walk that ends first is handed back as it is (None): the usual path imports it."""
+        loop = asyncio.get_running_loop()
+        feed = ChunkFeed(self.options.chunk_size)
+        index = ParseIndex({}, {})
+        self.workers_wanted = asyncio.Event()
+        stop = threading.Event()
+
+        def arrived(groups: list[SidecarGroup], models: dict[str, FileEntry]) -> None:
+            if groups:
+                index.add_folder(groups[0].folder, models)
+                feed.add(groups)
+
+        def on_folder(groups: list[SidecarGroup], models: dict[str, FileEntry]) -> None:  # the walk's thread
+            loop.call_soon_threadsafe(arrived, groups, models)
+
+        walk = asyncio.ensure_future(self.scan(root, on_folder=on_folder, stop=stop))
+        wanted = asyncio.ensure_future(self.workers_wanted.wait())
+        try:
+            await asyncio.wait({walk, wanted}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            wanted.cancel()
+            self.workers_wanted = None
+        if walk.done():
+            return walk.result(), None
+        # The walk's last folders reach the loop before its end does (both in call_soon order).
+        walk.add_done_callback(lambda _w: feed.close())
+        streamed = Streamed()
+        self.walking = True
+        try:
+            workers = await self.take_workers(worker_count(PROCESS_THRESHOLD, self.options))
+            if workers is not None:
+                log.info("parsing the groups of %s in %d worker processes while it is walked", root, workers.count)
+            await self.run_pipeline(root, feed, index, {}, streamed.claimed, streamed.foreign, workers, streamed.deferred)
+            scan = await walk
+        except BaseException:
+            stop.set()  # the walk ends at its next folder
+            await asyncio.gather(walk, return_exceptions=True)
+            raise
+        finally:
+            self.walking = False
+        if scan.cancelled:
+            streamed.deferred.clear()
+        else:
+            # Groups left in the feed: a cancel stopped the pipeline before the walk ended.
+            streamed.deferred.extend(g for chunk in feed.chunks for g in chunk)
+        return scan, streamed
+
     async def store_changed(self, root: str, scan: RootScan, changed: list[SidecarGroup],
                             stored: dict[str, import_sources.StoredSource], claimed: set[str],
-                            foreign: set[str]) -> list[FileEntry]:
-        if not changed:
-            return [m for m in scan.models.values() if m.path not in claimed]
-        folders = await self.off_loop(folder_index, scan.models)
+                            foreign: set[str], processes: bool = True) -> list[FileEntry]:
+        """Parse and store the changed groups of a finished walk; the model files no group claimed.
+        Without `processes`, parsing stays in this process (groups that need the whole walk)."""
+        if changed:
+            feed = ChunkFeed(self.options.chunk_size)
+            feed.add(changed)
+            feed.close()
+            count = worker_count(len(changed), self.options) if processes else 0
+            workers = await self.take_workers(count) if count else None
+            if workers is not None:
+                log.info("parsing %d changed groups of %s in %d worker processes", len(changed), root, count)
+            index = ParseIndex(scan.models, await self.off_loop(folder_index, scan.models))
+            if workers is not None:
+                index.by_folder = await self.off_loop(models_by_folder, scan.models)
+            stored_ids = {key: s.adapter_id for key, s in stored.items()}
+            await self.run_pipeline(root, feed, index, stored_ids, claimed, foreign, workers)
+        return [m for m in scan.models.values() if m.path not in claimed]
+
+    async def run_pipeline(self, root: str, feed: ChunkFeed, index: ParseIndex, stored_ids: dict[str, int | None],
+                           claimed: set[str], foreign: set[str], workers: ParseWorkers | None,
+                           deferred: list[SidecarGroup] | None = None) -> None:
+        """Parse the feed's chunks (in `workers`, else on a thread) and store them as they come.
+
+        With `deferred` (the walk is still running, `index` grows with it), a group whose metadata
+        names a model file in another folder is not parsed here but added to `deferred`, for
+        store_changed once the walk is complete."""
         if self.adapter_keys is None:  # only a run that writes needs the stored keys
             self.adapter_keys = await self.on_db(adapters.load_adapter_keys)
         await self.begin_writes()
-        stored_ids = {key: s.adapter_id for key, s in stored.items()}
-        size = max(1, self.options.chunk_size)
-        chunks = [changed[i:i + size] for i in range(0, len(changed), size)]
-        total, done = len(changed), 0
-        count = worker_count(total, self.options)
-        workers = await self.take_workers(count) if count else None
-        if workers is not None:
-            log.info("parsing %d changed groups of %s in %d worker processes", total, root, count)
-        by_folder = await self.off_loop(models_by_folder, scan.models) if workers else {}
+        done = 0
 
         def in_thread(chunk: list[SidecarGroup]) -> asyncio.Future[PreparedChunk]:
-            return asyncio.ensure_future(self.off_loop(prepare_chunk, root, chunk, scan.models, folders, stored_ids, self.options))
+            models = index.models if deferred is None else folder_models(index.by_folder, chunk)
+            return asyncio.ensure_future(self.off_loop(prepare_chunk, root, chunk, models, index.folders, stored_ids, self.options))
 
         def launch(chunk: list[SidecarGroup]) -> asyncio.Future[PreparedChunk]:
             nonlocal workers
             if workers is not None:
                 try:
-                    return workers.prepare(root, chunk, by_folder, folders, stored_ids, self.options)
+                    return workers.prepare(root, chunk, index.by_folder, index.folders, stored_ids, self.options)
                 except (BrokenProcessPool, OSError, RuntimeError) as exc:  # the pool could not start
                     log.warning("the import's worker processes could not start (%s); parsing in threads", exc)
                     self.retired_workers.append(workers)
@@ -294,28 +383,33 @@ class _Run:
                 prepared = await in_thread(chunk)
             if prepared.needs_full_index:  # names with a subfolder: parse those with the whole walk
                 again = [g for g in chunk if g.key in set(prepared.needs_full_index)]
-                prepared = merge_chunks(prepared, await in_thread(again))
+                if deferred is not None:
+                    deferred.extend(again)
+                else:
+                    prepared = merge_chunks(prepared, await in_thread(again))
             return prepared
 
         # On a thread, parse a chunk and then store it, in turn: overlapping the two on threads only
         # made them fight for the GIL (10,000 groups: 3.8 s overlapped, 2.7 s in turn). Worker
         # processes parse the next chunks while this one is stored; chunks they have ready by then
         # are stored together, in one transaction (fewer commits, each page written fewer times).
-        window = workers.count + 1 if workers else 1
-        pending = list(reversed(chunks))
         inflight: list[tuple[list[SidecarGroup], asyncio.Future[PreparedChunk]]] = []
         try:
-            while pending or inflight:
-                while pending and len(inflight) < window and not self.cancelled():
-                    chunk = pending.pop()
+            while True:
+                window = workers.count + 1 if workers else 1
+                while feed.chunks and len(inflight) < window and not self.cancelled():
+                    chunk = feed.chunks.popleft()
                     inflight.append((chunk, launch(chunk)))
                 if not inflight:
-                    break
+                    if feed.closed or self.cancelled():
+                        break
+                    await feed.wait()  # the walk has not found a whole chunk more yet
+                    continue
                 batch = [await resolve(*inflight.pop(0))]
                 while inflight and inflight[0][1].done() and sum(len(b.items) for b in batch) < BATCH_GROUPS:
                     batch.append(await resolve(*inflight.pop(0)))
-                while workers is not None and pending and len(inflight) < window and not self.cancelled():
-                    nxt = pending.pop()
+                while workers is not None and feed.chunks and len(inflight) < window and not self.cancelled():
+                    nxt = feed.chunks.popleft()
                     inflight.append((nxt, launch(nxt)))
                 items: list[ImportItem | adapters.StoreItem] = []
                 for prepared in batch:
@@ -327,7 +421,7 @@ class _Run:
                     existing=self.adapter_keys,
                 ))
                 done += len(items)
-                self.progress("importing", done, total, root)
+                self.progress("importing", done, feed.added if feed.closed else None, root)
                 if self.cancelled():
                     break
         finally:
@@ -338,7 +432,6 @@ class _Run:
             for retired in self.retired_workers:
                 await retired.close()
             self.retired_workers.clear()
-        return [m for m in scan.models.values() if m.path not in claimed]
 
     def absorb(self, tally: ImportTally, claimed: set[str]) -> None:
         rep = self.report
@@ -384,6 +477,73 @@ class _Run:
                         self.report.orphans.append(entry.path)
                 files.append(library_file(entry, root, problem.error_class if problem else None))
             await self.on_db(_store_orphan_files, files)
+
+
+@dataclass
+class Streamed:
+    """What walk_and_store already did: model files claimed, folders with foreign references, and
+    the groups it left for after the walk (names of model files in other folders)."""
+
+    claimed: set[str] = field(default_factory=set)
+    foreign: set[str] = field(default_factory=set)
+    deferred: list[SidecarGroup] = field(default_factory=list)
+
+
+class _Either:
+    """Set when either event is (the walk's cancel: the user's, or the import's own stop)."""
+
+    def __init__(self, first: threading.Event, second: threading.Event | None) -> None:
+        self.first, self.second = first, second
+
+    def is_set(self) -> bool:
+        return self.first.is_set() or (self.second is not None and self.second.is_set())
+
+
+class ChunkFeed:
+    """Sidecar groups for run_pipeline, in chunks: all known at once (a finished walk), or arriving
+    folder by folder from a walk still running (on the loop thread), until close()."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self.chunks: deque[list[SidecarGroup]] = deque()
+        self.buffer: list[SidecarGroup] = []
+        self.added = 0
+        self.closed = False
+        self._wake = asyncio.Event()
+
+    def add(self, groups: list[SidecarGroup]) -> None:
+        self.buffer.extend(groups)
+        self.added += len(groups)
+        while len(self.buffer) >= self.size:
+            self.chunks.append(self.buffer[:self.size])
+            del self.buffer[:self.size]
+        self._wake.set()
+
+    def close(self) -> None:
+        if self.buffer:
+            self.chunks.append(self.buffer)
+            self.buffer = []
+        self.closed = True
+        self._wake.set()
+
+    async def wait(self) -> None:
+        await self._wake.wait()
+        self._wake.clear()
+
+
+@dataclass
+class ParseIndex:
+    """What parsing needs of a walk: every model file by path (`models`; the walk's so far while it
+    runs), lower-cased model names per folder, and model files per folder for worker processes."""
+
+    models: dict[str, FileEntry]
+    folders: dict[str, frozenset[str]]
+    by_folder: dict[str, dict[str, FileEntry]] = field(default_factory=dict)
+
+    def add_folder(self, folder: str, models: dict[str, FileEntry]) -> None:
+        self.models.update(models)
+        self.by_folder[folder] = models
+        self.folders[folder] = frozenset(m.name.lower() for m in models.values())
 
 
 @dataclass
@@ -436,7 +596,7 @@ class SkippedFolderModels(dict[str, FileEntry]):
         if folder not in self.skipped:
             return default
         if folder not in self.listed:
-            self.listed[folder] = folder_models(folder, self.skipped[folder], self.options)
+            self.listed[folder] = list_folder_models(folder, self.skipped[folder], self.options)
         return self.listed[folder].get(key, default)
 
 
@@ -483,6 +643,11 @@ def _load_states(root: str, skipped: dict[str, str]) -> tuple[
         import_sources.load_sources(root, [f for f in import_sources.stored_folders(root) if f not in skipped]),
         library_files.load_file_states(root, [f for f in library_files.stored_folders(root) if f not in skipped_rel]),
     )
+
+
+def _root_is_new(root: str) -> bool:
+    """Nothing of `root` is stored yet (its first import)."""
+    return not import_sources.stored_folders(root) and not library_files.stored_folders(root)
 
 
 def _store_orphan_files(files: list[LibraryFile]) -> None:

@@ -145,3 +145,96 @@ def test_workers_start_during_a_large_walk_and_are_the_ones_used(tmp_path: Path,
         db.close()
     assert report.imported == report.updated == 0 and report.unchanged > 0
     assert len(started) == 2 and started[1]._executor._shutdown_thread
+
+
+@pytest.fixture
+def streaming(monkeypatch: pytest.MonkeyPatch):
+    """Imports of the small test trees behave like large ones: 10 files make a walk 'large'."""
+    monkeypatch.setattr("lora_manager_gui.services.importer.PROCESS_THRESHOLD", 5)
+
+
+def test_a_new_library_is_stored_while_it_is_walked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streaming) -> None:
+    from lora_manager_gui.db import adapters
+    from lora_manager_gui.services import importer
+
+    stored_while_walking: list[bool] = []
+    walk_done = threading.Event()
+    first_store = threading.Event()
+    original_scan, original_store = importer.scan_root, adapters.store_import_chunk
+
+    def slow_walk(*args, **kwargs):
+        on_folder = kwargs.get("on_folder")
+        seen = [0]
+
+        def held(groups, models):
+            on_folder(groups, models)
+            seen[0] += 1
+            if seen[0] == 6:  # the walk goes on only once something it found has been stored
+                first_store.wait(timeout=20)
+
+        if on_folder is not None:
+            kwargs["on_folder"] = held
+        try:
+            return original_scan(*args, **kwargs)
+        finally:
+            walk_done.set()
+
+    def store(items, **kwargs):
+        stored_while_walking.append(not walk_done.is_set())
+        first_store.set()
+        return original_store(items, **kwargs)
+
+    monkeypatch.setattr(importer, "scan_root", slow_walk)
+    monkeypatch.setattr(importer.adapters, "store_import_chunk", store)
+    tree = LibraryTree(tmp_path / "library")
+    build(tree)
+    expected_tree = LibraryTree(tmp_path / "threads" / "library")
+    build(expected_tree)
+    got = import_tree(tree.root, tmp_path / "lib.sqlite3", processes=2)
+    monkeypatch.setattr(importer, "scan_root", original_scan)
+    expected = import_tree(expected_tree.root, tmp_path / "threads.sqlite3", processes=0)
+    assert got == expected  # the same library, errors, orphans and duplicates as a walk-then-parse import
+    assert stored_while_walking[0] is True and stored_while_walking[-1] is False
+    assert ("Deep", "v1.0", "nested/sub/deep-file.safetensors") in [a[:3] for a in got[1]]  # parsed after the walk
+
+
+def test_cancelling_while_walking_and_storing_keeps_what_was_stored(tmp_path: Path, streaming) -> None:
+    tree = LibraryTree(tmp_path / "library")
+    build(tree)
+    cancel = threading.Event()
+
+    def progress(p) -> None:
+        if p.phase == "importing" and p.files_done:
+            cancel.set()
+
+    db = DatabaseExecutor(tmp_path / "lib.sqlite3")
+    try:
+        options = ImportOptions(parse_processes=2, chunk_size=2)
+        report = asyncio.run(run_import(db, [tree.root], options=options, cancel=cancel, progress=progress))
+        assert report.cancelled
+        assert 0 < db.call_sync(lambda: ImportSource.select().count()) < 19  # some of the 19 groups, whole
+        assert db.call_sync(lambda: Adapter._meta.database.execute_sql("SELECT COUNT(*) FROM import_folder").fetchone()[0]) == 0
+        rest = asyncio.run(run_import(db, [tree.root], options=options))
+        assert report.imported + rest.imported == 16 and not rest.cancelled
+        assert db.call_sync(lambda: ImportSource.select().count()) == 19
+    finally:
+        db.close()
+
+
+def test_a_failing_store_stops_the_walk_and_reports_the_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streaming) -> None:
+    from lora_manager_gui.core.errors import DatabaseError
+    from lora_manager_gui.services import importer
+
+    def broken(items, **kwargs):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(importer.adapters, "store_import_chunk", broken)
+    tree = LibraryTree(tmp_path / "library")
+    build(tree)
+    db = DatabaseExecutor(tmp_path / "lib.sqlite3")
+    try:
+        with pytest.raises(DatabaseError, match="disk full"):
+            asyncio.run(run_import(db, [tree.root], options=ImportOptions(parse_processes=2, chunk_size=2)))
+        assert db.call_sync(lambda: Adapter.select().count()) == 0
+    finally:
+        db.close()
