@@ -4,7 +4,8 @@ JSON sidecars, measured in one run against bare passes over the same tree.
     python benchmarks/import_bench.py [--files 10000] [--keep DIR]
 
 Goals (issue 2): cold import <= 3x a bare stat + json.loads pass; unchanged re-import <= 3x a bare
-stat walk. Every figure is the best of 3 runs (a cold import: into a new database each time).
+stat walk. Every figure is the best of 3 rounds, each bare pass run right before the import it is
+compared with (a cold import: into a new database each round).
 Also printed: a re-import after 1% of the sidecars changed. The OS page cache is warm for every pass (the tree was just written), so the comparison
 is of CPU work, which is what the import adds.
 """
@@ -81,10 +82,6 @@ def timed(fn, *args):
     return time.perf_counter() - start, result
 
 
-def best_of(n: int, fn, *args) -> float:
-    return min(timed(fn, *args)[0] for _ in range(n))
-
-
 async def import_once(db, pool, root: Path, force: bool = False):
     from lora_manager_gui.services.importer import run_import
 
@@ -103,18 +100,21 @@ def main() -> int:
     print(f"library: {args.files} model files + {args.files} CivitAI JSON sidecars "
           f"({sidecar_bytes / args.files / 1024:.1f} KiB each), built in {t_build:.1f} s")
 
-    stat_walk = best_of(3, bare_stat_walk, root)
-    stat_parse = best_of(3, bare_stat_and_parse, root)
     from lora_manager_gui.services.executors import DatabaseExecutor, WorkPool
     from lora_manager_gui.services.importer import run_import  # noqa: F401 (loaded before the clock starts)
 
     pool = WorkPool()
-    # Cold: best of 3 like the bare passes, each into a new, empty database file (the machine's
-    # noise is larger than the differences measured); the last one serves the re-imports. Where
-    # workers come from a fork server, run 1 starts it and runs 2-3 fork from it, as every import
-    # after the first of an app session does; run 1 shows the first import of a session.
-    cold_times = []
+    # Every figure is the best of 3 rounds, and each round runs a bare pass right before the import
+    # it is compared with: this machine's speed drifts by ±20% within a minute, more than the
+    # differences measured. A cold import goes into a new, empty database each round; the last one
+    # serves the re-imports. Where workers come from a fork server, round 1 starts it and rounds 2-3
+    # fork from it, as every import after the first of an app session does.
+    walk_times: list[float] = []
+    parse_times: list[float] = []
+    cold_times: list[float] = []
     for i in range(3):
+        walk_times.append(timed(bare_stat_walk, root)[0])
+        parse_times.append(timed(bare_stat_and_parse, root)[0])
         db = DatabaseExecutor(base / f"bench-{i}.sqlite3")
         start = time.perf_counter()
         cold = asyncio.run(import_once(db, pool, root))
@@ -126,6 +126,7 @@ def main() -> int:
     try:
         times = []
         for _ in range(3):
+            walk_times.append(timed(bare_stat_walk, root)[0])
             start = time.perf_counter()
             again = asyncio.run(import_once(db, pool, root))
             times.append(time.perf_counter() - start)
@@ -145,6 +146,7 @@ def main() -> int:
         pool.close()
         db.close()
 
+    stat_walk, stat_parse = min(walk_times), min(parse_times)
     r_cold = t_cold / stat_parse
     r_unchanged = t_unchanged / stat_walk
     print(f"bare stat walk                 {stat_walk * 1000:9.1f} ms")
