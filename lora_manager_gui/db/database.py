@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from pathlib import Path
 
 from peewee import SqliteDatabase
@@ -111,3 +112,36 @@ def resume_checkpoints() -> None:
     SQLite's default."""
     database_proxy.execute_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     database_proxy.execute_sql(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
+
+
+class BackgroundCheckpoints:
+    """During a bulk write: PASSIVE checkpoints every `interval` seconds on a connection of their
+    own, on a thread of their own, so the copy into the database file and its sync overlap the
+    writing instead of all waiting for its end (resume_checkpoints then has little left to copy).
+    A PASSIVE checkpoint never blocks the writer or readers (WAL)."""
+
+    def __init__(self, path: Path | str, interval: float = 0.25) -> None:
+        self.path, self.interval = str(path), interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lora-checkpoints", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        except sqlite3.Error as exc:
+            log.info("no background checkpoints for %s: %s", self.path, exc)
+            return
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:  # busy or locked: the next round, or the final checkpoint
+                    log.debug("background checkpoint skipped: %s", exc)
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        """(Blocking: joins the thread; call it off the event loop.)"""
+        self._stop.set()
+        self._thread.join()

@@ -109,6 +109,7 @@ class _Run:
         self.adapter_keys: adapters.AdapterKeys | None = None
         self.retired_workers: list[ParseWorkers] = []  # pools that broke, closed when the root is done
         self.bulk_writing = False
+        self.checkpoints: database.BackgroundCheckpoints | None = None
         self.early_workers: ParseWorkers | None = None  # started while a large walk is still going
         self.early_start: asyncio.Future[None] | None = None
         self.workers_wanted: asyncio.Event | None = None  # set when a walk has found enough to parse in workers
@@ -128,14 +129,19 @@ class _Run:
             raise DatabaseError(f"the import could not use the library database {self.db.path}: {exc}") from exc
 
     async def begin_writes(self) -> None:
-        """Before the first write of a run: checkpoints wait for its end (database.pause_checkpoints)."""
+        """Before the first write of a run: no checkpoint after each commit; they run beside the
+        writes instead (database.pause_checkpoints, BackgroundCheckpoints)."""
         if not self.bulk_writing:
             await self.on_db(database.pause_checkpoints)
             self.bulk_writing = True
+            self.checkpoints = database.BackgroundCheckpoints(self.db.path)
 
     async def end_writes(self) -> None:
         if self.bulk_writing:
             self.bulk_writing = False
+            if self.checkpoints is not None:
+                await asyncio.to_thread(self.checkpoints.stop)
+                self.checkpoints = None
             await self.on_db(database.resume_checkpoints)
 
     def cancelled(self) -> bool:

@@ -62,3 +62,28 @@ def test_database_folder_that_cannot_be_created(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(DatabaseError):
         open_database(blocker / "sub" / "library.sqlite3")
+
+
+def test_bulk_writes_checkpoint_beside_the_writer_and_once_at_the_end(library_db, db_path: Path) -> None:
+    import time
+
+    from lora_manager_gui.db import database
+
+    database.pause_checkpoints()
+    library_db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # start from an empty WAL
+    before = db_path.stat().st_size
+    with library_db.atomic():
+        for i in range(3000):
+            Adapter.create(name=f"A{i:05d}", version="v1", description="x" * 200)
+    assert db_path.stat().st_size == before  # the new pages are all in the WAL: no checkpoint ran
+    background = database.BackgroundCheckpoints(db_path, interval=0.01)
+    try:
+        deadline = time.monotonic() + 10
+        while db_path.stat().st_size == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        background.stop()
+    assert db_path.stat().st_size > before  # copied into the database file by the other connection
+    database.resume_checkpoints()
+    assert library_db.execute_sql("PRAGMA wal_autocheckpoint").fetchone()[0] == database.WAL_AUTOCHECKPOINT_PAGES
+    assert Adapter.select().count() == 3000
