@@ -277,7 +277,7 @@ def store_import_chunk(
                 _rename_previous(item.previous_adapter_id, item.name, item.version, existing)  # type: ignore[arg-type]
             to_write.append(item)
         if to_write:
-            db.cursor().executemany(_UPSERT.sql, [item.adapter_row for item in to_write])
+            _UPSERT.run([item.adapter_row for item in to_write])
         # AUTOINCREMENT ids only grow and this thread is the only writer: new rows are those above max_id.
         new_ids = {
             (name, version): aid

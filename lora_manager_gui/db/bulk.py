@@ -1,19 +1,30 @@
-"""Bulk upserts through the DB-API's executemany, for the import's chunks.
+"""Bulk upserts for the import's chunks: prepared multi-row `INSERT ... ON CONFLICT DO UPDATE`.
 
 peewee's insert_many renders every value into one big statement, which costs ~1 ms per row in
-Python; one prepared `INSERT ... ON CONFLICT DO UPDATE` run with executemany costs a few µs per row.
-Values are converted with each field's own db_value, so JSON and timestamp columns are stored
-exactly as the models store them.
+Python. Here the values are bound to placeholders of a statement of up to ROWS_PER_STATEMENT rows,
+prepared once and cached by the sqlite3 module. Not executemany: it steps the statement once per
+row and releases the GIL around every step, so while another thread of the app runs Python (the
+walk, the event loop) each row waits for the GIL to come back. Measured, 10,000 adapter rows with
+one busy Python thread beside: executemany 21-25 s, multi-row statements 0.27-0.30 s (alone, both
+~0.13 s). Values are converted with each field's own db_value, so JSON and timestamp columns are
+stored exactly as the models store them.
 """
 from __future__ import annotations
 
+import sqlite3
+
 from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 from operator import attrgetter, itemgetter
 from typing import Any
 
 from peewee import BooleanField, Field, FloatField, ForeignKeyField, IntegerField, Model, TextField
 
 from lora_manager_gui.db.fields import JSONField, UTCDateTimeField, to_utc_text
+
+# Rows per statement: fewer steps (and GIL hand-offs) per chunk, within SQLite's bound-variable
+# limit (32,766 since 3.32; 999 before) and a statement text that stays small to prepare.
+ROWS_PER_STATEMENT = 500
 
 
 def _identity(value: Any) -> Any:
@@ -56,7 +67,31 @@ class BulkUpsert:
         marks = ", ".join("?" for _ in fields)
         sets = ", ".join(f'"{col}" = {expr}' for col, expr in update.items())
         target = ", ".join(f'"{c}"' for c in conflict)
-        self.sql = f'INSERT INTO "{table}" ({cols}) VALUES ({marks}) ON CONFLICT ({target}) DO UPDATE SET {sets}'
+        self._head = f'INSERT INTO "{table}" ({cols}) VALUES '
+        self._marks = f"({marks})"
+        self._tail = f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+        self.sql = self._head + self._marks + self._tail  # one row
+        self._statements: dict[int, str] = {}
+
+    def statement(self, count: int) -> str:
+        """The statement for `count` rows (built once per count)."""
+        sql = self._statements.get(count)
+        if sql is None:
+            sql = self._statements[count] = self._head + ", ".join([self._marks] * count) + self._tail
+        return sql
+
+    def run(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Store `rows` (values in column order, from rows()/object_rows()) inside the caller's
+        transaction, on the database thread. A row that conflicts with an earlier row of the same
+        call updates it, as it would one stored before."""
+        if not rows:
+            return
+        db = self.model._meta.database
+        per = rows_per_statement(db, len(self.names))
+        cursor = db.cursor()
+        for start in range(0, len(rows), per):
+            part = rows[start:start + per]
+            cursor.execute(self.statement(len(part)), list(chain.from_iterable(part)))
 
     def rows(self, dicts: Sequence[dict[str, Any]]) -> list[list[Any]]:
         """Values in column order, converted; only the columns that need a conversion pay for it."""
@@ -92,8 +127,13 @@ class BulkUpsert:
         """Run inside the caller's transaction (on the database thread)."""
         if not dicts:
             return
-        db = self.model._meta.database
-        db.cursor().executemany(self.sql, self.rows(dicts))
+        self.run(self.rows(dicts))
+
+
+def rows_per_statement(db: Any, columns: int) -> int:
+    """How many rows of `columns` values one statement may bind on `db`'s connection."""
+    limit = db.connection().getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return max(1, min(ROWS_PER_STATEMENT, limit // max(1, columns)))
 
 
 def keep_filled_text(table: str, col: str) -> str:

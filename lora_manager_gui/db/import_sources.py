@@ -89,7 +89,7 @@ def source_rows(items: list[ImportItem], now: str | None = None) -> list[list[An
 
 def upsert_source_rows(rows: list[list[Any]]) -> None:
     if rows:
-        ImportSource._meta.database.cursor().executemany(_UPSERT.sql, rows)
+        _UPSERT.run(rows)
 
 
 _SOURCE_COLUMNS = ("key", "root", "folder", "signature", "model_path", "adapter", "status", "issues", "checked_at")

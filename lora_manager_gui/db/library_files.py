@@ -184,7 +184,7 @@ def file_rows(files: list[LibraryFile], now: str | None = None) -> list[list[obj
 def upsert_file_rows(rows: list[list[object]], *, link: bool) -> None:
     """upsert_files for values from file_rows (the adapter id at ADAPTER_AT)."""
     if rows:
-        LibraryFileRow._meta.database.cursor().executemany((_UPSERT_LINK if link else _UPSERT_KEEP_LINK).sql, rows)
+        (_UPSERT_LINK if link else _UPSERT_KEEP_LINK).run(rows)
 
 
 _FILE_COLUMNS = (
