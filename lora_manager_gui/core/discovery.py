@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from lora_manager_gui.core.records import UNREADABLE, ImportIssue
+from lora_manager_gui.core.records import UNREADABLE, ImportIssue, reduce_named_tuple
 from lora_manager_gui.core.safetensors import MODEL_EXTENSIONS
 from lora_manager_gui.core.sidecars import SIDECAR_SUFFIXES, sidecar_kind
 from lora_manager_gui.core.sidecars.base import DEFAULT_MAX_SIDECAR_BYTES
@@ -77,6 +77,9 @@ class FileEntry(NamedTuple):
     def signature(self) -> str:
         return f"{self.name}\x1f{self.size}\x1f{self.mtime_ns}"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return reduce_named_tuple(self)
+
 
 @dataclass(slots=True)
 class SidecarGroup:
@@ -92,6 +95,11 @@ class SidecarGroup:
     def sidecar_signature(self) -> str:
         parts = [e.signature() for _, e in self.sidecars] + ["#"] + [m.signature() for m in self.models]
         return "\x1e".join(parts)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # One call of the class with its fields, where a slots dataclass's default state is set
+        # field by field in Python: the import sends a few thousand groups to each worker process.
+        return (SidecarGroup, (self.key, self.root, self.folder, self.base, self.sidecars, self.models))
 
 
 @dataclass

@@ -19,6 +19,7 @@ from lora_manager_gui.core.records import (
     DuplicateClaim,
     ImportItem,
     coverage_mask,
+    reduce_named_tuple,
 )
 from lora_manager_gui.db import import_sources, library_files
 from lora_manager_gui.db.bulk import BulkUpsert, keep_filled_json_list, keep_filled_nullable, keep_filled_text, take_new
@@ -194,6 +195,9 @@ class StoreItem(NamedTuple):
     file_row: list[Any] | None  # values for library_files' upsert (adapter id set at store time)
     source_row: list[Any]  # values for import_sources' upsert (adapter id and status set at store time)
     filled: int  # coverage_mask of the record
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return reduce_named_tuple(self)
 
 
 def store_items(items: list[ImportItem]) -> list[StoreItem]:

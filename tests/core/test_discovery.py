@@ -67,3 +67,32 @@ def test_unreadable_entries_are_reported_not_opened(lora_tree) -> None:
         ("pipe.safetensors", "unreadable"),
     ]
     assert "target does not exist" in next(i.message for i in scan.issues if "dangling" in i.path)
+
+
+def test_walk_results_cross_to_worker_processes_unchanged(lora_tree) -> None:
+    """Entries and groups go to worker processes by pickle, through a reduced form (one C call per
+    tuple): what arrives must equal what was sent, with its type and defaults."""
+    import copy
+    import pickle
+
+    from lora_manager_gui.core.discovery import FileEntry, SidecarGroup
+
+    lora_tree.model("a/one.safetensors")
+    lora_tree.civitai_model("a/one.json", "One", file_name="one.safetensors")
+    lora_tree.model("a/b/two.pt")
+    lora_tree.write("a/b/two.civitai.info", {})
+    lora_tree.write("a/b/two.json", {"description": "d"})
+    scan = scan_root(str(lora_tree.root))
+    assert scan.groups and scan.models
+    for proto in (2, pickle.HIGHEST_PROTOCOL):
+        groups = pickle.loads(pickle.dumps(scan.groups, protocol=proto))
+        assert groups == scan.groups
+        assert all(type(g) is SidecarGroup for g in groups)
+        assert all(type(e) is FileEntry for g in groups for _k, e in g.sidecars)
+        models = pickle.loads(pickle.dumps(scan.models, protocol=proto))
+        assert models == scan.models and all(type(m) is FileEntry for m in models.values())
+    entry = next(iter(scan.models.values()))
+    assert copy.copy(entry) == entry and type(copy.deepcopy(entry)) is FileEntry
+    group = copy.deepcopy(scan.groups[0])
+    group.sidecars.clear()
+    assert scan.groups[0].sidecars  # a deep copy shares no lists

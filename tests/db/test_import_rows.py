@@ -44,6 +44,10 @@ def test_a_chunk_stored_from_rows_reads_back_as_its_records(library_db) -> None:
         for r in recs
     ]
     rows = adapters.store_items(items)
+    import pickle
+
+    rows = pickle.loads(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))  # as a worker sends them
+    assert all(type(r) is adapters.StoreItem for r in rows)
     outcome = adapters.store_import_chunk(rows, present=lambda p: True, claims={})
     assert (outcome.imported, outcome.updated) == (2, 0)
     assert outcome.filled == [coverage_mask(r) for r in recs]
