@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from peewee import SqliteDatabase
 
+from lora_manager_gui.db import database
 from lora_manager_gui.db.database import open_database
 
 T = TypeVar("T")
@@ -56,6 +57,7 @@ class DatabaseExecutor:
             self._pool.shutdown(wait=True)
 
     def _close_connection(self) -> None:
+        database.wait_for_checkpoints()  # a bulk write's last checkpoint, still on its own thread
         if not self.db.is_closed():
             self.db.close()
 

@@ -139,10 +139,10 @@ class _Run:
     async def end_writes(self) -> None:
         if self.bulk_writing:
             self.bulk_writing = False
-            if self.checkpoints is not None:
-                await asyncio.to_thread(self.checkpoints.stop)
-                self.checkpoints = None
-            await self.on_db(database.resume_checkpoints)
+            checkpoints, self.checkpoints = self.checkpoints, None
+            await self.on_db(database.resume_checkpoints, checkpoint_now=checkpoints is None)
+            if checkpoints is not None:
+                checkpoints.finish()  # the last copy into the database file, beside what comes next
 
     def cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()

@@ -87,3 +87,23 @@ def test_bulk_writes_checkpoint_beside_the_writer_and_once_at_the_end(library_db
     database.resume_checkpoints()
     assert library_db.execute_sql("PRAGMA wal_autocheckpoint").fetchone()[0] == database.WAL_AUTOCHECKPOINT_PAGES
     assert Adapter.select().count() == 3000
+
+
+def test_the_last_checkpoint_of_a_bulk_write_runs_on_its_thread_after_the_writes(library_db, db_path: Path) -> None:
+    from lora_manager_gui.db import database
+
+    database.pause_checkpoints()
+    library_db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    background = database.BackgroundCheckpoints(db_path, interval=3600)  # no round during the writes
+    before = db_path.stat().st_size
+    with library_db.atomic():
+        for i in range(2000):
+            Adapter.create(name=f"B{i:05d}", version="v1", description="y" * 200)
+    database.resume_checkpoints(checkpoint_now=False)
+    assert db_path.stat().st_size == before  # nothing copied yet: the writer did not checkpoint
+    background.finish()  # returns at once; the copy happens on the checkpoint thread
+    database.wait_for_checkpoints(timeout=30)
+    assert db_path.stat().st_size > before
+    assert not database._finishing  # a finished thread leaves nothing to wait for
+    assert library_db.execute_sql("PRAGMA wal_autocheckpoint").fetchone()[0] == database.WAL_AUTOCHECKPOINT_PAGES
+    assert Adapter.select().count() == 2000
