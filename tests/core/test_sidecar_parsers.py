@@ -163,6 +163,16 @@ def test_read_up_to_reads_on_past_a_short_first_read(tmp_path: Path) -> None:
         assert read_up_to(fd, 8) == b""
     finally:
         os.close(fd)
+    fd = os.open(path, READ_FLAGS)
+    try:  # the file grew after the stat that saw 12 bytes: the first read fills, so reading goes on
+        assert read_up_to(fd, 100, first=13, size=12) == b"0123456789" * 3
+    finally:
+        os.close(fd)
+    fd = os.open(path, READ_FLAGS)
+    try:  # as big as the stat saw: the short first read is the whole file
+        assert read_up_to(fd, 100, first=31, size=30) == b"0123456789" * 3
+    finally:
+        os.close(fd)
 
 
 def test_merge_precedence_and_empty_never_erases_filled() -> None:

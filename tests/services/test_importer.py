@@ -291,3 +291,28 @@ def test_roots_that_cannot_be_imported(dbx, tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(ImportRunError, match="not a folder"):
         imp(dbx, tmp_path / "file")
+
+
+def test_base_model_from_the_header_when_no_sidecar_gives_one(dbx, lora_tree, monkeypatch) -> None:
+    from lora_manager_gui.core import safetensors
+
+    t = lora_tree
+    t.model("flux/wordy.safetensors", metadata={"modelspec.architecture": "flux-1-dev/lora"})
+    t.write("flux/wordy.json", {"description": "no base model here", "activation text": "wordy"})
+    t.model("sdxl/told.safetensors", metadata={"modelspec.architecture": "flux-1-dev/lora"})
+    t.write("sdxl/told.cm-info.json", {"ModelName": "Told", "VersionName": "v1", "BaseModel": "Pony"})
+    reads: list[str] = []
+    real = safetensors.read_header
+
+    def counting(path, **kw):
+        reads.append(str(path))
+        return real(path, **kw)
+
+    monkeypatch.setattr(group_module, "read_header", counting)
+    report = imp(dbx, t.root, options=ImportOptions(parse_processes=0))
+    assert (report.imported, report.failed) == (2, 0), report.errors
+    wordy = dbx.call_sync(adapters.find_by_file_path, t.root / "flux/wordy.safetensors")
+    assert wordy.base_model == "Flux.1 D"  # from the header: the sidecar has none
+    told = dbx.call_sync(adapters.find_by_file_path, t.root / "sdxl/told.safetensors")
+    assert told.base_model == "Pony"  # the sidecar's word wins over the header's
+    assert sorted(reads) == sorted({str(t.root / "flux/wordy.safetensors"), str(t.root / "sdxl/told.safetensors")})

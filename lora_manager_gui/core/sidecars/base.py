@@ -101,7 +101,7 @@ def read_json_file(path: str, max_bytes: int = DEFAULT_MAX_SIDECAR_BYTES) -> Any
     try:
         fd = os.open(path, READ_FLAGS)  # a bare descriptor, one read sized by the stat: core/files.py
         try:
-            raw = read_up_to(fd, max_bytes + 1, first=st.st_size + 1)
+            raw = read_up_to(fd, max_bytes + 1, first=st.st_size + 1, size=st.st_size)
         finally:
             os.close(fd)
     except OSError as exc:

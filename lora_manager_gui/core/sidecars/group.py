@@ -24,7 +24,7 @@ from lora_manager_gui.core.records import (
     ImportIssue,
     derive_triggers,
 )
-from lora_manager_gui.core.safetensors import MODEL_EXTENSIONS, read_header
+from lora_manager_gui.core.safetensors import MODEL_EXTENSIONS, SafetensorsHeader, read_header
 from lora_manager_gui.core.sidecars import civitai_model, parse_sidecar
 from lora_manager_gui.core.sidecars.base import SidecarContext, SidecarFields, read_json_file
 from lora_manager_gui.core.sidecars.header import header_fields
@@ -57,17 +57,22 @@ class ParsedGroup:
 
 def check_model_file(entry: FileEntry, options: ImportOptions) -> ImportIssue | None:
     """Size bounds for every model file; a header check for safetensors. Nothing is ever unpickled."""
+    return check_model_file_header(entry, options)[0]
+
+
+def check_model_file_header(entry: FileEntry, options: ImportOptions) -> tuple[ImportIssue | None, SafetensorsHeader | None]:
+    """check_model_file, with the safetensors header it read (None for other files or a problem)."""
     if entry.size < max(1, options.min_model_bytes):
         what = "empty" if entry.size == 0 else f"only {entry.size} bytes"
-        return ImportIssue(entry.path, INVALID_MODEL_FILE, f"the model file is {what}, below the {options.min_model_bytes}-byte minimum")
+        return ImportIssue(entry.path, INVALID_MODEL_FILE, f"the model file is {what}, below the {options.min_model_bytes}-byte minimum"), None
     if options.max_model_bytes is not None and entry.size > options.max_model_bytes:
-        return ImportIssue(entry.path, INVALID_MODEL_FILE, f"the model file is {entry.size:,} bytes, over the {options.max_model_bytes:,}-byte maximum")
+        return ImportIssue(entry.path, INVALID_MODEL_FILE, f"the model file is {entry.size:,} bytes, over the {options.max_model_bytes:,}-byte maximum"), None
     if options.check_safetensors and entry.name.lower().endswith(".safetensors"):
         try:
-            read_header(entry.path)
+            return None, read_header(entry.path)
         except FileProblemError as exc:
-            return ImportIssue(entry.path, exc.error_class, exc.message)
-    return None
+            return ImportIssue(entry.path, exc.error_class, exc.message), None
+    return None, None
 
 
 def safe_relative_name(name: str) -> str | None:
@@ -184,7 +189,7 @@ def parse_group(
     result.model, result.expected_model_path = model, expected
     if model is None:
         return result
-    problem = check_model_file(model, options)
+    problem, header = check_model_file_header(model, options)
     if problem is not None:
         issues.append(problem)
         result.model_problem = problem.error_class
@@ -193,11 +198,8 @@ def parse_group(
         result.status = STATUS_NOT_ON_CIVITAI
         result.not_on_civitai = True
         return result
-    if not merged.base_model and options.check_safetensors and model.name.lower().endswith(".safetensors"):
-        try:
-            merged = merge(parsed + [header_fields(model.path, read_header(model.path), full=False)])
-        except FileProblemError:
-            pass
+    if not merged.base_model and header is not None:  # the header read by the check above
+        merged = merge(parsed + [header_fields(model.path, header, full=False)])
     best = next(e for _, e in group.sidecars if e.path == merged.path)
     result.record = build_record(merged, model, best, result.formats)
     result.status = STATUS_IMPORTED
