@@ -54,9 +54,11 @@ from lora_manager_gui.services.import_parse import (
 from lora_manager_gui.services.import_report import ImportProgress, ImportReport, ProgressThrottle
 from lora_manager_gui.services.import_workers import (
     PROCESS_THRESHOLD,
+    WARM_STREAM_FILES,
     BrokenProcessPool,
     ParseWorkers,
     folder_models,
+    fork_server_up,
     models_by_folder,
     worker_count,
 )
@@ -161,7 +163,7 @@ class _Run:
 
     async def scan(self, root: str, known: dict[str, str] | None = None,
                    on_folder: Callable[[list[SidecarGroup], dict[str, FileEntry]], None] | None = None,
-                   stop: threading.Event | None = None) -> RootScan:
+                   stop: threading.Event | None = None, many: int | None = None) -> RootScan:
         loop = asyncio.get_running_loop()
         cancel = self.cancel if stop is None else _Either(stop, self.cancel)
 
@@ -171,7 +173,8 @@ class _Run:
         # Enough new or changed files to parse in worker processes: start them while the walk goes
         # on, so their start (~0.2 s) is not waited for afterwards.
         early = worker_count(PROCESS_THRESHOLD, self.options) > 0 and self.early_workers is None
-        on_many = (2 * PROCESS_THRESHOLD, lambda: loop.call_soon_threadsafe(self.start_workers_early)) if early else None
+        many = 2 * PROCESS_THRESHOLD if many is None else many
+        on_many = (many, lambda: loop.call_soon_threadsafe(self.start_workers_early)) if early else None
         return await self.off_loop(
             lambda: scan_root(root, self.options, seen_dirs=self.seen_dirs, seen_files=self.seen_files,
                               cancel=cancel, progress=walk_progress, known=known, on_many=on_many,  # type: ignore[arg-type]
@@ -294,7 +297,8 @@ class _Run:
         def on_folder(groups: list[SidecarGroup], models: dict[str, FileEntry]) -> None:  # the walk's thread
             loop.call_soon_threadsafe(arrived, groups, models)
 
-        walk = asyncio.ensure_future(self.scan(root, on_folder=on_folder, stop=stop))
+        many = min(WARM_STREAM_FILES, 2 * PROCESS_THRESHOLD) if fork_server_up() else 2 * PROCESS_THRESHOLD
+        walk = asyncio.ensure_future(self.scan(root, on_folder=on_folder, stop=stop, many=many))
         wanted = asyncio.ensure_future(self.workers_wanted.wait())
         try:
             await asyncio.wait({walk, wanted}, return_when=asyncio.FIRST_COMPLETED)

@@ -238,3 +238,32 @@ def test_a_failing_store_stops_the_walk_and_reports_the_error(tmp_path: Path, mo
         assert db.call_sync(lambda: Adapter.select().count()) == 0
     finally:
         db.close()
+
+
+def test_with_the_fork_server_up_a_new_root_streams_after_fewer_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    """The real thresholds: a new root of ~700 files is too small to start a fork server for, but
+    once one runs (started by an earlier large import), its folders go to workers as it is walked."""
+    import logging
+
+    from lora_manager_gui.services import importer
+
+    tree = LibraryTree(tmp_path / "library")
+    for i in range(350):
+        tree.write(f"f{i % 7}/m{i:03d}.json", {"description": f"d{i}", "activation text": f"w{i}"})
+        tree.model(f"f{i % 7}/m{i:03d}.safetensors")
+    assert 2 * importer.PROCESS_THRESHOLD > 700 > importer.WARM_STREAM_FILES
+
+    def run(db_name: str) -> tuple[int, bool]:
+        caplog.clear()
+        db = DatabaseExecutor(tmp_path / db_name)
+        try:
+            with caplog.at_level(logging.INFO, logger="lora_manager_gui.services.importer"):
+                report = asyncio.run(run_import(db, [tree.root], options=ImportOptions(parse_processes=2)))
+        finally:
+            db.close()
+        return report.imported, any("while it is walked" in r.getMessage() for r in caplog.records)
+
+    monkeypatch.setattr(import_workers, "_fork_server_up", False)
+    assert run("cold.sqlite3") == (350, False)  # walked first, then parsed
+    monkeypatch.setattr(import_workers, "_fork_server_up", True)
+    assert run("warm.sqlite3") == (350, True)
