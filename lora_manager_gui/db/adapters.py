@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
+import orjson
 from peewee import chunked, fn
 
 from lora_manager_gui.core.records import (
@@ -231,8 +232,10 @@ def store_items(items: list[ImportItem]) -> list[StoreItem]:
 
 def load_adapter_keys() -> AdapterKeys:
     """(name, version) -> (id, file_path) of every adapter, in one query (the importer's run cache)."""
-    cursor = Adapter._meta.database.execute_sql("SELECT name, version, id, file_path FROM adapter")
-    return {(name, version): (aid, path) for name, version, aid, path in cursor}
+    (found,) = Adapter._meta.database.execute_sql(  # one row: see store_import_chunk
+        "SELECT json_group_array(json_array(name, version, id, file_path)) FROM adapter"
+    ).fetchone()
+    return {(name, version): (aid, path) for name, version, aid, path in orjson.loads(found)}
 
 
 def store_import_chunk(
@@ -283,10 +286,12 @@ def store_import_chunk(
         if to_write:
             _UPSERT.run([item.adapter_row for item in to_write])
         # AUTOINCREMENT ids only grow and this thread is the only writer: new rows are those above max_id.
-        new_ids = {
-            (name, version): aid
-            for aid, name, version in db.execute_sql("SELECT id, name, version FROM adapter WHERE id > ?", (max_id,))
-        }
+        # One row (a JSON array) rather than a row per adapter: each row fetched is a step that
+        # gives up the GIL, and the walk's thread takes it every time (see db/bulk.py).
+        (found,) = db.execute_sql(
+            "SELECT json_group_array(json_array(id, name, version)) FROM adapter WHERE id > ?", (max_id,)
+        ).fetchone()
+        new_ids = {(name, version): aid for aid, name, version in orjson.loads(found)}
         for item in to_write:
             key = (item.name, item.version)
             stored = existing.get(key)  # type: ignore[arg-type]

@@ -56,3 +56,20 @@ def test_a_chunk_stored_from_rows_reads_back_as_its_records(library_db) -> None:
         ["a", "b"], {"downloadCount": 1, "nested": {"k": [1, 2]}}, {"k": None, "n": 1.5}, True, 0.5
     )
     assert stored.created_at == datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def test_stored_keys_read_back_exactly_whatever_the_text(library_db) -> None:
+    """Keys come back from SQLite as one JSON document: quotes, escapes and non-BMP text survive."""
+    names = ['Quote "q" \\ back', "new\nline\ttab", "emoji 🎨 ünï", "  spaced  ", "0123"]
+    items = [
+        ImportItem(key=f"/lib/k{i}", root="/lib", signature="s", status="imported",
+                   record=AdapterRecord(name=n, version=f"v\u2028{i}", file_path=None if i == 2 else f"/lib/{i}.pt"))
+        for i, n in enumerate(names)
+    ]
+    outcome = adapters.store_import_chunk(adapters.store_items(items), present=lambda p: True, claims={})
+    assert outcome.imported == len(names)
+    keys = adapters.load_adapter_keys()
+    assert set(keys) == {(n, f"v\u2028{i}") for i, n in enumerate(names)}
+    assert keys[(names[2], "v\u20282")][1] is None and keys[(names[0], "v\u20280")][1] == "/lib/0.pt"
+    ids = sorted(aid for aid, _path in keys.values())
+    assert ids == list(range(ids[0], ids[0] + len(names)))
