@@ -184,9 +184,12 @@ _coverage_values = attrgetter(*COVERAGE_FIELDS)
 def coverage_mask(record: AdapterRecord) -> int:
     """Bit i set when COVERAGE_FIELDS[i] of the record is filled (small to send between processes)."""
     mask = 0
-    for i, value in enumerate(_coverage_values(record)):
-        if value not in (None, "", [], {}):
-            mask |= 1 << i
+    bit = 1
+    for value in _coverage_values(record):
+        # Filled: anything but None, "", [] and {} (0 and False are values).
+        if value or (value is not None and not isinstance(value, (str, list, dict))):
+            mask |= bit
+        bit <<= 1
     return mask
 
 

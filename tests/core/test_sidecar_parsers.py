@@ -226,3 +226,46 @@ def test_header_fields_for_orphans(tmp_path: Path, fixtures_dir: Path) -> None:
     assert base_model_of({"modelspec.architecture": "flux-1-dev/lora"}) == ("Flux.1 D", None)
     assert base_model_of({"ss_v2": "True"}) == ("SD 2.1", "SD2")
     assert base_model_of({}) == (None, None)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_sidecar_replaced_by_a_fifo_after_the_walk_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    """With the walk's size, the sidecar is not stat'ed again: a FIFO put in its place since must
+    still never block the import (it is opened non-blocking) and is reported on that file."""
+    import threading
+
+    from lora_manager_gui.core.errors import FileProblemError
+
+    path = tmp_path / "model.json"
+    os.mkfifo(path)
+    outcome: list[object] = []
+
+    def read() -> None:
+        try:
+            outcome.append(read_json_file(str(path), size=120))
+        except FileProblemError as exc:
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    if reader.is_alive():  # unblock the reader before failing, so the run can end
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("reading a FIFO blocked")
+    [error] = outcome
+    assert isinstance(error, FileProblemError) and error.error_class == "unreadable"
+    assert "changed" in error.message
+
+
+def test_a_sidecar_read_with_the_walks_size_is_read_whole_or_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_bytes(b'{"name": "n", "pad": "' + b"x" * 100 + b'"}')
+    size = path.stat().st_size
+    assert read_json_file(str(path), size=size)["name"] == "n"
+    path.write_bytes(b'{"name": "grown", "pad": "' + b"y" * 300 + b'"}')  # grew since the walk
+    assert read_json_file(str(path), size=size)["name"] == "grown"
+    from lora_manager_gui.core.errors import FileProblemError
+
+    with pytest.raises(FileProblemError) as info:
+        read_json_file(str(path), max_bytes=200, size=size)  # the walk saw it under the limit
+    assert "grew over the 200-byte limit" in info.value.message

@@ -88,27 +88,40 @@ class SidecarContext:
     file_sha256: str | None = None  # upper-case
 
 
-def read_json_file(path: str, max_bytes: int = DEFAULT_MAX_SIDECAR_BYTES) -> Any:
-    """Read and decode a sidecar. Never opens anything but a regular file (a FIFO would block)."""
-    try:
-        st = os.stat(path)
-    except OSError as exc:
-        raise SidecarUnreadableError(path, f"cannot read the file: {exc.strerror or exc}") from exc
-    if not stat.S_ISREG(st.st_mode):
-        raise SidecarUnreadableError(path, "not a regular file")
-    if st.st_size > max_bytes:
-        raise TooLargeError(path, f"the file is {st.st_size:,} bytes, over the {max_bytes:,}-byte limit for metadata files")
-    try:
-        fd = os.open(path, READ_FLAGS)  # a bare descriptor, one read sized by the stat: core/files.py
+def read_json_file(path: str, max_bytes: int = DEFAULT_MAX_SIDECAR_BYTES, *, size: int | None = None) -> Any:
+    """Read and decode a sidecar. Never opens anything but a regular file (a FIFO would block).
+    `size`: what the walk's stat of this regular file saw, which saves a second stat (~2 us of
+    ~100 us a group); the file is then opened non-blocking, so that one replaced by a FIFO since
+    reads as empty instead of waiting for a writer."""
+    flags = READ_FLAGS
+    if size is None:
         try:
-            raw = read_up_to(fd, max_bytes + 1, first=st.st_size + 1, size=st.st_size)
+            st = os.stat(path)
+        except OSError as exc:
+            raise SidecarUnreadableError(path, f"cannot read the file: {exc.strerror or exc}") from exc
+        if not stat.S_ISREG(st.st_mode):
+            raise SidecarUnreadableError(path, "not a regular file")
+        size = st.st_size
+    else:
+        flags |= _NONBLOCK
+    if size > max_bytes:
+        raise TooLargeError(path, f"the file is {size:,} bytes, over the {max_bytes:,}-byte limit for metadata files")
+    try:
+        fd = os.open(path, flags)  # a bare descriptor, one read sized by the stat: core/files.py
+        try:
+            raw = read_up_to(fd, max_bytes + 1, first=size + 1, size=size)
         finally:
             os.close(fd)
     except OSError as exc:
         raise SidecarUnreadableError(path, f"cannot read the file: {exc.strerror or exc}") from exc
     if len(raw) > max_bytes:
         raise TooLargeError(path, f"the file grew over the {max_bytes:,}-byte limit while being read")
+    if not raw and size:
+        raise SidecarUnreadableError(path, "the file changed while the import ran (it is now empty or not a regular file)")
     return decode_json(path, raw)
+
+
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 def decode_json(path: str, raw: bytes) -> Any:

@@ -69,7 +69,7 @@ def check_model_file_header(entry: FileEntry, options: ImportOptions) -> tuple[I
         return ImportIssue(entry.path, INVALID_MODEL_FILE, f"the model file is {entry.size:,} bytes, over the {options.max_model_bytes:,}-byte maximum"), None
     if options.check_safetensors and entry.name.lower().endswith(".safetensors"):
         try:
-            return None, read_header(entry.path)
+            return None, read_header(entry.path, size=entry.size)
         except FileProblemError as exc:
             return ImportIssue(entry.path, exc.error_class, exc.message), None
     return None, None
@@ -92,7 +92,7 @@ def _load(group: SidecarGroup, options: ImportOptions, issues: list[ImportIssue]
     loaded = []
     for kind, entry in sorted(group.sidecars, key=lambda s: _PARSE_ORDER.get(s[0], 9)):
         try:
-            loaded.append((kind, entry, read_json_file(entry.path, options.max_sidecar_bytes)))
+            loaded.append((kind, entry, read_json_file(entry.path, options.max_sidecar_bytes, size=entry.size)))
         except FileProblemError as exc:
             issues.append(ImportIssue(entry.path, exc.error_class, exc.message))
     return loaded
