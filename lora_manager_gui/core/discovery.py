@@ -59,7 +59,10 @@ class ImportOptions:
     max_model_bytes: int | None = None
     max_sidecar_bytes: int = DEFAULT_MAX_SIDECAR_BYTES
     check_safetensors: bool = True  # read each new or changed safetensors header
-    chunk_size: int = 256  # sidecar groups per database transaction
+    # Sidecar groups per parse task and database transaction. Cold imports of 10,000 groups on 2
+    # cores, interleaved pairs: 512 beat 256 by 60-70 ms in two comparisons of 10 and 16 runs (tied
+    # in a third); 128 lost to 256 by 100 ms, 1024 to 512 by 90 ms (fewer tasks, a longer tail).
+    chunk_size: int = 512
     parse_processes: int | None = None  # worker processes for parsing; None: by size and cores, 0: never
 
 
