@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -252,6 +253,21 @@ def test_with_the_fork_server_up_a_new_root_streams_after_fewer_files(tmp_path: 
         tree.write(f"f{i % 7}/m{i:03d}.json", {"description": f"d{i}", "activation text": f"w{i}"})
         tree.model(f"f{i % 7}/m{i:03d}.safetensors")
     assert 2 * importer.PROCESS_THRESHOLD > 700 > importer.WARM_STREAM_FILES
+    original_scan = importer.scan_root
+
+    def unhurried_walk(*args, **kwargs):
+        """A walk of 700 local files ends in ~10 ms, maybe before the loop has seen that workers
+        are wanted (the walk is then imported the usual way); a share is never that quick."""
+        on_folder = kwargs.get("on_folder")
+        if on_folder is not None:
+            def slower(groups, models):
+                on_folder(groups, models)
+                time.sleep(0.05)
+
+            kwargs["on_folder"] = slower
+        return original_scan(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "scan_root", unhurried_walk)
 
     def run(db_name: str) -> tuple[int, bool]:
         caplog.clear()
