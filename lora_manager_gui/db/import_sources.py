@@ -13,7 +13,7 @@ from peewee import chunked
 
 from lora_manager_gui.core.records import ImportIssue, ImportItem
 from lora_manager_gui.db.bulk import BulkUpsert, take_new
-from lora_manager_gui.db.fields import to_utc_text, utc_now
+from lora_manager_gui.db.fields import json_text, to_utc_text, utc_now
 from lora_manager_gui.db.import_folders import root_and_folders
 from lora_manager_gui.db.models import ImportSource
 
@@ -69,22 +69,31 @@ def upsert_sources(items: Iterable[tuple[ImportItem, int | None, str]]) -> None:
 
 def source_rows(items: list[ImportItem], now: str | None = None) -> list[list[Any]]:
     """The column values upsert_source_rows stores for `items`, with the adapter id (ADAPTER_AT)
-    still empty and the status (STATUS_AT) as parsed (pure: may run in a worker process)."""
+    still empty and the status (STATUS_AT) as parsed (pure: may run in a worker process).
+    _UPSERT.rows([_row_dict(item, now) ...]) written out (tests/db/test_import_rows.py compares)."""
     now = now or to_utc_text(utc_now())
-    return _UPSERT.rows([
-        {
-            "key": item.key,
-            "root": item.root,
-            "folder": item.key.rpartition("/")[0],
-            "signature": item.signature,
-            "model_path": item.model_file.path if item.model_file else None,
-            "adapter": None,
-            "status": item.status,
-            "issues": [i.to_json() for i in item.issues],
-            "checked_at": now,
-        }
+    return [
+        [
+            item.key, item.root, item.key.rpartition("/")[0], item.signature,
+            item.model_file.path if item.model_file else None, None, item.status,
+            json_text([i.to_json() for i in item.issues]) if item.issues else "[]", now,
+        ]
         for item in items
-    ])
+    ]
+
+
+def _row_dict(item: ImportItem, now: str) -> dict[str, Any]:
+    return {
+        "key": item.key,
+        "root": item.root,
+        "folder": item.key.rpartition("/")[0],
+        "signature": item.signature,
+        "model_path": item.model_file.path if item.model_file else None,
+        "adapter": None,
+        "status": item.status,
+        "issues": [i.to_json() for i in item.issues],
+        "checked_at": now,
+    }
 
 
 def upsert_source_rows(rows: list[list[Any]]) -> None:

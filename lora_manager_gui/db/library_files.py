@@ -176,9 +176,18 @@ def upsert_files(files: list[LibraryFile], *, link: bool) -> None:
 
 
 def file_rows(files: list[LibraryFile], now: str | None = None) -> list[list[object]]:
-    """The column values upsert_file_rows stores for `files` (pure: may run in a worker process)."""
+    """The column values upsert_file_rows stores for `files` (pure: may run in a worker process):
+    _UPSERT_LINK.rows([_row_dict(f, now) ...]) written out, without a dict per file (the import's
+    hot path; tests/db/test_import_rows.py compares both)."""
     now = now or to_utc_text(utc_now())
-    return _UPSERT_LINK.rows([_row_dict(f, now) for f in files])
+    out: list[list[object]] = []
+    for f in files:
+        folder, rel_lower, stem_lower = split_rel_path(f.rel_path)
+        out.append([
+            f.path, f.root, f.rel_path, rel_lower, stem_lower, folder, f.size_bytes, f.mtime_ns, f.adapter_id,
+            0, f.problem, 1 if f.external else 0, now, now,
+        ])
+    return out
 
 
 def upsert_file_rows(rows: list[list[object]], *, link: bool) -> None:

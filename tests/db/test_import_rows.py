@@ -73,3 +73,24 @@ def test_stored_keys_read_back_exactly_whatever_the_text(library_db) -> None:
     assert keys[(names[2], "v\u20282")][1] is None and keys[(names[0], "v\u20280")][1] == "/lib/0.pt"
     ids = sorted(aid for aid, _path in keys.values())
     assert ids == list(range(ids[0], ids[0] + len(names)))
+
+
+def test_file_and_source_rows_equal_the_general_conversion() -> None:
+    from lora_manager_gui.core.records import ImportIssue
+    from lora_manager_gui.db import import_sources, library_files
+
+    now = "2025-01-01T00:00:00.000000Z"
+    files = [
+        LibraryFile(path="/lib/a/B.safetensors", root="/lib", rel_path="a/B.safetensors", size_bytes=7, mtime_ns=8),
+        LibraryFile(path="/lib/x.pt", root="/lib", rel_path="x.pt", size_bytes=0, mtime_ns=1, adapter_id=4,
+                    problem="invalid_model_file", external=True),
+    ]
+    general = library_files._UPSERT_LINK.rows([library_files._row_dict(f, now) for f in files])
+    assert library_files.file_rows(files, now) == general
+    items = [
+        ImportItem(key="/lib/a/B", root="/lib", signature="sig", status="imported", record=None, model_file=files[0]),
+        ImportItem(key="/lib/c", root="/lib", signature="s2", status="failed", record=None, model_file=None,
+                   issues=[ImportIssue("/lib/c.json", "invalid_json", "bad ü \"quoted\"")]),
+    ]
+    general = import_sources._UPSERT.rows([import_sources._row_dict(i, now) for i in items])
+    assert import_sources.source_rows(items, now) == general
