@@ -232,10 +232,27 @@ def store_items(items: list[ImportItem]) -> list[StoreItem]:
 
 def load_adapter_keys() -> AdapterKeys:
     """(name, version) -> (id, file_path) of every adapter, in one query (the importer's run cache)."""
-    (found,) = Adapter._meta.database.execute_sql(  # one row: see store_import_chunk
-        "SELECT json_group_array(json_array(name, version, id, file_path)) FROM adapter"
-    ).fetchone()
-    return {(name, version): (aid, path) for name, version, aid, path in orjson.loads(found)}
+    # A page of keys is one row (a JSON array): fetching row by row gives up the GIL at each row
+    # and waits to get it back (see store_import_chunk). Pages, not one document: decoding 100,000
+    # keys at once would hold the GIL (and so the UI) for ~0.1 s.
+    db = Adapter._meta.database
+    out: AdapterKeys = {}
+    last = 0
+    while True:
+        (page,) = db.execute_sql(
+            "SELECT json_group_array(json_array(name, version, id, file_path)) FROM"
+            " (SELECT name, version, id, file_path FROM adapter WHERE id > ? ORDER BY id LIMIT ?)",
+            (last, KEY_PAGE_ROWS),
+        ).fetchone()
+        rows = orjson.loads(page)
+        for name, version, aid, path in rows:
+            out[(name, version)] = (aid, path)
+        if len(rows) < KEY_PAGE_ROWS:
+            return out
+        last = rows[-1][2]
+
+
+KEY_PAGE_ROWS = 5000
 
 
 def store_import_chunk(

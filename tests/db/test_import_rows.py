@@ -58,8 +58,10 @@ def test_a_chunk_stored_from_rows_reads_back_as_its_records(library_db) -> None:
     assert stored.created_at == datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
 
-def test_stored_keys_read_back_exactly_whatever_the_text(library_db) -> None:
-    """Keys come back from SQLite as one JSON document: quotes, escapes and non-BMP text survive."""
+def test_stored_keys_read_back_exactly_whatever_the_text(library_db, monkeypatch) -> None:
+    """Keys come back from SQLite as JSON, a page at a time: quotes, escapes and non-BMP text
+    survive, and no key is lost or read twice at the edges of the pages."""
+    monkeypatch.setattr(adapters, "KEY_PAGE_ROWS", 2)
     names = ['Quote "q" \\ back', "new\nline\ttab", "emoji 🎨 ünï", "  spaced  ", "0123"]
     items = [
         ImportItem(key=f"/lib/k{i}", root="/lib", signature="s", status="imported",
@@ -73,6 +75,8 @@ def test_stored_keys_read_back_exactly_whatever_the_text(library_db) -> None:
     assert keys[(names[2], "v\u20282")][1] is None and keys[(names[0], "v\u20280")][1] == "/lib/0.pt"
     ids = sorted(aid for aid, _path in keys.values())
     assert ids == list(range(ids[0], ids[0] + len(names)))
+    monkeypatch.setattr(adapters, "KEY_PAGE_ROWS", len(names))  # the last page is full, the next empty
+    assert adapters.load_adapter_keys() == keys
 
 
 def test_file_and_source_rows_equal_the_general_conversion() -> None:
