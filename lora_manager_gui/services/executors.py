@@ -57,7 +57,7 @@ class DatabaseExecutor:
             self._pool.shutdown(wait=True)
 
     def _close_connection(self) -> None:
-        database.wait_for_checkpoints()  # a bulk write's last checkpoint, still on its own thread
+        database.wait_for_checkpoints(timeout=10)  # a bulk write's last checkpoint, on its own thread
         if not self.db.is_closed():
             self.db.close()
 
