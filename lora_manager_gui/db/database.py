@@ -126,6 +126,7 @@ class BackgroundCheckpoints:
         self.path, self.interval = str(path), interval
         self._stop = threading.Event()
         self._final = False
+        self.connected = threading.Event()  # its connection is open: it can run the last checkpoint
         self._thread = threading.Thread(target=self._run, name="lora-checkpoints", daemon=True)
         self._thread.start()
 
@@ -135,6 +136,7 @@ class BackgroundCheckpoints:
         except sqlite3.Error as exc:
             log.info("no background checkpoints for %s: %s", self.path, exc)
             return
+        self.connected.set()
         try:
             while not self._stop.wait(self.interval):
                 self._checkpoint(conn)
@@ -180,3 +182,5 @@ def wait_for_checkpoints(timeout: float | None = None) -> None:
         pending = list(_finishing)
     for checkpoints in pending:
         checkpoints.join(timeout)
+    with _finishing_lock:
+        _finishing.difference_update(c for c in pending if not c._thread.is_alive())

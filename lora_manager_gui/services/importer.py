@@ -142,7 +142,8 @@ class _Run:
         if self.bulk_writing:
             self.bulk_writing = False
             checkpoints, self.checkpoints = self.checkpoints, None
-            await self.on_db(database.resume_checkpoints, checkpoint_now=checkpoints is None)
+            handed_off = checkpoints is not None and checkpoints.connected.is_set()
+            await self.on_db(database.resume_checkpoints, checkpoint_now=not handed_off)
             if checkpoints is not None:
                 checkpoints.finish()  # the last copy into the database file, beside what comes next
 

@@ -107,3 +107,46 @@ def test_the_last_checkpoint_of_a_bulk_write_runs_on_its_thread_after_the_writes
     assert not database._finishing  # a finished thread leaves nothing to wait for
     assert library_db.execute_sql("PRAGMA wal_autocheckpoint").fetchone()[0] == database.WAL_AUTOCHECKPOINT_PAGES
     assert Adapter.select().count() == 2000
+
+
+def test_checkpoints_that_cannot_connect_leave_the_last_checkpoint_to_the_writer(tmp_path: Path) -> None:
+    """Without a connection of its own the checkpoint thread can run nothing: the import sees that
+    and copies the WAL into the database itself at the end of its writes."""
+    import asyncio
+
+    from lora_manager_gui.db import database
+    from lora_manager_gui.services.executors import DatabaseExecutor
+    from lora_manager_gui.services.importer import run_import
+    from tests.conftest import LibraryTree
+
+    broken = database.BackgroundCheckpoints(tmp_path / "no" / "such" / "dir" / "x.sqlite3", interval=0.01)
+    broken.join(timeout=10)
+    assert not broken.connected.is_set()
+    broken.finish()  # returns at once, nothing to wait for
+    database.wait_for_checkpoints(timeout=10)
+
+    class Unconnected(database.BackgroundCheckpoints):
+        def __init__(self, path, interval=0.25):
+            super().__init__(tmp_path / "no" / "such" / "dir" / "y.sqlite3", interval)
+
+    tree = LibraryTree(tmp_path / "library")
+    for i in range(30):
+        tree.civitai_model(f"f/m{i:02d}.json", f"M{i:02d}")
+        tree.model(f"f/m{i:02d}.safetensors")
+    db_file = tmp_path / "lib.sqlite3"
+    executor = DatabaseExecutor(db_file)
+    try:
+        original = database.BackgroundCheckpoints
+        database.BackgroundCheckpoints = Unconnected  # type: ignore[misc]
+        try:
+            report = asyncio.run(run_import(executor, [tree.root]))
+        finally:
+            database.BackgroundCheckpoints = original  # type: ignore[misc]
+        assert report.imported == 30
+        pages, page_size = executor.call_sync(lambda: (
+            Adapter._meta.database.execute_sql("PRAGMA page_count").fetchone()[0],
+            Adapter._meta.database.execute_sql("PRAGMA page_size").fetchone()[0],
+        ))
+        assert db_file.stat().st_size == pages * page_size  # every page is in the database file itself
+    finally:
+        executor.close()
