@@ -153,16 +153,25 @@ def _kind(value: Any) -> str:
 
 
 class Fields:
-    """Typed access to one JSON object of a sidecar; errors name the file and the field."""
+    """Typed access to one JSON object of a sidecar; errors name the file and the field.
 
-    __slots__ = ("path", "obj", "where")  # tens per sidecar: slots make them cheaper to make and read
+    The accessors are called ~35 times a group, so each answers the common case (the expected type)
+    first and leaves the checks of everything unusual, and the error messages, to the slower path.
+    """
 
-    def __init__(self, path: str, obj: Any, where: str = "") -> None:
+    __slots__ = ("path", "obj", "_where")  # tens per sidecar: slots make them cheaper to make and read
+
+    def __init__(self, path: str, obj: Any, where: str | tuple[Fields, str, int | None] = "") -> None:
         if not isinstance(obj, dict):
-            raise InvalidMetadataError(path, f"{where or 'the top level'} must be a JSON object, got {_kind(obj)}")
+            raise InvalidMetadataError(path, f"{_where_text(where) or 'the top level'} must be a JSON object, got {_kind(obj)}")
         self.path = path
         self.obj = obj
-        self.where = where
+        self._where = where
+
+    @property
+    def where(self) -> str:
+        """The prefix of this object's fields in error messages: '', 'creator.', 'modelVersions[0].'."""
+        return _where_text(self._where)
 
     def _bad(self, key: str, expected: str, value: Any) -> InvalidMetadataError:
         return InvalidMetadataError(self.path, f"field '{self.where}{key}' must be {expected}, got {_kind(value)}")
@@ -172,19 +181,24 @@ class Fields:
 
     def str(self, key: str, *, required: bool = False) -> str | None:
         value = self.obj.get(key)
-        if value is None:
-            if required:
-                raise InvalidMetadataError(self.path, f"required field '{self.where}{key}' is missing")
-            return None
-        if not isinstance(value, str):
-            raise self._bad(key, "a string", value)
+        if type(value) is not str:  # None, the wrong type, or a str subclass (which JSON never gives)
+            if value is None:
+                if required:
+                    raise InvalidMetadataError(self.path, f"required field '{self.where}{key}' is missing")
+                return None
+            if not isinstance(value, str):
+                raise self._bad(key, "a string", value)
         value = value.strip()
-        if required and not value:
+        if value:
+            return value
+        if required:
             raise InvalidMetadataError(self.path, f"required field '{self.where}{key}' is empty")
-        return value or None
+        return None
 
     def int(self, key: str) -> int | None:
         value = self.obj.get(key)
+        if type(value) is int:  # not a bool (an int subclass): the common case, answered first
+            return value
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
@@ -194,12 +208,16 @@ class Fields:
     def id(self, key: str) -> int | None:
         """A CivitAI id: an integer, or a string of digits; anything else ("Model not found") is no id."""
         value = self.obj.get(key)
+        if type(value) is int:
+            return value
         if isinstance(value, str):
             return int(value) if value.strip().isdigit() else None
         return self.int(key)
 
     def float(self, key: str) -> float | None:
         value = self.obj.get(key)
+        if type(value) is float:  # sizeKB, weights: the common case, answered first
+            return value
         if value is None:
             return None
         if isinstance(value, str):
@@ -228,10 +246,11 @@ class Fields:
             raise self._bad(key, "a list of strings", value)
         out: list[str] = []
         for i, item in enumerate(value):
-            if not isinstance(item, str):
-                if not (named_objects and isinstance(item, dict) and isinstance(item.get("name"), str)):
-                    raise InvalidMetadataError(self.path, f"field '{self.where}{key}[{i}]' must be a string, got {_kind(item)}")
-                item = item["name"]
+            if type(item) is not str:
+                if not isinstance(item, str):
+                    if not (named_objects and isinstance(item, dict) and isinstance(item.get("name"), str)):
+                        raise InvalidMetadataError(self.path, f"field '{self.where}{key}[{i}]' must be a string, got {_kind(item)}")
+                    item = item["name"]
             item = item.strip()
             if item:
                 out.append(item)
@@ -243,7 +262,7 @@ class Fields:
             return None
         if not isinstance(value, dict):
             raise self._bad(key, "an object", value)
-        return Fields(self.path, value, f"{self.where}{key}.")
+        return Fields(self.path, value, (self, key, None))
 
     def list_of_objects(self, key: str) -> list[Fields]:
         value = self.obj.get(key)
@@ -251,7 +270,7 @@ class Fields:
             return []
         if not isinstance(value, list):
             raise self._bad(key, "a list of objects", value)
-        return [Fields(self.path, item, f"{self.where}{key}[{i}].") for i, item in enumerate(value)]
+        return [Fields(self.path, item, (self, key, i)) for i, item in enumerate(value)]
 
     def dict(self, key: str) -> dict[str, Any] | None:
         value = self.obj.get(key)
@@ -263,6 +282,16 @@ class Fields:
 
     def extra(self, mapped: frozenset[str] | set[str]) -> dict[str, Any]:
         return {k: v for k, v in self.obj.items() if k not in mapped}
+
+
+def _where_text(where: str | tuple[Fields, str, int | None]) -> str:
+    """A Fields' place in its file. An object inside another keeps (parent, key, index) and is
+    named only when an error message needs it: formatting the name of every version and file as it
+    was reached cost more than all the checks of their fields."""
+    if type(where) is str:
+        return where
+    parent, key, index = where
+    return f"{parent.where}{key}." if index is None else f"{parent.where}{key}[{index}]."
 
 
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")

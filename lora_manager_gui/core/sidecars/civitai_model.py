@@ -26,18 +26,23 @@ def is_model_object(data: Any) -> bool:
     return isinstance(data, dict) and "modelVersions" in data
 
 
-def select_version(top: Fields, ctx: SidecarContext) -> Fields:
+def select_version(top: Fields, ctx: SidecarContext) -> tuple[Fields, list[Fields]]:
+    """The version of the local file, and its `files` (read once: apply_version needs them too)."""
     versions = top.list_of_objects("modelVersions")
     if not versions:
         raise InvalidMetadataError(top.path, "field 'modelVersions' is empty: the file names no model version")
-    by_name = None
+    by_name = first = None
     for version in versions:
-        hash_match, name_match = version_matches(version, ctx)
+        files = version.list_of_objects("files")
+        hash_match, name_match = version_matches(version, ctx, files)
         if hash_match:
-            return version
+            return version, files
         if name_match and by_name is None:
-            by_name = version
-    return by_name or versions[0]
+            by_name = version, files
+        if first is None:
+            first = version, files
+    assert first is not None
+    return by_name or first
 
 
 def parse(path: str, data: Any, ctx: SidecarContext, *, fmt: str = FORMAT) -> SidecarFields:
@@ -55,8 +60,8 @@ def parse(path: str, data: Any, ctx: SidecarContext, *, fmt: str = FORMAT) -> Si
     out.nsfw_level = top.int("nsfwLevel")
     out.model_type = top.str("type")
     out.visibility = top.str("availability")
-    version = select_version(top, ctx)
-    apply_version(out, version)
+    version, files = select_version(top, ctx)
+    apply_version(out, version, files)
     if not out.description:
         out.description = version.str("description")
     a1111.apply_a1111_keys(out, top)

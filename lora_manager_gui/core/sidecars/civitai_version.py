@@ -35,10 +35,11 @@ def file_sha256(file: Fields) -> str | None:
     return upper_hex(hashes.str("SHA256")) if hashes else None
 
 
-def version_matches(version: Fields, ctx: SidecarContext) -> tuple[bool, bool]:
-    """(matches by SHA-256, matches by file name) of the local model file."""
+def version_matches(version: Fields, ctx: SidecarContext, files: list[Fields] | None = None) -> tuple[bool, bool]:
+    """(matches by SHA-256, matches by file name) of the local model file. `files`: the version's
+    `files`, when the caller has them already."""
     by_hash = by_name = False
-    for f in version.list_of_objects("files"):
+    for f in version.list_of_objects("files") if files is None else files:
         if ctx.file_sha256 and file_sha256(f) == ctx.file_sha256:
             by_hash = True
         name = f.str("name")
@@ -47,8 +48,9 @@ def version_matches(version: Fields, ctx: SidecarContext) -> tuple[bool, bool]:
     return by_hash, by_name
 
 
-def apply_version(out: SidecarFields, version: Fields) -> None:
-    """Fill what a version object says (the version, its files, trained words, base model, ids)."""
+def apply_version(out: SidecarFields, version: Fields, files: list[Fields] | None = None) -> None:
+    """Fill what a version object says (the version, its files, trained words, base model, ids).
+    `files`: the version's `files`, when the caller has them (and so has checked them) already."""
     out.version = version.str("name")
     out.civitai_version_id = version.id("id")
     out.civitai_model_id = out.civitai_model_id or version.id("modelId")
@@ -57,7 +59,8 @@ def apply_version(out: SidecarFields, version: Fields) -> None:
     out.base_model = version.str("baseModel")
     if out.nsfw_level is None:
         out.nsfw_level = version.int("nsfwLevel")
-    files = version.list_of_objects("files")
+    if files is None:
+        files = version.list_of_objects("files")
     primary = primary_file(files)
     if primary is not None:
         out.primary_file_name = primary.str("name")
