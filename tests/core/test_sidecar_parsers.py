@@ -212,6 +212,22 @@ def test_merge_of_one_source_is_the_general_merge(fixtures_dir: Path) -> None:
     assert (both.format, both.name, both.stats, both.tags, both.nsfw_level) == ("a1111", "N", {"s": 1}, ["t"], 0)
 
 
+def test_merge_of_one_source_keeps_the_field_order_and_takes_odd_instances() -> None:
+    """merge_one builds its result from a copy of the source's attributes: the result must look like
+    one made by __init__, and a source with an attribute added or deleted by hand takes the plain way."""
+    source = SidecarFields(format="a1111", path="a.json", name="N", description="", tags=[], stats={}, nsfw_level=0)
+    one = merge_one(source)
+    assert list(vars(one)) == list(vars(SidecarFields(format="x", path="y")))
+    assert one == merge_many([source]) and (one.description, one.stats, one.tags, one.nsfw_level) == (None, None, [], 0)
+    added = SidecarFields(format="a1111", path="a.json", name="N", notes="")
+    added.stray = 1  # type: ignore[attr-defined]
+    deleted = SidecarFields(format="a1111", path="a.json", name="N", notes="")
+    del deleted.notes
+    for odd in (added, deleted):
+        assert merge_one(odd) == merge_many([odd])
+        assert not hasattr(merge_one(odd), "stray") and merge_one(odd).notes is None
+
+
 def test_triggers_split_trim_dedupe_keep_order() -> None:
     assert derive_triggers(["a, b", " b ", "C,  ,a", "c"]) == ["a", "b", "C"]
 
