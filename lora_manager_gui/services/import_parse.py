@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from lora_manager_gui.core.discovery import FileEntry, ImportOptions, SidecarGroup
 from lora_manager_gui.core.records import STATUS_NOT_A_SIDECAR, ImportIssue, ImportItem, LibraryFile
-from lora_manager_gui.core.sidecars.group import ModelIndexMissError, parse_groups
+from lora_manager_gui.core.sidecars.group import ModelIndexMissError, parse_one
 
 
 class FolderModels(dict[str, FileEntry]):
@@ -80,7 +80,7 @@ def prepare_chunk(root: str, groups: list[SidecarGroup], models: Mapping[str, Fi
     out = PreparedChunk()
     for group in groups:
         try:
-            (parsed,) = parse_groups([group], models, folders, options)
+            parsed = parse_one(group, models, folders, options)
             model_path = parsed.model.path if parsed.model else parsed.expected_model_path
             signature = group_signature(group, model_path, models)
         except ModelIndexMissError:

@@ -25,15 +25,16 @@ import struct
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
-from lora_manager_gui.core.discovery import ImportOptions, scan_root
-from lora_manager_gui.core.records import derive_triggers
+from lora_manager_gui.core.discovery import FileEntry, ImportOptions, scan_root
+from lora_manager_gui.core.records import ADAPTER_FIELDS, AdapterRecord, derive_triggers
 from lora_manager_gui.core.safetensors import parse_header_bytes, read_header
 from lora_manager_gui.core.sidecars import parse_sidecar
-from lora_manager_gui.core.sidecars.base import SidecarContext, read_json_file
-from lora_manager_gui.core.sidecars.group import folder_index
+from lora_manager_gui.core.sidecars.base import SidecarContext, SidecarFields, read_json_file
+from lora_manager_gui.core.sidecars.group import build_record, folder_index
 from lora_manager_gui.core.sidecars.merge import merge
 from lora_manager_gui.services.import_parse import FolderModels, prepare_chunk
 
@@ -390,6 +391,18 @@ def test_parse_outputs_are_unchanged() -> None:
     assert (len(out.lines), out.digest()) == (EXPECTED_CASES, EXPECTED_DIGEST), (
         "the parse step's outputs changed: see this module's docstring to find which"
     )
+
+
+def test_records_built_from_a_dict_are_what_the_class_builds() -> None:
+    """build_record gives AdapterRecord its attributes as one dict (records.adapter_record_of): the
+    dict must name every field, in the class's order, and the class must not need its __init__."""
+    assert not hasattr(AdapterRecord, "__post_init__") and not hasattr(AdapterRecord, "__slots__")
+    fields = SidecarFields(format="civitai_model", path="/l/a.json", name="A", tags=["t"], trained_words=["w, x"])
+    model = FileEntry("/l/a.safetensors", "a.safetensors", "a.safetensors", 10, 20)
+    record = build_record(fields, model, FileEntry("/l/a.json", "a.json", "a.json", 3, 4), ["civitai_model"])
+    assert tuple(vars(record)) == ADAPTER_FIELDS == tuple(f.name for f in dataclass_fields(AdapterRecord))
+    rebuilt = AdapterRecord(**vars(record))
+    assert rebuilt == record and repr(rebuilt) == repr(record) and list(vars(rebuilt)) == list(vars(record))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from lora_manager_gui.core.records import (
     UNSAFE_PATH,
     AdapterRecord,
     ImportIssue,
+    adapter_record_of,
     derive_triggers,
 )
 from lora_manager_gui.core.safetensors import MODEL_EXTENSIONS, SafetensorsHeader, read_header
@@ -35,6 +36,7 @@ from lora_manager_gui.core.sidecars.merge import merge, rank
 _PARSE_ORDER = {"lora_manager": 0, "civitai_info": 1, "stability_matrix": 2, "json": 3, "civitai_api_info": 4}
 log = logging.getLogger(__name__)
 _EXT_ORDER = {ext: i for i, ext in enumerate(MODEL_EXTENSIONS)}
+_NO_NAMES: frozenset[str] = frozenset()
 
 
 class ModelIndexMissError(LookupError):
@@ -90,7 +92,10 @@ def safe_relative_name(name: str) -> str | None:
 
 def _load(group: SidecarGroup, options: ImportOptions, issues: list[ImportIssue]) -> list[tuple[str, FileEntry, Any]]:
     loaded = []
-    for kind, entry in sorted(group.sidecars, key=lambda s: _PARSE_ORDER.get(s[0], 9)):
+    sidecars = group.sidecars
+    if len(sidecars) > 1:  # most groups have one sidecar: nothing to order
+        sidecars = sorted(sidecars, key=lambda s: _PARSE_ORDER.get(s[0], 9))
+    for kind, entry in sidecars:
         try:
             loaded.append((kind, entry, read_json_file(entry.path, options.max_sidecar_bytes, size=entry.size)))
         except FileProblemError as exc:
@@ -143,19 +148,23 @@ def folder_index(models: dict[str, FileEntry]) -> dict[str, frozenset[str]]:
 def parse_groups(
     groups: list[SidecarGroup], models: dict[str, FileEntry], folders: dict[str, frozenset[str]], options: ImportOptions
 ) -> list[ParsedGroup]:
-    out = []
-    for group in groups:
-        try:
-            out.append(parse_group(group, models, folders, options))
-        except ModelIndexMissError:
-            raise  # not a problem of the file: the caller parses it again with the whole index
-        except Exception as exc:  # a parser bug must cost one file, not a 70,000-file import
-            log.exception("unexpected error while importing %s", group.key)
-            path = group.sidecars[0][1].path if group.sidecars else group.key
-            failed = ParsedGroup(key=group.key, status=STATUS_FAILED, model=group.models[0] if group.models else None)
-            failed.issues.append(ImportIssue(path, INVALID_METADATA, f"unexpected {type(exc).__name__} while reading the metadata: {exc}"))
-            out.append(failed)
-    return out
+    return [parse_one(group, models, folders, options) for group in groups]
+
+
+def parse_one(
+    group: SidecarGroup, models: dict[str, FileEntry], folders: dict[str, frozenset[str]], options: ImportOptions
+) -> ParsedGroup:
+    """parse_group, with any unexpected error made a failed group (ModelIndexMissError excepted)."""
+    try:
+        return parse_group(group, models, folders, options)
+    except ModelIndexMissError:
+        raise  # not a problem of the file: the caller parses it again with the whole index
+    except Exception as exc:  # a parser bug must cost one file, not a 70,000-file import
+        log.exception("unexpected error while importing %s", group.key)
+        path = group.sidecars[0][1].path if group.sidecars else group.key
+        failed = ParsedGroup(key=group.key, status=STATUS_FAILED, model=group.models[0] if group.models else None)
+        failed.issues.append(ImportIssue(path, INVALID_METADATA, f"unexpected {type(exc).__name__} while reading the metadata: {exc}"))
+        return failed
 
 
 def parse_group(
@@ -164,7 +173,7 @@ def parse_group(
     result = ParsedGroup(key=group.key, status=STATUS_FAILED)
     issues = result.issues
     loaded = _load(group, options, issues)
-    folder_names = folders.get(group.folder, frozenset())
+    folder_names = folders.get(group.folder, _NO_NAMES)
     sha = None
     parsed: list[SidecarFields] = []
     for kind, entry, data in loaded:
@@ -184,7 +193,7 @@ def parse_group(
             result.model = group.models[0]
         return result
     merged = merge(parsed)
-    result.formats = sorted({p.format for p in parsed}, key=rank)
+    result.formats = [parsed[0].format] if len(parsed) == 1 else sorted({p.format for p in parsed}, key=rank)
     model, expected = _resolve_model(group, merged, models, issues)
     result.model, result.expected_model_path = model, expected
     if model is None:
@@ -213,40 +222,49 @@ def _is_version_object(data: Any) -> bool:
 def build_record(merged: SidecarFields, model: FileEntry, best: FileEntry, formats: list[str]) -> AdapterRecord:
     name = merged.name or model_stem(model.name)
     version = merged.version or ""
-    return AdapterRecord(
-        name=name,
-        version=version,
-        canonical_version_name=f"{name} - {version}" if version else name,
-        description=merged.description,
-        author_username=merged.author_username,
-        visibility=merged.visibility or "Public",
-        published_at=merged.published_at,
-        tags=list(dict.fromkeys(merged.tags)),
-        trained_words=list(dict.fromkeys(merged.trained_words)),
-        triggers=derive_triggers(merged.trained_words),
-        file_path=model.path,
-        weight=merged.weight if merged.weight else 1.0,
-        primary_file_name=merged.primary_file_name,
-        primary_file_size_kb=merged.primary_file_size_kb,
-        primary_file_sha256=merged.primary_file_sha256,
-        primary_file_download_url=merged.primary_file_download_url,
-        primary_file_local_path=model.path,
-        supports_generation=merged.supports_generation,
-        sd_version=merged.sd_version,
-        nsfw_level=merged.nsfw_level or 0,
-        activation_text=merged.activation_text,
-        stats=merged.stats,
-        extra=merged.extra,
-        json_file_path=best.path,
-        json_file_mtime=best.mtime_ns,
-        json_file_size=best.size,
-        base_model=merged.base_model,
-        model_type=merged.model_type,
-        civitai_model_id=merged.civitai_model_id,
-        civitai_version_id=merged.civitai_version_id,
-        notes=merged.notes,
-        sources=formats,
-        file_size_bytes=model.size,
-        file_mtime_ns=model.mtime_ns,
-        file_missing=False,
-    )
+    # Every field of AdapterRecord, in its order: see adapter_record_of for why not AdapterRecord(...).
+    return adapter_record_of({
+        "name": name,
+        "version": version,
+        "id": None,
+        "canonical_version_name": f"{name} - {version}" if version else name,
+        "description": merged.description,
+        "author_username": merged.author_username,
+        "visibility": merged.visibility or "Public",
+        "published_at": merged.published_at,
+        "tags": list(dict.fromkeys(merged.tags)),
+        "trained_words": list(dict.fromkeys(merged.trained_words)),
+        "triggers": derive_triggers(merged.trained_words),
+        "file_path": model.path,
+        "weight": merged.weight if merged.weight else 1.0,
+        "active": False,
+        "ordinal": None,
+        "archetype": None,
+        "archetype_confidence": None,
+        "primary_file_name": merged.primary_file_name,
+        "primary_file_size_kb": merged.primary_file_size_kb,
+        "primary_file_sha256": merged.primary_file_sha256,
+        "primary_file_download_url": merged.primary_file_download_url,
+        "primary_file_local_path": model.path,
+        "supports_generation": merged.supports_generation,
+        "sd_version": merged.sd_version,
+        "nsfw_level": merged.nsfw_level or 0,
+        "activation_text": merged.activation_text,
+        "stats": merged.stats,
+        "extra": merged.extra,
+        "json_file_path": best.path,
+        "json_file_mtime": best.mtime_ns,
+        "json_file_size": best.size,
+        "last_ingested_at": None,
+        "created_at": None,
+        "updated_at": None,
+        "base_model": merged.base_model,
+        "model_type": merged.model_type,
+        "civitai_model_id": merged.civitai_model_id,
+        "civitai_version_id": merged.civitai_version_id,
+        "notes": merged.notes,
+        "sources": formats,
+        "file_size_bytes": model.size,
+        "file_mtime_ns": model.mtime_ns,
+        "file_missing": False,
+    })
