@@ -40,8 +40,8 @@ from lora_manager_gui.services.import_parse import FolderModels, prepare_chunk
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SEED = 20240611
-EXPECTED_CASES = 37403
-EXPECTED_DIGEST = "0d537f4aa61f8930953aef0984f7f0b08245594fac465f7dea9423ee8436532c"
+EXPECTED_CASES = 37418
+EXPECTED_DIGEST = "fc32527c97dba6611a57de8c299829705a4a8d0e153a492f4167e851c5efd4cd"
 
 KINDS = ("json", "civitai_info", "civitai_api_info", "lora_manager", "stability_matrix")
 

@@ -285,3 +285,12 @@ def test_a_sidecar_read_with_the_walks_size_is_read_whole_or_refused(tmp_path: P
     with pytest.raises(FileProblemError) as info:
         read_json_file(str(path), max_bytes=200, size=size)  # the walk saw it under the limit
     assert "grew over the 200-byte limit" in info.value.message
+
+
+def test_an_id_of_other_digits_is_no_id_not_a_failed_file() -> None:
+    """'²' is a digit to str.isdigit but not a number to int(): the group used to fail on it."""
+    doc = {"name": "Odd", "id": "²", "modelVersions": [{"name": "v1", "id": " 42 ", "files": []}]}
+    fields = parse_sidecar("json", "odd.json", doc, SidecarContext())
+    assert (fields.civitai_model_id, fields.civitai_version_id) == (None, 42)
+    doc["id"] = "٣"  # an Arabic-Indic three: a decimal digit, which int() reads
+    assert parse_sidecar("json", "odd.json", doc, SidecarContext()).civitai_model_id == 3

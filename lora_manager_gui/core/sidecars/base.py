@@ -211,7 +211,8 @@ class Fields:
         if type(value) is int:
             return value
         if isinstance(value, str):
-            return int(value) if value.strip().isdigit() else None
+            # isdecimal, not isdigit: "²" is a digit that int() refuses (the group failed on it)
+            return int(value) if value.strip().isdecimal() else None
         return self.int(key)
 
     def float(self, key: str) -> float | None:
