@@ -40,6 +40,24 @@ def test_reopening_keeps_rows(db_path: Path) -> None:
     close_database(db)
 
 
+def test_new_libraries_get_8_kib_pages_and_older_files_keep_theirs(db_path: Path, tmp_path: Path) -> None:
+    db = open_database(db_path)
+    assert db.execute_sql("PRAGMA page_size").fetchone()[0] == 8192
+    close_database(db)
+    older = tmp_path / "older.sqlite3"
+    with sqlite3.connect(older) as conn:  # a library file made with SQLite's default page size
+        conn.execute("PRAGMA page_size = 4096")
+        conn.execute("PRAGMA journal_mode = wal")
+        conn.execute("CREATE TABLE keep (x)")
+        conn.execute("INSERT INTO keep VALUES (1)")
+    db = open_database(older)
+    assert db.execute_sql("PRAGMA page_size").fetchone()[0] == 4096
+    Adapter.create(name="A", version="1")
+    assert db.execute_sql("SELECT x FROM keep").fetchall() == [(1,)]
+    assert schema_version(db) == LATEST_VERSION
+    close_database(db)
+
+
 def test_newer_schema_is_refused_without_touching_it(db_path: Path) -> None:
     with sqlite3.connect(db_path) as conn:
         conn.execute("CREATE TABLE keep (x)")
