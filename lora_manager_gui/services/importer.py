@@ -164,7 +164,9 @@ class _Run:
 
     async def scan(self, root: str, known: dict[str, str] | None = None,
                    on_folder: Callable[[list[SidecarGroup], dict[str, FileEntry]], None] | None = None,
-                   stop: threading.Event | None = None, many: int | None = None) -> RootScan:
+                   stop: threading.Event | None = None, many: int | None = None,
+                   then: Callable[[], None] | None = None) -> RootScan:
+        """Walk `root` on the work pool; `then` runs on the walk's thread once the walk is over."""
         loop = asyncio.get_running_loop()
         cancel = self.cancel if stop is None else _Either(stop, self.cancel)
 
@@ -176,11 +178,16 @@ class _Run:
         early = worker_count(PROCESS_THRESHOLD, self.options) > 0 and self.early_workers is None
         many = 2 * PROCESS_THRESHOLD if many is None else many
         on_many = (many, lambda: loop.call_soon_threadsafe(self.start_workers_early)) if early else None
-        return await self.off_loop(
-            lambda: scan_root(root, self.options, seen_dirs=self.seen_dirs, seen_files=self.seen_files,
-                              cancel=cancel, progress=walk_progress, known=known, on_many=on_many,  # type: ignore[arg-type]
-                              on_folder=on_folder)
-        )
+        def walk() -> RootScan:
+            try:
+                return scan_root(root, self.options, seen_dirs=self.seen_dirs, seen_files=self.seen_files,
+                                 cancel=cancel, progress=walk_progress, known=known, on_many=on_many,  # type: ignore[arg-type]
+                                 on_folder=on_folder)
+            finally:
+                if then is not None:
+                    then()
+
+        return await self.off_loop(walk)
 
     def start_workers_early(self) -> None:
         """(On the loop.) Start the workers in the background; take_workers() collects them."""
@@ -290,16 +297,33 @@ class _Run:
         self.workers_wanted = asyncio.Event()
         stop = threading.Event()
 
-        def arrived(groups: list[SidecarGroup], models: dict[str, FileEntry]) -> None:
-            if groups:
+        # Folders cross to the loop in batches: a wake-up of the loop per folder (a write to its
+        # pipe, a turn of the loop, the GIL handed over twice) cost the walk a quarter of its time.
+        # Groups only leave the feed in whole chunks, so a batch of a quarter chunk delays nothing.
+        pending: list[tuple[list[SidecarGroup], dict[str, FileEntry]]] = []
+        pending_groups = 0
+        batch_groups = max(1, feed.size // 4)
+
+        def arrived(folders: list[tuple[list[SidecarGroup], dict[str, FileEntry]]]) -> None:
+            for groups, models in folders:
                 index.add_folder(groups[0].folder, models)
                 feed.add(groups)
 
         def on_folder(groups: list[SidecarGroup], models: dict[str, FileEntry]) -> None:  # the walk's thread
-            loop.call_soon_threadsafe(arrived, groups, models)
+            nonlocal pending, pending_groups
+            if groups:
+                pending.append((groups, models))
+                pending_groups += len(groups)
+            if pending_groups >= batch_groups:
+                loop.call_soon_threadsafe(arrived, pending)
+                pending, pending_groups = [], 0
+
+        def walk_ended() -> None:  # the walk's thread, after its last folder
+            if pending:
+                loop.call_soon_threadsafe(arrived, pending)
 
         many = min(WARM_STREAM_FILES, 2 * PROCESS_THRESHOLD) if fork_server_up() else 2 * PROCESS_THRESHOLD
-        walk = asyncio.ensure_future(self.scan(root, on_folder=on_folder, stop=stop, many=many))
+        walk = asyncio.ensure_future(self.scan(root, on_folder=on_folder, stop=stop, many=many, then=walk_ended))
         wanted = asyncio.ensure_future(self.workers_wanted.wait())
         try:
             await asyncio.wait({walk, wanted}, return_when=asyncio.FIRST_COMPLETED)
@@ -415,6 +439,16 @@ class _Run:
                     if feed.closed or self.cancelled():
                         break
                     await feed.wait()  # the walk has not found a whole chunk more yet
+                    continue
+                if workers is not None and len(inflight) < window and not feed.closed and not inflight[0][1].done():
+                    # A worker is free while the walk goes on: wake for the oldest chunk's result
+                    # or for the walk's next chunk, whichever comes first, so no worker waits for
+                    # the chunk ahead of it (the first chunk of a walk used to parse alone).
+                    more = asyncio.ensure_future(feed.wait())
+                    try:
+                        await asyncio.wait({inflight[0][1], more}, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        more.cancel()
                     continue
                 batch = [await resolve(*inflight.pop(0))]
                 while inflight and inflight[0][1].done() and sum(len(b.items) for b in batch) < BATCH_GROUPS:

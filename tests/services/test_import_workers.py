@@ -35,10 +35,10 @@ def build(tree: LibraryTree) -> None:
     tree.model("orphans/nobody.safetensors")
 
 
-def import_tree(root: Path, db_path: Path, processes: int) -> tuple[dict, list, list, list]:
+def import_tree(root: Path, db_path: Path, processes: int, chunk_size: int = 4) -> tuple[dict, list, list, list]:
     db = DatabaseExecutor(db_path)
     try:
-        report = asyncio.run(run_import(db, [root], options=ImportOptions(parse_processes=processes, chunk_size=4)))
+        report = asyncio.run(run_import(db, [root], options=ImportOptions(parse_processes=processes, chunk_size=chunk_size)))
 
         def snapshot():
             adapters = sorted(
@@ -197,6 +197,42 @@ def test_a_new_library_is_stored_while_it_is_walked(tmp_path: Path, monkeypatch:
     assert got == expected  # the same library, errors, orphans and duplicates as a walk-then-parse import
     assert stored_while_walking[0] is True and stored_while_walking[-1] is False
     assert ("Deep", "v1.0", "nested/sub/deep-file.safetensors") in [a[:3] for a in got[1]]  # parsed after the walk
+
+
+@pytest.mark.parametrize("chunk_size", [8, 20, 100])
+def test_folders_handed_over_in_batches_lose_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streaming,
+                                                     caplog: pytest.LogCaptureFixture, chunk_size: int) -> None:
+    """A walk hands its folders to the pipeline a quarter chunk at a time (2, 5 or 25 groups here,
+    from folders of 1 to 5 groups): the folders of a batch not yet full when the walk ends (none,
+    the last folder's 4 groups, all 19) are imported too."""
+    import logging
+
+    from lora_manager_gui.services import importer
+
+    original_scan = importer.scan_root
+
+    def unhurried_walk(*args, **kwargs):  # so the import streams (see the test below)
+        on_folder = kwargs.get("on_folder")
+        if on_folder is not None:
+            def slower(groups, models):
+                on_folder(groups, models)
+                time.sleep(0.03)
+
+            kwargs["on_folder"] = slower
+        return original_scan(*args, **kwargs)
+
+    tree = LibraryTree(tmp_path / "library")
+    build(tree)
+    expected_tree = LibraryTree(tmp_path / "threads" / "library")
+    build(expected_tree)
+    monkeypatch.setattr(importer, "scan_root", unhurried_walk)
+    with caplog.at_level(logging.INFO, logger="lora_manager_gui.services.importer"):
+        got = import_tree(tree.root, tmp_path / "lib.sqlite3", processes=2, chunk_size=chunk_size)
+    assert any("while it is walked" in r.getMessage() for r in caplog.records)
+    monkeypatch.setattr(importer, "scan_root", original_scan)
+    expected = import_tree(expected_tree.root, tmp_path / "threads.sqlite3", processes=0)
+    assert got == expected
+    assert len(got[3]) == 19  # every group has its import_source row
 
 
 def test_cancelling_while_walking_and_storing_keeps_what_was_stored(tmp_path: Path, streaming) -> None:
