@@ -26,7 +26,13 @@ from pathlib import Path
 # after another ranged 2.6-3.1x, as the best of 3 of each pass still caught different phases.
 ROUNDS = 5
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+_PROJECT = str(Path(__file__).resolve().parent.parent)
+sys.path.insert(0, _PROJECT)
+# And for child processes: the import's fork server (Python 3.11 ignores the parent's sys.path
+# there) preloads the parse modules only if it can import them. An installed app can; this script
+# run from another folder without the project installed could not, and then every worker process
+# would import them itself (~0.25 s of CPU each, a cost the app does not pay).
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [_PROJECT, os.environ.get("PYTHONPATH")]))
 # The project is imported inside the functions, not here: the import's worker processes (spawn)
 # import this module as their main module, and the app's own main module is as light.
 
