@@ -15,6 +15,17 @@ os.environ.pop("LORA_MANAGER_DB", None)
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+@pytest.fixture(autouse=True)
+def no_kept_import_workers():
+    """Each test starts without the worker processes an earlier test's import kept (a test may
+    count or replace the pools an import starts)."""
+    from lora_manager_gui.services.import_workers import stop_kept_workers
+
+    stop_kept_workers()
+    yield
+    stop_kept_workers()
+
+
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES

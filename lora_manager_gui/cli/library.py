@@ -11,6 +11,7 @@ from typing import Any
 
 from lora_manager_gui.core.config import resolve_db_path
 from lora_manager_gui.services.executors import DatabaseExecutor, WorkPool
+from lora_manager_gui.services.import_workers import stop_kept_workers
 from lora_manager_gui.services.import_report import ImportProgress
 from lora_manager_gui.services.importer import ImportOptions, find_orphans, resolve_roots, run_import
 
@@ -65,6 +66,7 @@ def _with_services(args: argparse.Namespace, work: Any) -> Any:
     try:
         return asyncio.run(work(db, pool, roots))
     finally:
+        stop_kept_workers()
         pool.close()
         db.close()
 

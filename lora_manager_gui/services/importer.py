@@ -59,7 +59,9 @@ from lora_manager_gui.services.import_workers import (
     ParseWorkers,
     folder_models,
     fork_server_up,
+    keep_workers,
     models_by_folder,
+    take_kept_workers,
     worker_count,
 )
 
@@ -197,8 +199,13 @@ class _Run:
             self.early_start = asyncio.ensure_future(self.start_workers(worker_count(PROCESS_THRESHOLD, self.options)))
 
     async def start_workers(self, count: int) -> None:
-        """Start `count` worker processes into self.early_workers, or none if the pool cannot start.
-        Starting them is blocking work (a fork server starts on first use, ~0.25 s): on a thread."""
+        """Start `count` worker processes into self.early_workers (or take those an earlier import
+        kept), or none if the pool cannot start. Starting them is blocking work (a fork server
+        starts on first use, ~0.25 s): on a thread."""
+        kept = take_kept_workers(count)
+        if kept is not None:
+            self.early_workers = kept
+            return
         workers = ParseWorkers(count)
         try:
             await asyncio.to_thread(workers.warm_up)
@@ -429,6 +436,7 @@ class _Run:
         # processes parse the next chunks while this one is stored; chunks they have ready by then
         # are stored together, in one transaction (fewer commits, each page written fewer times).
         inflight: list[tuple[list[SidecarGroup], asyncio.Future[PreparedChunk]]] = []
+        drained = False  # every chunk parsed and stored: the workers are idle, and kept for the next import
         try:
             while True:
                 window = workers.count + 1 if workers else 1
@@ -437,6 +445,7 @@ class _Run:
                     inflight.append((chunk, launch(chunk)))
                 if not inflight:
                     if feed.closed or self.cancelled():
+                        drained = not self.cancelled()
                         break
                     await feed.wait()  # the walk has not found a whole chunk more yet
                     continue
@@ -472,7 +481,9 @@ class _Run:
         finally:
             for _chunk, future in inflight:
                 future.cancel()
-            if workers is not None:
+            if workers is not None and drained:
+                keep_workers(workers)
+            elif workers is not None:  # cancelled or failed: a worker may still be busy with a chunk
                 self.retired_workers.append(workers)
             for retired in self.retired_workers:
                 await retired.close()
@@ -733,8 +744,8 @@ async def run_import(
     finally:
         if run.early_start is not None:  # still starting: let it finish, then stop what it started
             await asyncio.shield(run.early_start)
-        if run.early_workers is not None:  # started for a walk whose files turned out unchanged
-            run.retired_workers.append(run.early_workers)
+        if run.early_workers is not None:  # started for a walk whose files turned out unchanged: idle
+            keep_workers(run.early_workers)
             run.early_workers = None
         for retired in run.retired_workers:
             await retired.close(wait=False)

@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QSettings
 
 from lora_manager_gui.services.executors import DatabaseExecutor, WorkPool
+from lora_manager_gui.services.import_workers import stop_kept_workers
 from lora_manager_gui.ui.settings import AppSettings, load_settings, save_settings
 
 log = logging.getLogger(__name__)
@@ -133,5 +134,6 @@ class AppContext:
                     await asyncio.to_thread(closer)
             except Exception:
                 log.exception("closing the hasher failed")
+        stop_kept_workers()  # the import's idle worker processes (they exit on their own)
         await asyncio.to_thread(self.pool.close, True)
         await asyncio.to_thread(self.db.close)

@@ -137,7 +137,10 @@ def test_workers_start_during_a_large_walk_and_are_the_ones_used(tmp_path: Path,
     assert len(started) == 1 and warmed == started  # started early, during the walk, and then used
     # Starting processes blocks (a fork server starts, ~0.25 s): never on the event loop's thread.
     assert threads and threading.main_thread() not in threads
-    # A walk of the same files again: started early, nothing to parse, stopped without waiting.
+    assert import_workers._kept is started[0] and started[0].usable()  # idle, kept for the next import
+    # Without kept workers, a walk of the same files again: started early, nothing to parse, kept idle.
+    import_workers.stop_kept_workers()
+    assert not started[0].usable()
     db = DatabaseExecutor(tmp_path / "lib.sqlite3")
     try:
         db.call_sync(lambda: Adapter._meta.database.execute_sql("DELETE FROM import_folder"))
@@ -145,7 +148,100 @@ def test_workers_start_during_a_large_walk_and_are_the_ones_used(tmp_path: Path,
     finally:
         db.close()
     assert report.imported == report.updated == 0 and report.unchanged > 0
-    assert len(started) == 2 and started[1]._executor._shutdown_thread
+    assert len(started) == 2 and import_workers._kept is started[1] and started[1].usable()
+
+
+class CountedWorkers(import_workers.ParseWorkers):
+    started: list[import_workers.ParseWorkers] = []
+
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.started.append(self)
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[import_workers.ParseWorkers]:
+    """Imports of the small test trees use worker processes; the pools they start, in order."""
+    monkeypatch.setattr("lora_manager_gui.services.importer.PROCESS_THRESHOLD", 5)
+    monkeypatch.setattr(CountedWorkers, "started", [])
+    monkeypatch.setattr("lora_manager_gui.services.importer.ParseWorkers", CountedWorkers)
+    return CountedWorkers.started
+
+
+def test_the_workers_of_an_import_parse_the_next_one(tmp_path: Path, counted: list) -> None:
+    first = LibraryTree(tmp_path / "first")
+    build(first)
+    import_tree(first.root, tmp_path / "first.sqlite3", processes=2)
+    assert len(counted) == 1
+    processes = dict(counted[0]._executor._processes)
+    assert len(processes) == 2
+    second = LibraryTree(tmp_path / "second")  # another root, another library: all of it parsed
+    build(second)
+    expected_tree = LibraryTree(tmp_path / "threads" / "library")
+    build(expected_tree)
+    got = import_tree(second.root, tmp_path / "second.sqlite3", processes=2)
+    assert got == import_tree(expected_tree.root, tmp_path / "threads.sqlite3", processes=0)
+    assert len(counted) == 1 and counted[0]._executor._processes == processes  # the same two processes
+    assert all(p.is_alive() for p in processes.values())
+    # Another number of workers: the kept ones do not fit, so they are stopped and others started.
+    third = LibraryTree(tmp_path / "third")
+    build(third)
+    import_tree(third.root, tmp_path / "third.sqlite3", processes=1)
+    assert len(counted) == 2 and counted[1].count == 1 and not counted[0].usable()
+
+
+def test_kept_workers_unused_for_a_while_are_stopped(tmp_path: Path, counted: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(import_workers, "KEEP_IDLE_S", 0.2)
+    tree = LibraryTree(tmp_path / "library")
+    build(tree)
+    import_tree(tree.root, tmp_path / "lib.sqlite3", processes=2)
+    assert len(counted) == 1
+    processes = list(counted[0]._executor._processes.values())
+    deadline = time.monotonic() + 20
+    while import_workers._kept is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert import_workers._kept is None and not counted[0].usable()
+    for process in processes:
+        process.join(timeout=20)
+    assert not any(p.is_alive() for p in processes)
+
+
+def test_kept_workers_that_died_are_not_used(tmp_path: Path, counted: list) -> None:
+    import os
+    import signal
+
+    first = LibraryTree(tmp_path / "first")
+    build(first)
+    import_tree(first.root, tmp_path / "first.sqlite3", processes=2)
+    dead = counted[0]
+    for pid in list(dead._executor._processes):
+        os.kill(pid, signal.SIGKILL)
+    second = LibraryTree(tmp_path / "second")
+    build(second)
+    expected_tree = LibraryTree(tmp_path / "threads" / "library")
+    build(expected_tree)
+    got = import_tree(second.root, tmp_path / "second.sqlite3", processes=2)
+    assert got == import_tree(expected_tree.root, tmp_path / "threads.sqlite3", processes=0)
+    assert import_workers._kept is not dead and not dead.usable()
+
+
+def test_a_cancelled_import_does_not_keep_its_workers(tmp_path: Path, counted: list) -> None:
+    tree = LibraryTree(tmp_path / "library")
+    build(tree)
+    cancel = threading.Event()
+
+    def progress(p) -> None:
+        if p.phase == "importing" and p.files_done:
+            cancel.set()
+
+    db = DatabaseExecutor(tmp_path / "lib.sqlite3")
+    try:
+        options = ImportOptions(parse_processes=2, chunk_size=2)
+        report = asyncio.run(run_import(db, [tree.root], options=options, cancel=cancel, progress=progress))
+    finally:
+        db.close()
+    assert report.cancelled and counted
+    assert import_workers._kept is None and not any(w.usable() for w in counted)
 
 
 @pytest.fixture
