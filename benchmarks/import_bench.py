@@ -126,8 +126,9 @@ def main() -> int:
     # Every figure is the best of ROUNDS rounds, and each round runs a bare pass right before the import
     # it is compared with: this machine's speed drifts by ±20% within a minute, more than the
     # differences measured. A cold import goes into a new, empty database each round; the last one
-    # serves the re-imports. Where workers come from a fork server, round 1 starts it and the later rounds
-    # fork from it, as every import after the first of an app session does.
+    # serves the re-imports. Round 1 starts the fork server and the worker processes; the later rounds
+    # parse in the workers the round before kept, as an import within a minute of another does (the
+    # first import of an app session is round 1; one later than that forks new workers, ~60 ms).
     walk_times: list[float] = []
     parse_times: list[float] = []
     cold_times: list[float] = []
