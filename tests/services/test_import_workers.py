@@ -60,6 +60,23 @@ def import_tree(root: Path, db_path: Path, processes: int, chunk_size: int = 4) 
     return summary, adapters, files, sources
 
 
+def unhurried(scan_root, pause_s: float):
+    """`scan_root`, pausing after each folder it hands over: a walk of a few local files ends in
+    ~10 ms, maybe before the loop has seen that workers are wanted (the walk is then imported the
+    usual way); a share is never that quick."""
+    def walk(*args, **kwargs):
+        on_folder = kwargs.get("on_folder")
+        if on_folder is not None:
+            def slower(groups, models):
+                on_folder(groups, models)
+                time.sleep(pause_s)
+
+            kwargs["on_folder"] = slower
+        return scan_root(*args, **kwargs)
+
+    return walk
+
+
 def test_worker_processes_import_exactly_what_threads_import(tmp_path: Path) -> None:
     in_threads = LibraryTree(tmp_path / "threads" / "library")
     in_workers = LibraryTree(tmp_path / "workers" / "library")
@@ -225,25 +242,6 @@ def test_kept_workers_that_died_are_not_used(tmp_path: Path, counted: list) -> N
     assert import_workers._kept is not dead and not dead.usable()
 
 
-def test_a_cancelled_import_does_not_keep_its_workers(tmp_path: Path, counted: list) -> None:
-    tree = LibraryTree(tmp_path / "library")
-    build(tree)
-    cancel = threading.Event()
-
-    def progress(p) -> None:
-        if p.phase == "importing" and p.files_done:
-            cancel.set()
-
-    db = DatabaseExecutor(tmp_path / "lib.sqlite3")
-    try:
-        options = ImportOptions(parse_processes=2, chunk_size=2)
-        report = asyncio.run(run_import(db, [tree.root], options=options, cancel=cancel, progress=progress))
-    finally:
-        db.close()
-    assert report.cancelled and counted
-    assert import_workers._kept is None and not any(w.usable() for w in counted)
-
-
 @pytest.fixture
 def streaming(monkeypatch: pytest.MonkeyPatch):
     """Imports of the small test trees behave like large ones: 10 files make a walk 'large'."""
@@ -306,22 +304,11 @@ def test_folders_handed_over_in_batches_lose_nothing(tmp_path: Path, monkeypatch
     from lora_manager_gui.services import importer
 
     original_scan = importer.scan_root
-
-    def unhurried_walk(*args, **kwargs):  # so the import streams (see the test below)
-        on_folder = kwargs.get("on_folder")
-        if on_folder is not None:
-            def slower(groups, models):
-                on_folder(groups, models)
-                time.sleep(0.03)
-
-            kwargs["on_folder"] = slower
-        return original_scan(*args, **kwargs)
-
     tree = LibraryTree(tmp_path / "library")
     build(tree)
     expected_tree = LibraryTree(tmp_path / "threads" / "library")
     build(expected_tree)
-    monkeypatch.setattr(importer, "scan_root", unhurried_walk)
+    monkeypatch.setattr(importer, "scan_root", unhurried(original_scan, 0.03))  # so that the import streams
     with caplog.at_level(logging.INFO, logger="lora_manager_gui.services.importer"):
         got = import_tree(tree.root, tmp_path / "lib.sqlite3", processes=2, chunk_size=chunk_size)
     assert any("while it is walked" in r.getMessage() for r in caplog.records)
@@ -331,7 +318,7 @@ def test_folders_handed_over_in_batches_lose_nothing(tmp_path: Path, monkeypatch
     assert len(got[3]) == 19  # every group has its import_source row
 
 
-def test_cancelling_while_walking_and_storing_keeps_what_was_stored(tmp_path: Path, streaming) -> None:
+def test_cancelling_while_walking_and_storing_keeps_what_was_stored(tmp_path: Path, counted: list) -> None:
     tree = LibraryTree(tmp_path / "library")
     build(tree)
     cancel = threading.Event()
@@ -345,6 +332,8 @@ def test_cancelling_while_walking_and_storing_keeps_what_was_stored(tmp_path: Pa
         options = ImportOptions(parse_processes=2, chunk_size=2)
         report = asyncio.run(run_import(db, [tree.root], options=options, cancel=cancel, progress=progress))
         assert report.cancelled
+        # A worker may still be busy with a chunk: the workers of a cancelled import are not kept.
+        assert counted and import_workers._kept is None and not any(w.usable() for w in counted)
         assert 0 < db.call_sync(lambda: ImportSource.select().count()) < 19  # some of the 19 groups, whole
         assert db.call_sync(lambda: Adapter._meta.database.execute_sql("SELECT COUNT(*) FROM import_folder").fetchone()[0]) == 0
         rest = asyncio.run(run_import(db, [tree.root], options=options))
@@ -385,21 +374,7 @@ def test_with_the_fork_server_up_a_new_root_streams_after_fewer_files(tmp_path: 
         tree.write(f"f{i % 7}/m{i:03d}.json", {"description": f"d{i}", "activation text": f"w{i}"})
         tree.model(f"f{i % 7}/m{i:03d}.safetensors")
     assert 2 * importer.PROCESS_THRESHOLD > 700 > importer.WARM_STREAM_FILES
-    original_scan = importer.scan_root
-
-    def unhurried_walk(*args, **kwargs):
-        """A walk of 700 local files ends in ~10 ms, maybe before the loop has seen that workers
-        are wanted (the walk is then imported the usual way); a share is never that quick."""
-        on_folder = kwargs.get("on_folder")
-        if on_folder is not None:
-            def slower(groups, models):
-                on_folder(groups, models)
-                time.sleep(0.05)
-
-            kwargs["on_folder"] = slower
-        return original_scan(*args, **kwargs)
-
-    monkeypatch.setattr(importer, "scan_root", unhurried_walk)
+    monkeypatch.setattr(importer, "scan_root", unhurried(importer.scan_root, 0.05))
 
     def run(db_name: str) -> tuple[int, bool]:
         caplog.clear()
