@@ -133,7 +133,6 @@ def main() -> int:
     parse_times: list[float] = []
     cold_times: list[float] = []
     for i in range(ROUNDS):
-        walk_times.append(timed(bare_stat_walk, root)[0])
         parse_times.append(timed(bare_stat_and_parse, root)[0])
         db = DatabaseExecutor(base / f"bench-{i}.sqlite3")
         start = time.perf_counter()
