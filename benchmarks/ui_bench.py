@@ -342,7 +342,7 @@ def print_a(args, a) -> None:
 def print_b(b) -> None:
         print("(b) import + hashing + identification at the same time, 10 ms heartbeat on the GUI thread")
         for title, seconds in b["durations"].items():
-            print(f"    {title}: {b['states'][title]} in {seconds:.1f} s, {b['errors'][title]} errors")
+            print(f"    {title}: {b['states'][title]} in {seconds:.1f} s, {b['problems'][title]} problems")
         print(f"    adapters after import: {b['adapters']:,}; identify: found {getattr(b['identify'], 'found', '?')}")
         print(f"    heartbeats: {b['beats']:,}; p99 gap {b['p99_gap_ms']:.1f} ms; "
               f"longest gap {b['max_gap_ms']:.1f} ms at t={b['worst_at_s']:.2f} s   (goal <= 50 ms); "

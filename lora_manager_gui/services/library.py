@@ -138,7 +138,7 @@ class _Shared(Generic[T, K]):
         self.holders: list[asyncio.Task[object] | None] = []
         self.idle = asyncio.Event()
         self.idle.set()
-        self.closed = False
+        self._closer: asyncio.Future[None] | None = None
 
     @contextmanager
     def lease(self) -> Iterator[T]:
@@ -152,10 +152,17 @@ class _Shared(Generic[T, K]):
             if not self.holders:
                 self.idle.set()
 
+    @property
+    def closed(self) -> bool:
+        return self._closer is not None and self._closer.done()
+
     async def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
+        """Close once; a caller cancelled while waiting does not interrupt the closing."""
+        if self._closer is None:
+            self._closer = asyncio.ensure_future(self._close_now())
+        await asyncio.shield(self._closer)
+
+    async def _close_now(self) -> None:
         try:
             await asyncio.wait_for(self._close(self.value), CLOSE_TIMEOUT_S)
         except Exception:  # closing must go on with the rest
