@@ -38,8 +38,15 @@ log = logging.getLogger(__name__)
 
 _IMPORT_STAGES = {"scanning": Stage.WALK, "walking": Stage.WALK, "importing": Stage.PARSE,
                   "storing": Stage.STORE, "finishing": Stage.FINISH}
+# The hasher's classes that are spelled differently from ProblemKind (the rest are the same words).
+_KIND_ALIASES = {"not_a_file": ProblemKind.NOT_A_REGULAR_FILE, "changed_while_hashing": ProblemKind.HASH_FAILED}
 _IDENTIFY_STAGES = {"hashing": Stage.HASH, "looking_up": Stage.LOOKUP, "autov3": Stage.AUTOV3,
                     "models": Stage.MODELS, "done": Stage.DONE}
+
+
+def _kind(error_class: str | None) -> ProblemKind:
+    """ADAPTER: a service's error class as a ProblemKind (unknown: INTERNAL)."""
+    return _KIND_ALIASES.get(str(error_class)) or ProblemKind.parse(error_class)
 
 
 def adapt_import_progress(p: Any) -> Progress:
@@ -70,7 +77,7 @@ def import_problems(report: ImportReport) -> list[ItemProblem]:
     converted = getattr(report, "problems", None)
     if converted is not None:
         return list(converted)
-    return [ItemProblem(e.path, ProblemKind.parse(e.error_class), e.message) for e in report.errors]
+    return [ItemProblem(e.path, _kind(e.error_class), e.message) for e in report.errors]
 
 
 def import_outcome(report: ImportReport, *, cancelled: bool) -> TaskOutcome:
@@ -84,7 +91,7 @@ def import_outcome(report: ImportReport, *, cancelled: bool) -> TaskOutcome:
 
 def hash_problems(results: Sequence[HashResult]) -> list[ItemProblem]:
     """ADAPTER: failed HashResults -> ItemProblem (a result cancelled before it was read is none)."""
-    return [ItemProblem(r.path, ProblemKind.parse(r.error_class), r.error or str(r.error_class))
+    return [ItemProblem(r.path, _kind(r.error_class), r.error or str(r.error_class))
             for r in results if r.sha256 is None and r.error_class != "cancelled"]
 
 
@@ -101,7 +108,7 @@ def identify_problems(report: IdentifyReport) -> list[ItemProblem]:
     converted = getattr(report, "problems", None)
     if converted is not None:
         return list(converted)
-    return [ItemProblem(item.path, ProblemKind.parse(item.error_class), item.error or item.status)
+    return [ItemProblem(item.path, _kind(item.error_class), item.error or item.status)
             for item in report.items if item.status in ("failed", "hash_failed")]
 
 

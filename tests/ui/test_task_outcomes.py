@@ -54,6 +54,8 @@ def test_adapters_map_the_services_current_shapes_onto_the_contract() -> None:
     assert jobs.hash_problems(results) == [ItemProblem("/l/b", ProblemKind.UNREADABLE, "gone")]
     assert jobs.hash_outcome(results, cancelled=False).status is OutcomeStatus.CANCELLED
     assert jobs.hash_outcome(results[:2], cancelled=False).status is OutcomeStatus.DONE_WITH_PROBLEMS
+    odd = HashResult("/l/d", None, None, 0, False, "a folder", "not_a_file")
+    assert jobs.hash_problems([odd])[0].kind is ProblemKind.NOT_A_REGULAR_FILE  # the hasher's spelling
 
 
 class OutcomeJobs:
