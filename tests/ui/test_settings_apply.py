@@ -143,3 +143,36 @@ def test_the_database_note_names_lora_manager_db(qtbot, tmp_path, monkeypatch) -
     other = SettingsDialog(AppSettings(), db_path=tmp_path / "given-with-db.sqlite3")  # --db wins over it
     qtbot.addWidget(other)
     assert "environment" not in other.database.text()
+
+
+def test_an_identify_running_when_settings_are_saved_finishes_on_the_old_host(run, open_window, fixture_library,
+                                                                              ui_store, qtbot, tmp_path,
+                                                                              monkeypatch) -> None:
+    slow, other = FakeCivitai(latency=0.3).start(), FakeCivitai().start()
+    try:
+        monkeypatch.delenv("CIVITAI_BASE_URL", raising=False)
+        save_settings(ui_store, AppSettings(base_url=slow.base_url))
+        folder = tmp_path / "running"
+        folder.mkdir()
+        running, _ = _model_file(folder, "running", (slow, other), 9300)
+        following, _ = _model_file(folder, "following", (slow, other), 9400)
+
+        async def scenario():
+            window = await open_window(fixture_library)
+            task = window.start_job("Identifying", window.jobs.identify_paths([running]))
+            await wait_until(lambda: bool(slow.requests_to("by-hash")), 20)  # its answer is on the way
+            _save_in_dialog(qtbot, window, base_url=other.base_url, api_key="", workers=0)
+            await window.wait_idle()
+            assert task.running  # saving did not wait for it
+            await wait_until(lambda: not task.running, 20)
+            assert task.outcome.status == "done" and task.result.found == 1, (task.outcome, task.problems)
+            await window.ctx.library.settle()  # the old client is closed now that its user is done
+            nxt = window.start_job("Identifying", window.jobs.identify_paths([following]))
+            await wait_until(lambda: not nxt.running, 20)
+            assert nxt.outcome.status == "done" and nxt.result.found == 1
+
+        run(scenario(), timeout=60)
+        assert len(slow.requests_to("by-hash")) == 1 and len(other.requests_to("by-hash")) == 1
+    finally:
+        slow.stop()
+        other.stop()
