@@ -235,6 +235,9 @@ class Library:
             current = self._client
             if current is None or current.built_from != wanted:
                 client = await asyncio.to_thread(self._make_client, wanted)
+                if self.closed:  # aclose() ran while the client was being built
+                    await client.close()
+                    self._check_open()
                 self._client = _Shared(Service.CIVITAI, client, wanted, _close_client)
                 if current is not None:
                     self._retire(current)
@@ -260,16 +263,20 @@ class Library:
         """Use `new` from now on: what depends on a changed value is rebuilt now (off the loop
         where that blocks); the old instance is closed once its holders are done."""
         old, self.settings = self.settings, new
+        if self.closed:
+            return
         if new.civitai != old.civitai and self._client is not None:
             await self._current_client()
         if new.hash_workers != old.hash_workers and self._hasher is not None:
             self._current_hasher()
 
-    def _retire(self, shared: _ClientSlot | _HasherSlot) -> None:
+    def _retire(self, shared: _ClientSlot | _HasherSlot) -> asyncio.Task[None]:
+        """Close `shared` once its holders are done; it is no longer handed out."""
         self._retired.append(shared)
         task = asyncio.get_running_loop().create_task(self._close_when_idle(shared))
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
+        return task
 
     async def _close_when_idle(self, shared: _ClientSlot | _HasherSlot) -> None:
         await shared.idle.wait()
@@ -304,9 +311,8 @@ class Library:
         new_db = await asyncio.to_thread(DatabaseExecutor, db_path)
         old_db, self.db = self.db, new_db
         hasher, self._hasher = self._hasher, None
-        if hasher is not None:
-            self._retire(hasher)
-            await self.settle()
+        if hasher is not None:  # it writes its cache rows through the old database: close it first
+            await self._retire(hasher)
         await asyncio.to_thread(old_db.close)
 
     async def aclose(self, grace_s: float = 3.0) -> None:

@@ -201,7 +201,7 @@ class BackgroundTask(QObject):
 
     @property
     def state(self) -> str:
-        """"running", or the outcome's status ("done", "done_with_problems", "deferred", ...)."""
+        """The outcome's status ("done", "done_with_problems", "deferred", ...), or "running"."""
         return "running" if self.outcome is None else self.outcome.status.value
 
     def cancel(self) -> None:
