@@ -191,7 +191,7 @@ async def part_b(folder: Path, store, sidecars: int, hash_mb: int, identify_n: i
     from lora_manager_gui.core.hashing import CachedHash
     from lora_manager_gui.db import hash_cache
     from lora_manager_gui.db.fields import utc_now
-    from lora_manager_gui.services.civitai import CivitaiClient
+    from lora_manager_gui.services.library import CivitaiSettings
     from lora_manager_gui.ui.context import AppContext
     from lora_manager_gui.ui.main_window import MainWindow
     from tests.civitai_server import FakeCivitai
@@ -199,7 +199,7 @@ async def part_b(folder: Path, store, sidecars: int, hash_mb: int, identify_n: i
     server = FakeCivitai(latency=0.02).start()
     try:
         ctx = await AppContext.open(folder / "busy.sqlite3", store)
-        ctx.civitai_client = CivitaiClient(server.base_url)
+        await ctx.library.apply_settings(replace(ctx.library.settings, civitai=CivitaiSettings(server.base_url)))
         # identification: 1,000 small files whose hashes are in the cache (no gigabytes to write)
         ident_dir = folder / "identify"
         ident_dir.mkdir()
@@ -264,7 +264,7 @@ async def part_b(folder: Path, store, sidecars: int, hash_mb: int, identify_n: i
             "worst_at_s": worst_at,
             "over_50": over,
             "states": {t.title: t.state for t in tasks},
-            "errors": {t.title: len(t.errors) for t in tasks},
+            "problems": {t.title: len(t.problems) for t in tasks},
             "durations": durations,
             "beats": len(gaps),
             "max_gap_ms": gaps[-1] * 1000 if gaps else 0.0,
@@ -342,7 +342,7 @@ def print_a(args, a) -> None:
 def print_b(b) -> None:
         print("(b) import + hashing + identification at the same time, 10 ms heartbeat on the GUI thread")
         for title, seconds in b["durations"].items():
-            print(f"    {title}: {b['states'][title]} in {seconds:.1f} s, {b['errors'][title]} errors")
+            print(f"    {title}: {b['states'][title]} in {seconds:.1f} s, {b['problems'][title]} problems")
         print(f"    adapters after import: {b['adapters']:,}; identify: found {getattr(b['identify'], 'found', '?')}")
         print(f"    heartbeats: {b['beats']:,}; p99 gap {b['p99_gap_ms']:.1f} ms; "
               f"longest gap {b['max_gap_ms']:.1f} ms at t={b['worst_at_s']:.2f} s   (goal <= 50 ms); "

@@ -1,7 +1,8 @@
-"""Wiring: QApplication + qasync loop, executors, database, HTTP client, services, main window.
+"""Wiring: QApplication + qasync loop, the Library (services/library.py) and the main window.
 
 One thread runs Qt and asyncio. Start-up opens the library off the GUI thread; shutdown is explicit
-and awaited: cancel tasks, close the HTTP client, stop the executors, close the database.
+and awaited: the window cancels its tasks, then `Library.aclose()` closes the HTTP client, stops
+the hasher, the pools and the import's worker processes, and closes the database.
 """
 from __future__ import annotations
 
@@ -12,10 +13,15 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lora_manager_gui import APP_DISPLAY_NAME, APP_NAME
 from lora_manager_gui.core import config
 from lora_manager_gui.core.errors import DatabaseError
+
+if TYPE_CHECKING:
+    from lora_manager_gui.ui.context import AppContext
+    from lora_manager_gui.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +92,8 @@ async def run_window(args: argparse.Namespace) -> int:
         await shutdown(window, ctx)
 
 
-async def shutdown(window: object, ctx: object) -> None:
+async def shutdown(window: MainWindow, ctx: AppContext) -> None:
     """Cancel tasks, close the HTTP client, stop executors, close the database; in that order."""
-    from lora_manager_gui.ui.context import AppContext
-    from lora_manager_gui.ui.main_window import MainWindow
-
-    assert isinstance(window, MainWindow) and isinstance(ctx, AppContext)
     try:
         await window.shutdown()
     finally:

@@ -1,17 +1,26 @@
 """Headless subcommands: thin over the services; they print reports as text or --json.
 
 Each command module exposes `register(subparsers)`, which adds its parsers and sets
-`handler(args) -> int` as the default for them.
+`handler(args) -> int` as the default for them. A command that needs the library runs its work
+through `with_library`: one `Library` (services/library.py), settings from the environment, closed
+in order at the end, as the window does.
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from lora_manager_gui import APP_DISPLAY_NAME, __version__
 from lora_manager_gui.core.errors import LoraManagerError
+
+if TYPE_CHECKING:
+    from lora_manager_gui.services.library import Library, LibrarySettings
+
+T = TypeVar("T")
 
 COMMAND_MODULES: tuple[str, ...] = (
     "library",
@@ -60,3 +69,20 @@ def run(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lora-manager: interrupted", file=sys.stderr)
         return 130
+
+
+def with_library(db_arg: str | None, work: Callable[[Library], Awaitable[T]], *,
+                 settings: LibrarySettings | None = None) -> T:
+    """Open the library of `--db` (or LORA_MANAGER_DB), run `work` on it, and close it in order
+    (also when interrupted). Settings come from the environment unless given."""
+    from lora_manager_gui.core.config import resolve_db_path
+    from lora_manager_gui.services.library import Library, LibrarySettings
+
+    async def main() -> T:
+        library = await Library.open(resolve_db_path(db_arg), settings or LibrarySettings.resolve())
+        try:
+            return await work(library)
+        finally:
+            await library.aclose()
+
+    return asyncio.run(main())

@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
 from typing import Any
 
-from lora_manager_gui.core.config import civitai_api_key, civitai_base_url, resolve_db_path
+from lora_manager_gui.cli import with_library
 from lora_manager_gui.core.hashing import model_files_under
 from lora_manager_gui.db import hash_cache
-from lora_manager_gui.services.executors import DatabaseExecutor
-from lora_manager_gui.services.hasher import HashProgress, HashService
-from lora_manager_gui.services.identify import DEFAULT_RECHECK_NOT_FOUND_DAYS, IdentifyProgress
+from lora_manager_gui.services.hasher import HashProgress, HashResult
+from lora_manager_gui.services.identify import DEFAULT_RECHECK_NOT_FOUND_DAYS, IdentifyProgress, IdentifyReport, identify
+from lora_manager_gui.services.library import Library, LibrarySettings
 
 
 def register(subparsers: Any) -> None:
@@ -72,15 +71,16 @@ class _Progress:
 
 def cmd_hash(args: argparse.Namespace) -> int:
     files, missing = _expand(args.paths)
-    db = DatabaseExecutor(resolve_db_path(args.db))
-    hasher = HashService(db, workers=args.workers)
     progress = _Progress(args.json)
+
+    async def work(library: Library) -> list[HashResult]:
+        async with library.use_hasher() as hasher:
+            return await hasher.hash_paths(files, progress=progress.hashing)
+
     try:
-        results = asyncio.run(hasher.hash_paths(files, progress=progress.hashing))
+        results = with_library(args.db, work, settings=LibrarySettings.resolve(hash_workers=args.workers))
     finally:
         progress.close()
-        hasher.close()
-        db.close()
     for p in missing:
         print(f"lora-manager: {p}: no such file or folder", file=sys.stderr)
     if args.json:
@@ -95,15 +95,18 @@ def cmd_hash(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    db = DatabaseExecutor(resolve_db_path(args.db))
-    try:
-        if args.action == "clear":
-            removed = db.call_sync(hash_cache.clear)
-            print(json.dumps({"removed": removed}) if args.json else f"removed {removed} cache entries")
-            return 0
-        stats = db.call_sync(hash_cache.stats)
-    finally:
-        db.close()
+    if args.action == "clear":
+        async def clear(library: Library) -> int:
+            return await library.db.call(hash_cache.clear)
+
+        removed = with_library(args.db, clear)
+        print(json.dumps({"removed": removed}) if args.json else f"removed {removed} cache entries")
+        return 0
+
+    async def read_stats(library: Library) -> hash_cache.HashCacheStats:
+        return await library.db.call(hash_cache.stats)
+
+    stats = with_library(args.db, read_stats)
     if args.json:
         print(json.dumps(stats.to_json(), indent=2))
     else:
@@ -113,27 +116,17 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
-    from lora_manager_gui.services.civitai import CivitaiClient
-    from lora_manager_gui.services.identify import identify
-
-    db = DatabaseExecutor(resolve_db_path(args.db))
-    hasher = HashService(db)
     progress = _Progress(args.json)
 
-    async def go():  # type: ignore[no-untyped-def]
-        client = CivitaiClient(civitai_base_url(), civitai_api_key())
-        try:
-            return await identify(db, client, hasher, None, recheck_not_found_days=args.recheck_days,
+    async def work(library: Library) -> IdentifyReport:  # base URL and key from the environment
+        async with library.use_civitai() as client, library.use_hasher() as hasher:
+            return await identify(library.db, client, hasher, None, recheck_not_found_days=args.recheck_days,
                                   progress=progress.identify, refresh_found=args.refresh)
-        finally:
-            await client.close()
 
     try:
-        report = asyncio.run(go())
+        report = with_library(args.db, work)
     finally:
         progress.close()
-        hasher.close()
-        db.close()
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:

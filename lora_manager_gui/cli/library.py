@@ -2,18 +2,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from lora_manager_gui.core.config import resolve_db_path
-from lora_manager_gui.services.executors import DatabaseExecutor, WorkPool
-from lora_manager_gui.services.import_workers import stop_kept_workers
-from lora_manager_gui.services.import_report import ImportProgress
+from lora_manager_gui.cli import with_library
+from lora_manager_gui.services.import_report import ImportProgress, ImportReport
 from lora_manager_gui.services.importer import ImportOptions, find_orphans, resolve_roots, run_import
+from lora_manager_gui.services.library import Library
+
+T = TypeVar("T")
 
 LONG_RUN_S = 2.0  # without a terminal, progress lines start after this long, one every 5 s
 
@@ -59,27 +60,21 @@ class ProgressLine:
             sys.stderr.flush()
 
 
-def _with_services(args: argparse.Namespace, work: Any) -> Any:
+def _with_roots(args: argparse.Namespace, work: Callable[[Library, list[str]], Awaitable[T]]) -> T:
     roots = resolve_roots([Path(r) for r in args.roots])  # fail before touching the database
-    db = DatabaseExecutor(resolve_db_path(args.db))
-    pool = WorkPool()
-    try:
-        return asyncio.run(work(db, pool, roots))
-    finally:
-        stop_kept_workers()
-        pool.close()
-        db.close()
+    return with_library(args.db, lambda library: work(library, roots))
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     options = ImportOptions(follow_symlinks=not args.no_follow_symlinks)
     line = ProgressLine()
 
-    async def work(db: DatabaseExecutor, pool: WorkPool, roots: list[str]) -> Any:
-        return await run_import(db, roots, force=args.force, pool=pool, options=options, progress=line)
+    async def work(library: Library, roots: list[str]) -> ImportReport:
+        return await run_import(library.db, roots, force=args.force, pool=library.pool, options=options,
+                                progress=line)
 
     try:
-        report = _with_services(args, work)
+        report = _with_roots(args, work)
     finally:
         line.close()
     if args.json:
@@ -90,10 +85,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_orphans(args: argparse.Namespace) -> int:
-    async def work(db: DatabaseExecutor, pool: WorkPool, roots: list[str]) -> Any:
-        return await find_orphans(db, roots, pool=pool)
+    async def work(library: Library, roots: list[str]) -> list[str]:
+        return await find_orphans(library.db, roots, pool=library.pool)
 
-    orphans = _with_services(args, work)
+    orphans = _with_roots(args, work)
     if args.json:
         print(json.dumps({"orphans": orphans, "count": len(orphans)}, ensure_ascii=False, indent=2))
     else:

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from typing import Any
 
-from lora_manager_gui.core import config
+from lora_manager_gui.cli import with_library
+from lora_manager_gui.services.library import Library
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,30 +32,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.set_defaults(handler=run_export)
 
 
-class _Services:
-    """The database thread and hash service for one command, closed in order afterwards."""
-
-    def __init__(self, db_arg: str | None) -> None:
-        from lora_manager_gui.services.executors import DatabaseExecutor
-        from lora_manager_gui.services.hasher import HashService
-
-        self.db = DatabaseExecutor(config.resolve_db_path(db_arg))
-        self.hasher = HashService(self.db)
-
-    def close(self) -> None:
-        try:
-            self.hasher.close()
-        finally:
-            self.db.close()
-
-
-def _civitai_client() -> Any:
-    """The CivitAI client for --online: base URL and key from the environment (config), never logged."""
-    from lora_manager_gui.services.civitai import CivitaiClient
-
-    return CivitaiClient(config.civitai_base_url(), api_key=config.civitai_api_key())
-
-
 def _print_warnings(warnings: list[str]) -> None:
     for warning in warnings:
         print(f"lora-manager: note: {warning}", file=sys.stderr)
@@ -71,21 +47,16 @@ def run_inspect(args: argparse.Namespace) -> int:
     except StackReadError as exc:
         print(f"lora-manager: error: cannot inspect {exc.source}: {exc.reason} [{exc.kind}]", file=sys.stderr)
         return 2
-    services = _Services(args.db)
 
-    async def work() -> Any:
-        civitai = _civitai_client() if args.online else None  # offline: no client, no request
-        try:
-            return await inspect_result(services.db, services.hasher, read, online=args.online,
-                                        civitai=civitai, fallback_name=args.fallback_name)
-        finally:
-            if civitai is not None:
-                await civitai.close()
+    async def work(library: Library) -> Any:
+        async with library.use_hasher() as hasher:
+            if not args.online:  # offline: no client, no request
+                return await inspect_result(library.db, hasher, read, fallback_name=args.fallback_name)
+            async with library.use_civitai() as civitai:  # base URL and key from the environment
+                return await inspect_result(library.db, hasher, read, online=True, civitai=civitai,
+                                            fallback_name=args.fallback_name)
 
-    try:
-        inspection = asyncio.run(work())
-    finally:
-        services.close()
+    inspection = with_library(args.db, work)
     _print_warnings(inspection.warnings)
     if args.export:
         write_document(inspection.document, args.export)
@@ -99,11 +70,11 @@ def run_inspect(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from lora_manager_gui.services.exporter import export_adapters, write_document
 
-    services = _Services(args.db)
-    try:
-        document = asyncio.run(export_adapters(services.db, services.hasher, search=args.search))
-    finally:
-        services.close()
+    async def work(library: Library) -> dict[str, Any]:
+        async with library.use_hasher() as hasher:
+            return await export_adapters(library.db, hasher, search=args.search)
+
+    document = with_library(args.db, work)
     path = write_document(document, args.output)
     if args.json:
         print(json.dumps(document, ensure_ascii=False, indent=2))

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, Signal
+from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
@@ -16,13 +16,13 @@ from lora_manager_gui.ui import demo
 from lora_manager_gui.ui.about import app_icon, show_about
 from lora_manager_gui.ui.adapters_view import AdaptersView
 from lora_manager_gui.ui.async_bridge import TaskTracker
-from lora_manager_gui.ui.context import AppContext, ServiceUnavailableError
+from lora_manager_gui.ui.context import AppContext
 from lora_manager_gui.ui.drops import DropPlan, plan_for_paths, split_mime
 from lora_manager_gui.ui.jobs import Jobs, ServiceJobs
 from lora_manager_gui.ui.orphans_view import OrphansView
-from lora_manager_gui.ui.settings import SettingsDialog
+from lora_manager_gui.ui.settings import AppSettings, SettingsDialog
 from lora_manager_gui.ui.stacks_view import StacksView
-from lora_manager_gui.ui.task_panel import TaskPanel
+from lora_manager_gui.ui.task_panel import TaskPanel, outcome_text
 from lora_manager_gui.ui.tasks import BackgroundTask, JobFn, TaskManager
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class MainWindow(QMainWindow):
     def __init__(self, ctx: AppContext, jobs: Jobs | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.jobs: Jobs = jobs or ServiceJobs(ctx)
+        self.jobs: Jobs = jobs or ServiceJobs(ctx.library)
         self.tracker = TaskTracker()
         self.tasks = TaskManager(self)
         self.closed_event = asyncio.Event()
@@ -119,7 +119,7 @@ class MainWindow(QMainWindow):
         self._action(tools, "Hash selected adapters", lambda: self._selected_job("Hashing", self.jobs.hash_paths))
         self._action(tools, "Identify selected adapters on CivitAI",
                      lambda: self._selected_job("Identifying", self.jobs.identify_paths))
-        self._action(tools, "Show errors", self.task_panel.show_errors)
+        self._action(tools, "Show problems", self.task_panel.show_problems)
         view = self.menuBar().addMenu("&View")
         for i, name in enumerate(VIEWS):
             self._action(view, name.capitalize(), lambda i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
@@ -198,10 +198,8 @@ class MainWindow(QMainWindow):
             self.tracker.spawn(self.adapters.reload(), "reload adapters")
 
     def _task_finished(self, task: BackgroundTask) -> None:
-        if task.state == "failed" and isinstance(task.failure, ServiceUnavailableError):
-            self.show_message(str(task.failure))
-        else:
-            self.show_message(f"{task.title} {task.state}" + (f", {len(task.errors):,} errors" if task.errors else ""))
+        assert task.outcome is not None
+        self.show_message(f"{task.title}: {outcome_text(task.outcome)}")
         self.tracker.spawn(self.adapters.reload(), "reload adapters")
         self.orphans.reload()
 
@@ -214,11 +212,10 @@ class MainWindow(QMainWindow):
 
     def import_folders(self, folders: list[Path]) -> BackgroundTask:
         roots = list(dict.fromkeys([*map(Path, self.ctx.settings.library_roots), *folders]))
-        settings = self.ctx.settings
-        new = [str(f) for f in folders if str(f) not in settings.library_roots]
+        known = self.ctx.settings.library_roots
+        new = [str(f) for f in folders if str(f) not in known]
         if new:
-            settings.library_roots = [*settings.library_roots, *new]
-            self.ctx.save_settings(settings)
+            self.ctx.remember_roots([*known, *new])
         return self.start_job(f"Importing {', '.join(f.name or str(f) for f in folders)}", self.jobs.import_roots(roots))
 
     def _import_orphans(self, paths: list[Path]) -> None:
@@ -235,11 +232,18 @@ class MainWindow(QMainWindow):
             return
         self.start_job("Re-scanning the library", self.jobs.import_roots([Path(r) for r in self.ctx.settings.library_roots]))
 
-    def edit_settings(self) -> None:
-        dialog = SettingsDialog(self.ctx.settings, self)
-        if dialog.exec():
-            self.ctx.save_settings(dialog.result_settings())
-            self.show_message("Settings saved.")
+    def edit_settings(self) -> SettingsDialog:
+        """The settings dialog (window-modal); saving applies the settings to the library at once."""
+        dialog = SettingsDialog(self.ctx.settings, self, overrides=self.ctx.overrides, db_path=self.ctx.db_path)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.tracker.spawn(self.apply_settings(dialog.result_settings()),
+                                                           "apply settings"))
+        dialog.open()
+        return dialog
+
+    async def apply_settings(self, settings: AppSettings) -> None:
+        await self.ctx.apply_settings(settings)
+        self.show_message("Settings saved.")
 
     # ---- libraries -----------------------------------------------------------------------------
     def _choose_database(self) -> None:

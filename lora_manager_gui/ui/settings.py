@@ -1,19 +1,22 @@
 """User settings in QSettings, passed to services as plain values; the settings dialog.
 
 The CivitAI API key lives here (QSettings, per user), never in the library database or the log;
-the dialog masks it.
+the dialog masks it. A field an environment variable overrides (CIVITAI_BASE_URL, CIVITAI_API_KEY)
+is shown disabled with a note saying so, and saving keeps the stored value under it untouched.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QListWidget,
     QPushButton,
@@ -24,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from lora_manager_gui.core import config
+from lora_manager_gui.services.library import EnvironmentOverride, EnvironmentOverrides
 
 NSFW_LEVELS: tuple[tuple[str, int], ...] = (
     ("PG (1)", 1), ("PG-13 (2)", 2), ("R (4)", 4), ("X (8)", 8), ("XXX (16)", 16), ("Everything", 31),
@@ -42,14 +46,6 @@ class AppSettings:
         return (f"AppSettings(library_roots={self.library_roots!r}, api_key={'***' if self.api_key else ''!r}, "
                 f"base_url={self.base_url!r}, preview_nsfw_level={self.preview_nsfw_level}, "
                 f"hash_workers={self.hash_workers})")
-
-    @property
-    def effective_base_url(self) -> str:
-        return config.civitai_base_url(self.base_url)
-
-    @property
-    def effective_api_key(self) -> str | None:
-        return config.civitai_api_key(self.api_key)
 
 
 def _as_list(value: object) -> list[str]:
@@ -86,9 +82,28 @@ def save_settings(store: QSettings, settings: AppSettings) -> None:
     store.sync()
 
 
+def _with_note(edit: QWidget, override: EnvironmentOverride | None) -> tuple[QVBoxLayout, QLabel]:
+    """The field, and under it the note saying which environment variable sets it (if one does)."""
+    note = QLabel(override.note if override else "")
+    note.setObjectName("override_note")
+    note.setStyleSheet("color: palette(placeholder-text);")
+    note.setVisible(override is not None)
+    edit.setEnabled(override is None)
+    if override is not None:
+        edit.setToolTip(f"{override.note}; unset it to use this field")
+    box = QVBoxLayout()
+    box.setContentsMargins(0, 0, 0, 0)
+    box.addWidget(edit)
+    box.addWidget(note)
+    return box, note
+
+
 class SettingsDialog(QDialog):
-    def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: AppSettings, parent: QWidget | None = None, *,
+                 overrides: EnvironmentOverrides | None = None, db_path: Path | None = None) -> None:
         super().__init__(parent)
+        self._stored = settings
+        self.overrides = overrides if overrides is not None else EnvironmentOverrides.current()
         self.setWindowTitle("Settings")
         self.setMinimumWidth(560)
         self.roots = QListWidget()
@@ -109,6 +124,13 @@ class SettingsDialog(QDialog):
         self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
         self.api_key.setPlaceholderText("optional; needed for some models")
         self.base_url = QLineEdit(settings.base_url)
+        if self.overrides.api_key is not None:  # the key itself is never put in a widget
+            self.api_key.clear()
+            self.api_key.setPlaceholderText(self.overrides.api_key.note)
+        if self.overrides.base_url is not None:
+            self.base_url.setText(self.overrides.base_url.value)
+        api_key_box, self.api_key_note = _with_note(self.api_key, self.overrides.api_key)
+        base_url_box, self.base_url_note = _with_note(self.base_url, self.overrides.base_url)
         self.nsfw = QComboBox()
         for label, value in NSFW_LEVELS:
             self.nsfw.addItem(label, value)
@@ -121,16 +143,23 @@ class SettingsDialog(QDialog):
 
         form = QFormLayout()
         form.addRow("Library folders", roots_box)
-        form.addRow("CivitAI API key", self.api_key)
-        form.addRow("CivitAI base URL", self.base_url)
+        form.addRow("CivitAI API key", api_key_box)
+        form.addRow("CivitAI base URL", base_url_box)
         form.addRow("Preview NSFW level", self.nsfw)
         form.addRow("Hashing workers", self.workers)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        if db_path is not None:
+            database = self.overrides.database
+            from_env = database is not None and Path(database.value).expanduser() == Path(db_path)
+            self.database = QLabel(str(db_path) + (f" ({database.note})" if database and from_env else ""))
+            self.database.setTextInteractionFlags(self.database.textInteractionFlags()
+                                                  | Qt.TextInteractionFlag.TextSelectableByMouse)
+            form.addRow("Library database", self.database)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(buttons)
+        layout.addWidget(self.buttons)
 
     def _add_root(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a LoRA folder")
@@ -140,8 +169,10 @@ class SettingsDialog(QDialog):
     def result_settings(self) -> AppSettings:
         return AppSettings(
             library_roots=[self.roots.item(i).text() for i in range(self.roots.count())],
-            api_key=self.api_key.text().strip(),
-            base_url=self.base_url.text().strip() or config.DEFAULT_CIVITAI_BASE_URL,
+            # an overridden field keeps what is stored: the environment's value is not saved
+            api_key=self._stored.api_key if self.overrides.api_key else self.api_key.text().strip(),
+            base_url=(self._stored.base_url if self.overrides.base_url
+                      else self.base_url.text().strip() or config.DEFAULT_CIVITAI_BASE_URL),
             preview_nsfw_level=int(self.nsfw.currentData()),
             hash_workers=self.workers.value(),
         )

@@ -6,7 +6,6 @@ schemas/lora_json.schema.json), so what is shown is exactly what "Export lora_js
 from __future__ import annotations
 
 import html
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from lora_manager_gui.core.errors import LoraManagerError
 from lora_manager_gui.ui.async_bridge import TaskTracker
-from lora_manager_gui.ui.context import AppContext, ServiceUnavailableError, require_module
+from lora_manager_gui.ui.context import AppContext
 
 log = logging.getLogger(__name__)
 
@@ -161,10 +160,11 @@ class StacksView(QWidget):
     async def inspect_path(self, path: Path) -> None:
         self.title.setText(f"{path.name}: reading…")
         try:
-            inspector = require_module("services.inspector", "Stack inspection")
-            inspection = await inspector.inspect_file(self.ctx.db, self.ctx.get_hasher(), path,
-                                                      fallback_name=path.stem)
-        except (LoraManagerError, ServiceUnavailableError, OSError, ValueError) as exc:
+            from lora_manager_gui.services.inspector import inspect_file  # preloaded at start-up
+
+            async with self.ctx.library.use_hasher() as hasher:
+                inspection = await inspect_file(self.ctx.db, hasher, path, fallback_name=path.stem)
+        except (LoraManagerError, OSError, ValueError) as exc:
             self.show_failure(path, f"Cannot read {path.name}: {exc}")
             return
         self.show_document(path, inspection.document, inspection.lora_info, inspection.entries,
@@ -212,13 +212,10 @@ class StacksView(QWidget):
             return
         document = self.document
         try:
-            exporter = require_module("services.exporter", "Export")
-            writer = getattr(exporter, "write_document", None)
-            if writer is not None:
-                await self.ctx.pool.call(writer, document, path)
-            else:
-                await self.ctx.pool.call(_write_json, document, path)
-        except (OSError, LoraManagerError, ServiceUnavailableError) as exc:
+            from lora_manager_gui.services.exporter import write_document  # preloaded at start-up
+
+            await self.ctx.pool.call(write_document, document, path)
+        except (OSError, LoraManagerError) as exc:
             self.message_posted.emit(f"Cannot export to {path}: {exc}")
             return
         self.message_posted.emit(f"Exported {len(document.get('loras', []))} LoRAs to {path}")
@@ -226,8 +223,3 @@ class StacksView(QWidget):
     async def wait_idle(self, timeout: float = 10.0) -> None:
         await self.tracker.wait_idle(timeout)
 
-
-def _write_json(document: dict[str, Any], path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(document, ensure_ascii=False, indent=2), "utf-8")
-    tmp.replace(path)

@@ -1,4 +1,8 @@
-"""The status-bar task panel: one row per running task, and the session's error list."""
+"""The status-bar task panel: one row per running task, and the session's problem list.
+
+A row reads the task contract of core/tasks.py only: the latest `Progress` (stage label, counts,
+bytes) while the task runs, its `TaskOutcome` once it has ended, and the `ItemProblem`s it added.
+"""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
@@ -16,9 +20,31 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lora_manager_gui.ui.tasks import BackgroundTask, ItemError, TaskManager, TaskProgress
+from lora_manager_gui.core.tasks import ItemProblem, OutcomeStatus, TaskOutcome
+from lora_manager_gui.ui.tasks import BackgroundTask, TaskManager, TaskProgress
 
 FINISHED_ROW_LINGER_MS = 4000
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def outcome_text(outcome: TaskOutcome) -> str:
+    """How a task ended, for its row: never "done" over deferred, failed or cancelled items."""
+    bad = outcome.problems + outcome.failed
+    status = outcome.status
+    if status is OutcomeStatus.FAILED:
+        return f"failed: {outcome.message}" if outcome.message else "failed"
+    if status is OutcomeStatus.CANCELLED:
+        text = f"cancelled after {_plural(outcome.done, 'item')}"
+    elif status is OutcomeStatus.DEFERRED:
+        text = f"{outcome.deferred:,} deferred (run it again later)"
+    elif status is OutcomeStatus.DONE_WITH_PROBLEMS:
+        return f"done with {_plural(bad, 'problem')}"
+    else:
+        return f"done ({_plural(outcome.done, 'item')})"
+    return text + (f", {_plural(bad, 'problem')}" if bad else "")
 
 
 class TaskRow(QWidget):
@@ -26,6 +52,7 @@ class TaskRow(QWidget):
         super().__init__(parent)
         self.task = task
         self.label = QLabel(task.title)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)  # titles and details hold file names
         self.bar = QProgressBar()
         self.bar.setMaximumWidth(180)
         self.bar.setMaximumHeight(14)
@@ -55,24 +82,26 @@ class TaskRow(QWidget):
     def _show_finished(self, task: BackgroundTask) -> None:
         self.cancel_button.hide()
         self.bar.setRange(0, 1000)
-        self.bar.setValue(1000 if task.state == "done" else self.bar.value())
-        problems = f", {len(task.errors):,} errors" if task.errors else ""
-        self.label.setText(f"{task.title}: {task.state} ({task.progress.done:,} items{problems})")
+        outcome = task.outcome
+        assert outcome is not None
+        finished = outcome.status in (OutcomeStatus.DONE, OutcomeStatus.DONE_WITH_PROBLEMS)
+        self.bar.setValue(1000 if finished else self.bar.value())
+        self.label.setText(f"{task.title}: {outcome_text(outcome)}")
 
 
-class ErrorListDialog(QDialog):
-    """Every per-item error of the session: item, class and message."""
+class ProblemListDialog(QDialog):
+    """Every per-item problem of the session: task, item, kind and message (plain text)."""
 
-    def __init__(self, errors: list[tuple[str, ItemError]], parent: QWidget | None = None) -> None:
+    def __init__(self, problems: list[tuple[str, ItemProblem]], parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Errors")
+        self.setWindowTitle("Problems")
         self.resize(820, 420)
-        self.table = QTableWidget(len(errors), 4)
-        self.table.setHorizontalHeaderLabels(["Task", "Item", "Error", "Message"])
+        self.table = QTableWidget(len(problems), 4)
+        self.table.setHorizontalHeaderLabels(["Task", "Item", "Problem", "Message"])
         self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        for r, (task_title, err) in enumerate(errors):
-            for c, text in enumerate((task_title, err.item, err.error_class, err.message)):
+        for r, (task_title, problem) in enumerate(problems):
+            for c, text in enumerate((task_title, problem.path, problem.kind.label, problem.message)):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
                 self.table.setItem(r, c, item)
@@ -84,40 +113,41 @@ class ErrorListDialog(QDialog):
 
 
 class TaskPanel(QWidget):
-    """Lives in the status bar; shows running tasks and an "Errors (n)" button."""
+    """Lives in the status bar; shows running tasks and a "Problems (n)" button."""
 
     def __init__(self, manager: TaskManager, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.manager = manager
-        self.errors: list[tuple[str, ItemError]] = []
+        self.problems: list[tuple[str, ItemProblem]] = []
         self.rows: dict[int, TaskRow] = {}
         self._layout = QHBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
-        self.errors_button = QPushButton("Errors (0)")
-        self.errors_button.setFlat(True)
-        self.errors_button.hide()
-        self.errors_button.clicked.connect(self.show_errors)
-        self._layout.addWidget(self.errors_button)
+        self.problems_button = QPushButton("Problems (0)")
+        self.problems_button.setFlat(True)
+        self.problems_button.hide()
+        self.problems_button.clicked.connect(self.show_problems)
+        self._layout.addWidget(self.problems_button)
         manager.task_started.connect(self._add_task)
 
     def _add_task(self, task: BackgroundTask) -> None:
         row = TaskRow(task, self)
         self.rows[id(task)] = row
         self._layout.insertWidget(self._layout.count() - 1, row)
-        task.errors_added.connect(lambda errs, t=task: self._add_errors(t, errs))
+        task.problems_added.connect(lambda problems, t=task: self._add_problems(t, problems))
         task.finished.connect(self._task_finished)
 
-    def _add_errors(self, task: BackgroundTask, errors: list[ItemError]) -> None:
-        self.errors.extend((task.title, e) for e in errors)
-        self.errors_button.setText(f"Errors ({len(self.errors):,})")
-        self.errors_button.show()
+    def _add_problems(self, task: BackgroundTask, problems: list[ItemProblem]) -> None:
+        self.problems.extend((task.title, p) for p in problems)
+        self.problems_button.setText(f"Problems ({len(self.problems):,})")
+        self.problems_button.show()
 
     def _task_finished(self, task: BackgroundTask) -> None:
         row = self.rows.pop(id(task), None)
         if row is not None:
             QTimer.singleShot(FINISHED_ROW_LINGER_MS, row.deleteLater)
 
-    def show_errors(self) -> None:
-        dialog = ErrorListDialog(self.errors, self.window())
+    def show_problems(self) -> ProblemListDialog:
+        dialog = ProblemListDialog(self.problems, self.window())
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
+        return dialog

@@ -27,7 +27,7 @@ def test_settings_round_trip_and_masked_key(qtbot, ui_store) -> None:
 def test_api_key_never_reaches_the_library_database(run, open_window, fixture_library) -> None:
     async def scenario():
         window = await open_window(fixture_library)
-        window.ctx.save_settings(AppSettings(api_key="sk-never-in-db-42"))
+        await window.ctx.apply_settings(AppSettings(api_key="sk-never-in-db-42"))
         window.adapters.select_row(0)
         await window.wait_idle()
 

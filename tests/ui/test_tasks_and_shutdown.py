@@ -6,6 +6,7 @@ import threading
 import time
 from pathlib import Path
 
+from lora_manager_gui.core.tasks import ItemProblem, ProblemKind, Progress, Stage
 from lora_manager_gui.services.executors import WorkPool
 from tests.ui.conftest import wait_until
 
@@ -34,9 +35,10 @@ class ControlledJobs:
                     if self.release.is_set() and self.ignore_cancel:
                         break
                     done += 1
-                    ctx.report(done, self.items, bytes_done=done * 4096, bytes_total=self.items * 4096)
+                    ctx.report(Progress(Stage.PARSE, done, self.items, done * 4096, self.items * 4096))
                     if done % 7 == 0:
-                        ctx.add_error(f"/loras/broken-{done}.json", ValueError("Expecting value: line 1 column 1"))
+                        ctx.add_problem(ItemProblem(f"/loras/broken-{done}.json", ProblemKind.INVALID_JSON,
+                                                    "Expecting value: line 1 column 1"))
                     time.sleep(0.001)
                 return done
 
@@ -60,11 +62,11 @@ def test_import_runs_with_progress_and_can_be_cancelled(run, open_window, fixtur
         await wait_until(lambda: task.progress.done > 50)
         assert row.isVisible() and row.cancel_button.isEnabled()
         assert task.progress.total == 10_000
-        assert "/ 10,000" in row.label.text()
+        assert "/ 10,000" in row.label.text() and "reading metadata" in row.label.text()  # Stage.label
         assert task.progress.bytes_per_s and task.progress.bytes_per_s > 0
-        await wait_until(lambda: len(task.errors) > 0)
-        assert task.errors[0].error_class == "ValueError" and "broken-" in task.errors[0].item
-        assert window.task_panel.errors_button.isVisible()
+        await wait_until(lambda: len(task.problems) > 0)
+        assert task.problems[0].kind is ProblemKind.INVALID_JSON and "broken-" in task.problems[0].path
+        assert window.task_panel.problems_button.isVisible()
         # throttled: far fewer GUI updates than items reported
         await asyncio.sleep(0.5)
         assert task.progress_updates < task.progress.done / 5
@@ -72,8 +74,10 @@ def test_import_runs_with_progress_and_can_be_cancelled(run, open_window, fixtur
         await wait_until(lambda: not task.running)
         assert task.state == "cancelled"
         assert 0 < task.result < 10_000
+        assert row.label.text().startswith(f"{task.title}: cancelled after ")
         assert window.tasks.running == []
-        window.task_panel.show_errors()
+        dialog = window.task_panel.show_problems()
+        assert dialog.table.item(0, 2).text() == "invalid json"
 
     try:
         run(scenario())
