@@ -211,20 +211,24 @@ class TaskOutcome:
         return cls(status, done, problems, deferred, cancelled, failed, error, changes)
 
     def describe(self) -> str:
-        """One line for a person: "done", "done with 3 problems", "12 deferred", ..."""
+        """How the task ended, for a person: never "done" over deferred, failed or cancelled items."""
+        bad = self.problems + self.failed
         if self.status is OutcomeStatus.FAILED:
             return f"failed: {self.message}" if self.message else "failed"
         if self.status is OutcomeStatus.CANCELLED:
-            return f"cancelled after {self.done:,}"
-        parts = []
-        if self.deferred:
-            parts.append(f"{self.deferred:,} deferred")
-        bad = self.problems + self.failed
-        if bad:
-            parts.append(f"{bad:,} problem" + ("" if bad == 1 else "s"))
-        if not parts:
-            return "done"
-        return "done with " + ", ".join(parts)
+            text = f"cancelled after {plural(self.done, 'item')}"
+        elif self.status is OutcomeStatus.DEFERRED:
+            text = f"{self.deferred:,} deferred (run it again later)"
+        elif self.status is OutcomeStatus.DONE_WITH_PROBLEMS:
+            return f"done with {plural(bad, 'problem')}"
+        else:
+            return f"done ({plural(self.done, 'item')})"
+        return text + (f", {plural(bad, 'problem')}" if bad else "")
+
+
+def plural(n: int, word: str) -> str:
+    """"1 item", "1,582 items"."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 class ProgressThrottle:

@@ -26,25 +26,9 @@ from lora_manager_gui.ui.tasks import BackgroundTask, TaskManager, TaskProgress
 FINISHED_ROW_LINGER_MS = 4000
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
-
-
 def outcome_text(outcome: TaskOutcome) -> str:
-    """How a task ended, for its row: never "done" over deferred, failed or cancelled items."""
-    bad = outcome.problems + outcome.failed
-    status = outcome.status
-    if status is OutcomeStatus.FAILED:
-        return f"failed: {outcome.message}" if outcome.message else "failed"
-    if status is OutcomeStatus.CANCELLED:
-        text = f"cancelled after {_plural(outcome.done, 'item')}"
-    elif status is OutcomeStatus.DEFERRED:
-        text = f"{outcome.deferred:,} deferred (run it again later)"
-    elif status is OutcomeStatus.DONE_WITH_PROBLEMS:
-        return f"done with {_plural(bad, 'problem')}"
-    else:
-        return f"done ({_plural(outcome.done, 'item')})"
-    return text + (f", {_plural(bad, 'problem')}" if bad else "")
+    """How a task ended, for its row (core.tasks holds the one wording)."""
+    return outcome.describe()
 
 
 class TaskRow(QWidget):

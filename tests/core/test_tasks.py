@@ -18,10 +18,11 @@ def test_outcome_is_never_done_over_deferred_failed_or_cancelled_items():
 
 
 def test_outcome_describes_itself_in_words():
-    assert TaskOutcome.decide(done=5).describe() == "done"
+    assert TaskOutcome.decide(done=5).describe() == "done (5 items)"
     assert TaskOutcome.decide(done=5, problems=1).describe() == "done with 1 problem"
-    assert TaskOutcome.decide(done=5, deferred=1582, failed=2).describe() == "done with 1,582 deferred, 2 problems"
-    assert TaskOutcome.decide(done=7, was_cancelled=True).describe() == "cancelled after 7"
+    assert TaskOutcome.decide(done=5, deferred=1582, failed=2).describe() == "1,582 deferred (run it again later), 2 problems"
+    assert TaskOutcome.decide(done=7, was_cancelled=True).describe() == "cancelled after 7 items"
+    assert TaskOutcome.decide(done=1, was_cancelled=True, failed=1).describe() == "cancelled after 1 item, 1 problem"
     assert TaskOutcome.decide(done=0, error="no such folder").describe() == "failed: no such folder"
 
 
