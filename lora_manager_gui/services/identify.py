@@ -49,7 +49,10 @@ def library_paths() -> list[str]:
 
 async def hash_files(run: IdentifyRun, paths: list[str]) -> None:
     """Stage 1: SHA-256 of every file (cache first); files that cannot be hashed become items."""
-    results = await run.hasher.hash_paths(paths, cancel=run.cancel, progress=run.throttle if run.throttle.active else None)
+    def forward(p: Progress) -> None:  # the hasher throttles already, and forces its first and last
+        run.throttle(p, force=True)
+
+    results = await run.hasher.hash_paths(paths, cancel=run.cancel, progress=forward if run.throttle.active else None)
     for result in results:
         if result.sha256 is None:
             status = ItemStatus.CANCELLED if result.error_class == "cancelled" else ItemStatus.HASH_FAILED

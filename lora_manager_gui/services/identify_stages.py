@@ -143,7 +143,7 @@ async def lookup_by_hash(run: IdentifyRun, pending: list[str]) -> list[str]:
         await run.fail(bad, CivitaiMalformedAnswerError.error_class)
         misses.extend(rest)
     if pending:
-        run.emit(Stage.LOOKUP, len(pending), len(pending))
+        run.emit(Stage.LOOKUP, len(pending), len(pending), force=True)
     return misses
 
 
@@ -173,7 +173,7 @@ async def autov3_retry(run: IdentifyRun, misses: list[str]) -> None:
             continue
         await run.record_found({sha: version}, MatchedBy.AUTOV3)
     if misses:
-        run.emit(Stage.AUTOV3, len(misses), len(misses))
+        run.emit(Stage.AUTOV3, len(misses), len(misses), force=True)
 
 
 async def fetch_models(run: IdentifyRun, wanted: set[int], *, refresh: bool) -> None:
@@ -198,7 +198,7 @@ async def fetch_models(run: IdentifyRun, wanted: set[int], *, refresh: bool) -> 
         report.models_fetched += await run.db.call(store.store_models, list(models.values()))
         report.models_failed += len(ids) - len(models)
     if missing:
-        run.emit(Stage.MODELS, len(missing), len(missing))
+        run.emit(Stage.MODELS, len(missing), len(missing), force=True)
 
 
 def _models_label(ids: list[int]) -> str:
