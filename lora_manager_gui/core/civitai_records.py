@@ -120,11 +120,18 @@ class ModelPage:
 
 # -- small validators --------------------------------------------------------------------------
 
+def _shown(value: Any) -> str:
+    """A short, safe picture of a bad value (never the repr of a deep or huge structure)."""
+    if isinstance(value, (list, dict)):
+        return f"{'a list' if isinstance(value, list) else 'an object'} of {len(value)}"
+    if type(value) is int and abs(value) > 10**18:
+        return f"an integer of {value.bit_length()} bits"
+    shown = repr(value[:60] if isinstance(value, str) else value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
 def _bad(what: str, value: Any) -> CivitaiMalformedAnswerError:
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return CivitaiMalformedAnswerError(f"CivitAI sent an unusable {what}: {shown}")
+    return CivitaiMalformedAnswerError(f"CivitAI sent an unusable {what}: {_shown(value)}")
 
 
 def valid_id(value: Any) -> bool:
@@ -303,7 +310,7 @@ def parse_version_batch(data: Any) -> VersionBatch:
     Raises CivitaiMalformedAnswerError when the answer is not a list.
     """
     if not isinstance(data, list):
-        raise _bad("batch answer (expected a list)", type(data).__name__)
+        raise CivitaiMalformedAnswerError(f"CivitAI sent {_shown(data)} where a list of model versions was expected")
     versions: list[CivitaiVersion] = []
     rejected: list[RejectedItem] = []
     for item in data:
