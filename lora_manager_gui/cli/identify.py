@@ -54,11 +54,13 @@ MIN_RATE_SECONDS = 1.0  # no rate is shown before a stage has run this long
 
 
 def _size(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000:
-            return f"{n:.0f} {unit}"
+    if n < 1000:
+        return f"{n:.0f} B"
+    for unit in ("kB", "MB", "GB", "TB"):
         n /= 1000
-    return f"{n:.1f} TB"
+        if n < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}" if n < 100 else f"{n:.0f} {unit}"
+    raise AssertionError("unreachable")
 
 
 def progress_line(p: Progress, elapsed: float) -> str:
