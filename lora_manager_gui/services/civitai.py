@@ -73,7 +73,7 @@ PARSE_OFF_LOOP_BYTES = 64 * 1024
 
 USER_AGENT = f"LoRA-Manager/{__version__} (+https://github.com/lora-manager; library identification by hash)"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)  # per connect / read / write
-DEFAULT_DEADLINE = 90.0  # seconds for a whole exchange: connect, send, every byte of the answer
+DEFAULT_DEADLINE = 60.0  # seconds for a whole exchange: connect, send, every byte of the answer
 DEFAULT_DOWNLOAD_DEADLINE = 300.0
 DEFAULT_MAX_BODY_BYTES = 128 * 1024 * 1024  # decoded; a 100-version batch is a few megabytes
 BATCH_HASHES = 100  # POST /model-versions/by-hash accepts at most 100 SHA-256
@@ -183,7 +183,7 @@ class CivitaiClient:
                     self.unreachable_in_a_row = 0
                     declared = response.headers.get("content-length", "")
                     reader = BodyReader(response.headers.get("content-encoding", ""), self.max_body_bytes, path)
-                    if declared.isdigit() and not reader._encoding and int(declared) > self.max_body_bytes:
+                    if declared.isdigit() and not reader.encoded and int(declared) > self.max_body_bytes:
                         raise CivitaiTooLargeError(
                             f"CivitAI announced {int(declared):,} bytes, over the {self.max_body_bytes:,}-byte limit", url=path)
                     async for chunk in response.aiter_raw():

@@ -63,6 +63,11 @@ class BodyReader:
             raise CivitaiMalformedResponseError(f"CivitAI sent a body encoded as {self._encoding!r}", url=url)
         self._raw_deflate_tried = False
 
+    @property
+    def encoded(self) -> bool:
+        """True when the body is compressed (its Content-Length says nothing of the decoded size)."""
+        return self._z is not None
+
     def _add(self, piece: bytes) -> None:
         if len(self.data) + len(piece) > self.max_bytes:
             raise CivitaiTooLargeError(

@@ -46,6 +46,8 @@ class IdentifyRun:
     found_versions: dict[str, CivitaiVersion] = field(default_factory=dict)
     halted: DeferReason | None = None  # rate limited or offline: ask nothing more
     halt_message: str = ""
+    failed: int = 0  # hashes failed / deferred so far (for the progress counters)
+    deferred: int = 0
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -59,9 +61,7 @@ class IdentifyRun:
 
     def emit(self, stage: Stage, done: int, total: int, *, force: bool = False) -> None:
         if self.throttle.active:
-            failed = sum(1 for item in self.outcome.values() if item.status is ItemStatus.FAILED)
-            deferred = sum(1 for item in self.outcome.values() if item.status is ItemStatus.DEFERRED)
-            self.throttle(Progress(stage, done, total, problems=failed, deferred=deferred), force=force)
+            self.throttle(Progress(stage, done, total, problems=self.failed, deferred=self.deferred), force=force)
 
     # -- writing outcomes ----------------------------------------------------------------------
 
@@ -85,6 +85,7 @@ class IdentifyRun:
         await self.db.call(store.record_outcomes, failed={sha: (error_class, msg) for sha, msg in reasons.items()})
         for sha, message in reasons.items():
             self.outcome[sha] = IdentifyItem("", sha, ItemStatus.FAILED, error_class, message)
+        self.failed += len(reasons)
 
     async def defer(self, shas: list[str], reason: DeferReason) -> None:
         if not shas:
@@ -93,6 +94,7 @@ class IdentifyRun:
         await self.db.call(store.record_outcomes, deferred={sha: (reason.value, text) for sha in shas})
         for sha in shas:
             self.outcome[sha] = IdentifyItem("", sha, ItemStatus.DEFERRED, reason.value, text)
+        self.deferred += len(shas)
 
     async def defer_if_stopped(self, shas: list[str]) -> bool:
         reason = self.stop_reason
