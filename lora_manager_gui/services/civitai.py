@@ -5,8 +5,12 @@
 - 429: retried at most `max_429_retries` times, waiting Retry-After (seconds or HTTP date, capped) or
   an exponential backoff with jitter, pausing the whole queue; then CivitaiRateLimitedError (the
   item is deferred, not failed).
-- 5xx/524, timeouts and dropped connections: retried a little, then a classified error. A body is
-  trusted only when its Content-Type says JSON and it parses, even on a 200.
+- 5xx/524, timeouts and dropped connections: retried a little, then a classified error; a host
+  that cannot be connected to on every try is CivitaiUnreachableError (the caller is offline).
+- Every exchange has an overall `deadline` (the httpx timeouts are per read, so a trickled body
+  would pass them) and a cap on the decoded body (`max_body_bytes`, counted while decoding).
+- A body is trusted only when its Content-Type says JSON and it parses, even on a 200, and then
+  only through the one parser of core/civitai_records.py: endpoints return typed records.
 - The API key: lookups are Public endpoints and never need it (CIVITAI_API.md §5), and a token
   bypasses the shared edge cache, so by-hash lookups go out anonymous. The key is sent, as
   `Authorization: Bearer`, only on the Mixed endpoints (/models, /model-versions/{id}), where it
@@ -30,7 +34,6 @@ from lora_manager_gui import __version__
 from lora_manager_gui.core.civitai_errors import (
     CivitaiError,
     CivitaiHtmlResponseError,
-    CivitaiMalformedAnswerError,
     CivitaiMalformedResponseError,
     CivitaiNetworkError,
     CivitaiNotFoundError,
