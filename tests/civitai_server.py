@@ -9,7 +9,10 @@ tests/fixtures/civitai/. Faults are injected per path and/or hash:
 
 Kinds: 429_json, 429_html (Cloudflare 1015 page), 500, 503, 524, timeout (sleeps past the client's
 timeout), html_200 (maintenance page with status 200), truncated_json (a 200 whose JSON stops
-half-way), dropped (Content-Length promises more than is sent), null_items (batch with null items).
+half-way), dropped (Content-Length promises more than is sent), null_items (batch with null items),
+trickle (a 200 whose body comes one byte every `delay` seconds), gzip_bomb (a small gzip body that
+inflates to `size` bytes, 2 GB by default), extra_items (`payload`, JSON text of more items, is
+added to a batch answer), body (`payload` is sent as the whole 200 JSON answer).
 Every request is logged with its headers and body (`server.requests`).
 """
 from __future__ import annotations
@@ -18,6 +21,7 @@ import copy
 import json
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -44,6 +48,20 @@ class Fault:
     times: int | None = 1  # None = forever
     retry_after: str | None = None
     delay: float = 0.0
+    payload: str | None = None  # extra_items / body: JSON text
+    size: int = 2 * 1024**3  # gzip_bomb: the inflated size
+    sent: int = 0  # trickle: body bytes written so far
+
+
+def gzip_bomb(size: int) -> bytes:
+    """A gzip stream of `size` zero bytes (about size / 1000 bytes long), built without `size` of memory.
+
+    The trailer (CRC, length) is left out: a client that reads it all has already failed."""
+    block = 1024 * 1024
+    z = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    head = z.compress(b"\0" * block) + z.flush(zlib.Z_FULL_FLUSH)
+    repeat = z.compress(b"\0" * block) + z.flush(zlib.Z_FULL_FLUSH)
+    return head + repeat * (max(size // block, 1) - 1)
 
 
 @dataclass
@@ -63,6 +81,7 @@ class Catalogue:
         self.versions: dict[int, dict[str, Any]] = {}
         self.models: dict[int, dict[str, Any]] = {}
         self.by_hash: dict[str, int] = {}
+        self.sha256s: set[str] = set()  # the hashes that are SHA256 of a file (the batch matches only those)
         self.lock = threading.Lock()
 
     @classmethod
@@ -75,8 +94,10 @@ class Catalogue:
         with self.lock:
             self.versions[version["id"]] = version
             for f in version.get("files") or []:
-                for value in (f.get("hashes") or {}).values():
+                for kind, value in (f.get("hashes") or {}).items():
                     self.by_hash[str(value).upper()] = version["id"]
+                    if kind == "SHA256":
+                        self.sha256s.add(str(value).upper())
             if model is not None:
                 self.models[model["id"]] = model
 
@@ -114,6 +135,7 @@ class FakeCivitai:
         self.requests: list[LoggedRequest] = []
         self._lock = threading.Lock()
         self.images: dict[str, bytes] = {"preview.png": PNG_1x1}
+        self._bombs: dict[int, bytes] = {}
         handler = type("Handler", (_Handler,), {"fake": self})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
@@ -143,6 +165,12 @@ class FakeCivitai:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def bomb(self, size: int) -> bytes:
+        with self._lock:
+            if size not in self._bombs:
+                self._bombs[size] = gzip_bomb(size)
+            return self._bombs[size]
 
     def add_fault(self, path: str, kind: str, **kw: Any) -> Fault:
         fault = Fault(path, kind, **kw)
@@ -244,6 +272,35 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, text[: len(text) // 2], "application/json")
         elif kind == "dropped":
             self._send(200, b'{"id": 1, "na', "application/json", length=5000)
+        elif kind == "trickle":
+            body = b'{"id": 1, "name": "slow", "files": []}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                for byte in body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    fault.sent += 1
+                    time.sleep(fault.delay or 1.5)
+            except OSError:
+                pass
+            self.close_connection = True
+        elif kind == "gzip_bomb":
+            body = self.fake.bomb(fault.size)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                self.wfile.write(body)
+            except OSError:
+                pass
+            self.close_connection = True
+        elif kind == "body":
+            self._send(200, (fault.payload or "").encode("utf-8", "surrogatepass"), "application/json")
         else:
             return False  # e.g. null_items: handled by the route
         return True
@@ -269,11 +326,14 @@ class _Handler(BaseHTTPRequestHandler):
             items: list[Any] = []
             for h in body:
                 vid = cat.by_hash.get(h.upper())
-                if vid is not None and cat.versions[vid]["files"][0]["hashes"].get("SHA256", "").upper() == h.upper():
+                if vid is not None and h.upper() in cat.sha256s:
                     items.append(cat.versions[vid])
             if any(f.kind == "null_items" for f in self.fake.faults):
                 items.insert(0, None)
-            self._json(200, items[::-1])  # not in request order
+            texts = [json.dumps(item) for item in items[::-1]]  # not in request order
+            texts += [f.payload for f in self.fake.faults if f.kind == "extra_items" and f.payload]
+            self._send(200, ("[" + ",".join(texts) + "]").encode("utf-8", "surrogatepass"),
+                       "application/json; charset=utf-8")
             return
         if route.startswith("model-versions/by-hash/") and method == "GET":
             vid = cat.by_hash.get(route.rsplit("/", 1)[-1].upper())

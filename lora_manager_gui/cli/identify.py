@@ -5,13 +5,16 @@ import argparse
 import json
 import os
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 from lora_manager_gui.cli import with_library
 from lora_manager_gui.core.hashing import model_files_under
+from lora_manager_gui.core.tasks import Progress, Stage
 from lora_manager_gui.db import hash_cache
-from lora_manager_gui.services.hasher import HashProgress, HashResult
-from lora_manager_gui.services.identify import DEFAULT_RECHECK_NOT_FOUND_DAYS, IdentifyProgress, IdentifyReport, identify
+from lora_manager_gui.services.hash_results import HashReport
+from lora_manager_gui.services.identify import DEFAULT_RECHECK_NOT_FOUND_DAYS, IdentifyReport, ItemStatus, identify
 from lora_manager_gui.services.library import Library, LibrarySettings
 
 
@@ -46,21 +49,59 @@ def _expand(paths: list[str]) -> tuple[list[str], list[str]]:
     return files, missing
 
 
+MIN_RATE_SECONDS = 1.0  # no rate is shown before a stage has run this long
+
+
+def _size(n: float) -> str:
+    if n < 1000:
+        return f"{n:.0f} B"
+    for unit in ("kB", "MB", "GB", "TB"):
+        n /= 1000
+        if n < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}" if n < 100 else f"{n:.0f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def progress_line(p: Progress, elapsed: float) -> str:
+    """One line for a `Progress`: the stage, its counts and a rate over `elapsed` seconds of it.
+
+    The rate is items or bytes per second of the stage's elapsed time (never shown before
+    MIN_RATE_SECONDS, so a first update cannot divide by almost nothing).
+    """
+    parts = [p.stage.label, f"{p.done:,}/{p.total:,}" if p.total is not None else f"{p.done:,}"]
+    extra = []
+    if p.bytes_total:
+        extra.append(f"{_size(p.bytes_done)} of {_size(p.bytes_total)}")
+    if elapsed >= MIN_RATE_SECONDS:
+        if p.bytes_total:
+            rate = p.bytes_done / elapsed
+            extra.append(f"{_size(rate)}/s")
+            if rate > 0 and p.bytes_total > p.bytes_done:
+                extra.append(f"{(p.bytes_total - p.bytes_done) / rate:.0f} s left")
+        elif p.done:
+            extra.append(f"{p.done / elapsed:.1f}/s")
+    if p.problems:
+        extra.append(f"{p.problems:,} problem" + ("" if p.problems == 1 else "s"))
+    if p.deferred:
+        extra.append(f"{p.deferred:,} deferred")
+    return " ".join(parts) + (f" ({', '.join(extra)})" if extra else "")
+
+
 class _Progress:
-    def __init__(self, quiet: bool) -> None:
+    """The progress line on stderr (a terminal only); reads `core.tasks.Progress`."""
+
+    def __init__(self, quiet: bool, clock: Callable[[], float] = time.monotonic) -> None:
         self.on = not quiet and sys.stderr.isatty()
+        self._clock = clock
+        self._stage: Stage | None = None
+        self._since = clock()
 
-    def hashing(self, p: HashProgress) -> None:
-        if self.on:
-            eta = f", {p.eta_s:.0f} s left" if p.eta_s is not None else ""
-            sys.stderr.write(f"\r\x1b[Khashing {p.files_done}/{p.files_total} ({p.bytes_per_s / 1e6:.0f} MB/s{eta})")
-            sys.stderr.flush()
-
-    def identify(self, p: IdentifyProgress) -> None:
-        if p.hashing is not None:
-            self.hashing(p.hashing)
-        elif self.on:
-            sys.stderr.write(f"\r\x1b[K{p.stage.replace('_', ' ')} {p.done}/{p.total}")
+    def __call__(self, p: Progress) -> None:
+        now = self._clock()
+        if p.stage is not self._stage:
+            self._stage, self._since = p.stage, now
+        if self.on and p.stage is not Stage.DONE:
+            sys.stderr.write(f"\r\x1b[K{progress_line(p, now - self._since)}")
             sys.stderr.flush()
 
     def close(self) -> None:
@@ -73,9 +114,9 @@ def cmd_hash(args: argparse.Namespace) -> int:
     files, missing = _expand(args.paths)
     progress = _Progress(args.json)
 
-    async def work(library: Library) -> list[HashResult]:
+    async def work(library: Library) -> HashReport:
         async with library.use_hasher() as hasher:
-            return await hasher.hash_paths(files, progress=progress.hashing)
+            return await hasher.hash_paths(files, progress=progress)
 
     try:
         results = with_library(args.db, work, settings=LibrarySettings.resolve(hash_workers=args.workers))
@@ -121,7 +162,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
     async def work(library: Library) -> IdentifyReport:  # base URL and key from the environment
         async with library.use_civitai() as client, library.use_hasher() as hasher:
             return await identify(library.db, client, hasher, None, recheck_not_found_days=args.recheck_days,
-                                  progress=progress.identify, refresh_found=args.refresh)
+                                  progress=progress, refresh_found=args.refresh)
 
     try:
         report = with_library(args.db, work)
@@ -135,8 +176,10 @@ def cmd_identify(args: argparse.Namespace) -> int:
               f"already known: {report.already_known}, unreadable: {report.hash_failed}, "
               f"requests: {report.requests}")
         for item in report.items:
-            if item.status in ("failed", "hash_failed"):
+            if item.status in (ItemStatus.FAILED, ItemStatus.HASH_FAILED):
                 print(f"  {item.status} [{item.error_class}] {item.path}: {item.error}")
-        if report.deferred:
-            print(f"  {report.deferred} files deferred: CivitAI was rate limiting; run identify again later")
+        for problem in report.problems:
+            if problem.kind.value in ("rate_limited", "offline") or problem.path.startswith("CivitAI model"):
+                print(f"  [{problem.kind}] {problem.message}; run identify again later")
+        print(f"outcome: {report.outcome().describe()}")
     return 1 if report.failed or report.hash_failed else 0

@@ -1,4 +1,7 @@
-"""What CivitAI says about a file, parsed tolerantly from its JSON (CIVITAI_API.md §2, §3, §8, §9).
+"""What the library shows about a file identified on CivitAI, built from the stored JSON (CIVITAI_API.md §2, §3, §8, §9).
+
+The answers themselves are validated into records by `core/civitai_records.py` before anything is
+stored; this module reads the stored JSON back for display, tolerantly:
 
 Unknown keys are ignored; absent images/trainedWords/description/hashes mean empty; a null
 downloadCount stays None; `files: []` (archived) and null batch items are expected; the huge
@@ -7,87 +10,31 @@ string, an array or a Postgres array literal and is normalised to a list.
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from lora_manager_gui.core.errors import LoraManagerError
+from lora_manager_gui.core.civitai_errors import (  # noqa: F401  (the errors' historical home)
+    CivitaiError,
+    CivitaiHtmlResponseError,
+    CivitaiMalformedAnswerError,
+    CivitaiMalformedResponseError,
+    CivitaiNetworkError,
+    CivitaiNotFoundError,
+    CivitaiRateLimitedError,
+    CivitaiRegionBlockedError,
+    CivitaiRequestError,
+    CivitaiServerError,
+    CivitaiTimeoutError,
+    CivitaiTooLargeError,
+    CivitaiUnreachableError,
+)
+from lora_manager_gui.core.civitai_records import CivitaiImage, strip_comfy  # noqa: F401
+from lora_manager_gui.core.civitai_records import parse_images as _parse_images
 
 # nsfwLevel bits (src/server/common/enums.ts)
 NSFW_PG, NSFW_PG13, NSFW_R, NSFW_X, NSFW_XXX, NSFW_BLOCKED = 1, 2, 4, 8, 16, 32
 NSFW_NAMES = {NSFW_PG: "PG", NSFW_PG13: "PG13", NSFW_R: "R", NSFW_X: "X", NSFW_XXX: "XXX", NSFW_BLOCKED: "Blocked"}
-
-
-class CivitaiError(LoraManagerError):
-    """A CivitAI request failed; `error_class` is the stable name stored and reported for the item."""
-
-    error_class = "civitai_error"
-    transient = True  # worth trying again in a later run
-
-    def __init__(self, message: str, *, status: int | None = None, url: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.url = url
-
-
-class CivitaiNotFoundError(CivitaiError):
-    error_class = "not_found"
-    transient = False
-
-
-class CivitaiRateLimitedError(CivitaiError):
-    """Still 429 after the allowed retries: the item is deferred, not failed."""
-
-    error_class = "rate_limited"
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.retry_after = retry_after
-
-
-class CivitaiServerError(CivitaiError):
-    error_class = "server_error"
-
-
-class CivitaiTimeoutError(CivitaiError):
-    error_class = "timeout"
-
-
-class CivitaiNetworkError(CivitaiError):
-    error_class = "network"
-
-
-class CivitaiHtmlResponseError(CivitaiError):
-    """An HTML page (Cloudflare challenge, maintenance page) where JSON was expected."""
-
-    error_class = "html_body"
-
-
-class CivitaiMalformedResponseError(CivitaiError):
-    """The body claimed to be JSON but did not parse, or had an unexpected shape."""
-
-    error_class = "malformed_json"
-
-
-class CivitaiRequestError(CivitaiError):
-    """A 4xx other than 404/429: retrying will not help."""
-
-    error_class = "http_4xx"
-    transient = False
-
-
-class CivitaiRegionBlockedError(CivitaiRequestError):
-    error_class = "region_blocked"
-
-
-@dataclass
-class CivitaiImage:
-    url: str
-    nsfw_level: int
-    type: str = "image"
-    width: int | None = None
-    height: int | None = None
 
 
 @dataclass
@@ -166,21 +113,6 @@ def normalise_commercial_use(value: Any) -> list[str]:
     return []
 
 
-def strip_comfy(data: Any) -> Any:
-    """A deep copy without images[].meta.comfy (a whole workflow, often megabytes)."""
-    cleaned = copy.deepcopy(data)
-    versions = [cleaned]
-    if isinstance(cleaned, dict) and isinstance(cleaned.get("modelVersions"), list):
-        versions.extend(cleaned["modelVersions"])
-    for version in versions:
-        if not isinstance(version, dict) or not isinstance(version.get("images"), list):
-            continue
-        for image in version["images"]:
-            if isinstance(image, dict) and isinstance(image.get("meta"), dict):
-                image["meta"].pop("comfy", None)
-    return cleaned
-
-
 def is_version_object(data: Any) -> bool:
     return isinstance(data, dict) and _int(data.get("id")) is not None and "modelVersions" not in data
 
@@ -207,20 +139,7 @@ def file_autov3s(version: dict[str, Any]) -> list[str]:
 
 
 def parse_images(version: dict[str, Any]) -> list[CivitaiImage]:
-    images: list[CivitaiImage] = []
-    for item in version.get("images") or []:
-        if not isinstance(item, dict) or not _str(item.get("url")):
-            continue
-        images.append(
-            CivitaiImage(
-                url=item["url"],
-                nsfw_level=_int(item.get("nsfwLevel")) or 0,
-                type=_str(item.get("type")) or "image",
-                width=_int(item.get("width")),
-                height=_int(item.get("height")),
-            )
-        )
-    return images
+    return list(_parse_images(version.get("images"))) if isinstance(version, dict) else []
 
 
 def image_allowed(image: CivitaiImage, max_nsfw_level: int | None) -> bool:
@@ -301,30 +220,6 @@ def build_info(
         matched_by=matched_by,
         has_model_data=bool(model),
     )
-
-
-def parse_version_list(data: Any) -> list[dict[str, Any]]:
-    """The items of a batch by-hash answer: a list, null items and non-objects dropped.
-
-    Raises CivitaiMalformedResponseError when the answer is not a list.
-    """
-    if not isinstance(data, list):
-        raise CivitaiMalformedResponseError(f"expected a list of model versions, got {type(data).__name__}")
-    return [strip_comfy(item) for item in data if is_version_object(item)]
-
-
-def parse_model_page(data: Any) -> tuple[list[dict[str, Any]], str | None]:
-    """(items, nextCursor) of a /models answer. Raises CivitaiMalformedResponseError."""
-    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
-        raise CivitaiMalformedResponseError("expected {items: [...]} from /models")
-    items = [strip_comfy(m) for m in data["items"] if isinstance(m, dict) and _int(m.get("id")) is not None]
-    cursor = _dict(data.get("metadata")).get("nextCursor")
-    return items, str(cursor) if cursor not in (None, "") else None
-
-
-def pick_oldest(versions: list[dict[str, Any]]) -> dict[str, Any]:
-    """One hash matching several versions: the oldest wins, as GET by-hash does since 2026-07."""
-    return sorted(versions, key=lambda v: (str(v.get("publishedAt") or "9999"), _int(v.get("id")) or 0))[0]
 
 
 def utc_now() -> datetime:

@@ -13,19 +13,21 @@ from typing import Any
 
 from peewee import fn
 
-from lora_manager_gui.core.civitai import CivitaiInfo, build_info, strip_comfy
+from lora_manager_gui.core.civitai import CivitaiInfo, build_info
+from lora_manager_gui.core.civitai_records import CivitaiModel, CivitaiVersion, LookupStatus, MatchedBy
 from lora_manager_gui.db.fields import utc_now
-from lora_manager_gui.db.models import CivitaiLookup, CivitaiModelRecord, CivitaiVersion, database_proxy
+from lora_manager_gui.db.models import CivitaiLookup, CivitaiModelRecord, database_proxy
+from lora_manager_gui.db.models import CivitaiVersion as CivitaiVersionRecord
 
-FOUND, NOT_FOUND, FAILED, DEFERRED = "found", "not_found", "failed", "deferred"
-STATUSES = (FOUND, NOT_FOUND, FAILED, DEFERRED)
+FOUND, NOT_FOUND, FAILED, DEFERRED = LookupStatus.FOUND, LookupStatus.NOT_FOUND, LookupStatus.FAILED, LookupStatus.DEFERRED
+STATUSES = tuple(LookupStatus)
 CHUNK = 400
 
 
 @dataclass
 class LookupState:
     sha256: str
-    status: str
+    status: LookupStatus
     version_id: int | None
     model_id: int | None
     fetched_at: datetime
@@ -43,24 +45,20 @@ def _existing(sha256: str) -> CivitaiLookup | None:
     return CivitaiLookup.get_or_none(CivitaiLookup.sha256 == sha256)
 
 
-def store_version(version: dict[str, Any], fetched_at: datetime | None = None) -> int:
-    """Insert or replace one complete model-version object (comfy stripped). Returns its id."""
-    data = strip_comfy(version)
-    version_id = int(data["id"])
-    CivitaiVersion.insert(
-        version_id=version_id, model_id=data.get("modelId"), data=data, fetched_at=fetched_at or utc_now()
+def store_version(version: CivitaiVersion, fetched_at: datetime | None = None) -> int:
+    """Insert or replace one validated model-version answer (its raw JSON, comfy stripped). Returns its id."""
+    CivitaiVersionRecord.insert(
+        version_id=version.id, model_id=version.model_id, data=version.raw, fetched_at=fetched_at or utc_now()
     ).on_conflict_replace().execute()
-    return version_id
+    return version.id
 
 
-def store_model(model: dict[str, Any], fetched_at: datetime | None = None) -> int:
-    data = strip_comfy(model)
-    model_id = int(data["id"])
-    CivitaiModelRecord.insert(model_id=model_id, data=data, fetched_at=fetched_at or utc_now()).on_conflict_replace().execute()
-    return model_id
+def store_model(model: CivitaiModel, fetched_at: datetime | None = None) -> int:
+    CivitaiModelRecord.insert(model_id=model.id, data=model.raw, fetched_at=fetched_at or utc_now()).on_conflict_replace().execute()
+    return model.id
 
 
-def store_models(models: Iterable[dict[str, Any]]) -> int:
+def store_models(models: Iterable[CivitaiModel]) -> int:
     now = utc_now()
     count = 0
     with database_proxy.atomic():
@@ -70,12 +68,13 @@ def store_models(models: Iterable[dict[str, Any]]) -> int:
     return count
 
 
-def record_found(sha256: str, version: dict[str, Any], *, matched_by: str = "sha256") -> None:
+def record_found(sha256: str, version: CivitaiVersion, *, matched_by: MatchedBy | str = MatchedBy.SHA256) -> None:
     """A complete answer: store the version JSON and mark the lookup found (replacing anything)."""
     now = utc_now()
+    matched_by = MatchedBy(matched_by)
     with database_proxy.atomic():
         version_id = store_version(version, now)
-        model_id = version.get("modelId") if isinstance(version.get("modelId"), int) else None
+        model_id = version.model_id
         CivitaiLookup.insert(
             sha256=_key(sha256), status=FOUND, version_id=version_id, model_id=model_id, matched_by=matched_by,
             fetched_at=now, checked_at=now, error_class=None, error=None, attempts=1,
@@ -90,7 +89,7 @@ def record_found(sha256: str, version: dict[str, Any], *, matched_by: str = "sha
         ).execute()
 
 
-def _record_without_data(sha256: str, status: str, error_class: str | None, error: str | None) -> bool:
+def _record_without_data(sha256: str, status: LookupStatus, error_class: str | None, error: str | None) -> bool:
     """not_found / failed / deferred. A 'found' row keeps its status and data: only checked_at and
     the last error move. Returns True when the status was written."""
     key = _key(sha256)
@@ -132,7 +131,7 @@ def record_deferred(sha256: str, error_class: str = "rate_limited", error: str |
 
 
 def record_outcomes(
-    found: dict[str, tuple[dict[str, Any], str]] | None = None,
+    found: dict[str, tuple[CivitaiVersion, MatchedBy]] | None = None,
     not_found: Iterable[str] = (),
     failed: dict[str, tuple[str, str]] | None = None,
     deferred: dict[str, tuple[str, str]] | None = None,
@@ -151,7 +150,7 @@ def record_outcomes(
 
 def _state(row: CivitaiLookup) -> LookupState:
     return LookupState(
-        row.sha256, row.status, row.version_id, row.model_id, row.fetched_at, row.checked_at,
+        row.sha256, LookupStatus(row.status), row.version_id, row.model_id, row.fetched_at, row.checked_at,
         row.error_class, row.error, row.matched_by,
     )
 
@@ -161,10 +160,10 @@ def lookup_state(sha256: str) -> LookupState | None:
     return None if row is None else _state(row)
 
 
-def status_for_sha256(sha256: str) -> str | None:
+def status_for_sha256(sha256: str) -> LookupStatus | None:
     """'found', 'not_found', 'failed', 'deferred', or None when CivitAI was never asked."""
     row = _existing(_key(sha256))
-    return None if row is None else row.status
+    return None if row is None else LookupStatus(row.status)
 
 
 def states_for(sha256s: Sequence[str]) -> dict[str, LookupState]:
@@ -186,7 +185,7 @@ def needs_lookup(state: LookupState | None, *, recheck_not_found_days: float, no
 
 
 def version_json(version_id: int) -> dict[str, Any] | None:
-    row = CivitaiVersion.get_or_none(CivitaiVersion.version_id == version_id)
+    row = CivitaiVersionRecord.get_or_none(CivitaiVersionRecord.version_id == version_id)
     return None if row is None else row.data
 
 
@@ -222,7 +221,7 @@ def info_for_sha256(sha256: str, *, max_nsfw_level: int | None = None) -> Civita
 
 
 def counts() -> dict[str, int]:
-    out = {status: 0 for status in STATUSES}
+    out = {status.value: 0 for status in STATUSES}
     for status, n in CivitaiLookup.select(CivitaiLookup.status, fn.COUNT(CivitaiLookup.sha256)).group_by(
         CivitaiLookup.status
     ).tuples():

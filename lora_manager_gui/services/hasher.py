@@ -3,8 +3,10 @@
 - Workers: configurable, default from the CPU count; never more than one read stream per rotational
   disk (hard disks thrash when read in parallel), detected from /sys on Linux and injectable.
 - The same file asked for twice at once is read once (in-flight de-duplication).
-- Cancellable between two buffers; progress (files, bytes/s, ETA) throttled and delivered on the
-  event loop thread; an unreadable file gets an error result and the rest goes on.
+- Cancellable between two buffers; progress (`core.tasks.Progress`, stage HASH: files and bytes)
+  throttled and delivered on the event loop thread; an unreadable file gets an error result and a
+  classified `ItemProblem`, and the rest goes on. `hash_paths` returns a `HashReport`: the results
+  in order (it iterates and indexes like the list it used to be), `problems` and `outcome()`.
 """
 from __future__ import annotations
 
@@ -13,12 +15,11 @@ import logging
 import os
 import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Protocol
 
 from lora_manager_gui.core.errors import FileProblemError
 from lora_manager_gui.core.hashing import (
@@ -30,8 +31,11 @@ from lora_manager_gui.core.hashing import (
     autov3_file,
     sha256_file_stat,
 )
+from lora_manager_gui.core.tasks import Progress, ProgressSink, ProgressThrottle, Stage
 from lora_manager_gui.db import hash_cache
 from lora_manager_gui.db.fields import utc_now
+from lora_manager_gui.services.hash_results import HashReport, HashResult, problem_kind  # noqa: F401
+from lora_manager_gui.services.hash_results import error_result as _error
 from lora_manager_gui.services.executors import DatabaseExecutor, default_workers
 
 log = logging.getLogger(__name__)
@@ -43,48 +47,6 @@ class CancelFlag(Protocol):
     def is_set(self) -> bool: ...
 
 
-@dataclass
-class HashResult:
-    path: str
-    sha256: str | None
-    autov2: str | None
-    size_bytes: int
-    cached: bool
-    error: str | None = None
-    error_class: str | None = None
-    mtime_ns: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.sha256 is not None
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "path": self.path,
-            "sha256": self.sha256,
-            "autov2": self.autov2,
-            "size_bytes": self.size_bytes,
-            "cached": self.cached,
-        }
-        if self.error_class:
-            data["error_class"] = self.error_class
-            data["error"] = self.error
-        return data
-
-
-@dataclass
-class HashProgress:
-    files_done: int
-    files_total: int
-    bytes_done: int  # bytes actually read and hashed so far
-    bytes_total: int  # bytes that need hashing (cache hits are taken out as they are found)
-    bytes_per_s: float
-    eta_s: float | None
-    cached: int
-    failed: int
-
-
-ProgressCallback = Callable[[HashProgress], None]
 RotationalProbe = Callable[[int], bool]
 
 
@@ -113,7 +75,6 @@ class _Tracker:
         self.files_total = files_total
         self.bytes_total = bytes_total
         self.files_done = self.bytes_done = self.cached = self.failed = 0
-        self.started = time.monotonic()
         self.version = 0
 
     def add_bytes(self, n: int) -> None:
@@ -133,16 +94,10 @@ class _Tracker:
                 self.bytes_done -= read
             self.version += 1
 
-    def snapshot(self) -> HashProgress:
+    def snapshot(self) -> Progress:
         with self.lock:
-            elapsed = max(time.monotonic() - self.started, 1e-6)
-            rate = self.bytes_done / elapsed
-            remaining = max(self.bytes_total - self.bytes_done, 0)
-            eta = remaining / rate if rate > 0 else None
-            return HashProgress(
-                self.files_done, self.files_total, self.bytes_done, max(self.bytes_total, 0), rate, eta,
-                self.cached, self.failed,
-            )
+            return Progress(Stage.HASH, self.files_done, self.files_total, self.bytes_done,
+                            max(self.bytes_total, 0), problems=self.failed)
 
 
 class HashService:
@@ -306,9 +261,9 @@ class HashService:
         self,
         paths: Iterable[str | os.PathLike[str]],
         *,
-        progress: ProgressCallback | None = None,
+        progress: ProgressSink | None = None,
         cancel: CancelFlag | None = None,
-    ) -> list[HashResult]:
+    ) -> HashReport:
         """Hash every path (cache first). One result per path, in order; errors are results too.
 
         With `cancel` set (or the awaiting task cancelled) the reads stop between two buffers; files
@@ -358,7 +313,9 @@ class HashService:
         for device, indexes in lanes.items():
             count = 1 if device is not None else self.workers
             consumers.extend(consume(indexes) for _ in range(min(count, len(indexes))))
-        reporter = asyncio.ensure_future(self._report(tracker, progress)) if progress else None
+        throttle = ProgressThrottle(progress, self.progress_interval * 0.8)
+        throttle(tracker.snapshot(), force=True)
+        reporter = asyncio.ensure_future(self._report(tracker, throttle)) if progress else None
         try:
             await asyncio.gather(*consumers)
         except BaseException:
@@ -367,20 +324,19 @@ class HashService:
         finally:
             if reporter is not None:
                 reporter.cancel()
-        if progress is not None:
-            progress(tracker.snapshot())
-        return [
+        throttle(tracker.snapshot(), force=True)
+        return HashReport([
             r if r is not None else _error(keys[i], 0, "cancelled", f"{keys[i]}: hashing was cancelled")
             for i, r in enumerate(results)
-        ]
+        ])
 
-    async def _report(self, tracker: _Tracker, progress: ProgressCallback) -> None:
+    async def _report(self, tracker: _Tracker, throttle: ProgressThrottle) -> None:
         seen = -1
         while True:
             await asyncio.sleep(self.progress_interval)
             if tracker.version != seen:
                 seen = tracker.version
-                progress(tracker.snapshot())
+                throttle(tracker.snapshot())
 
     def close(self) -> None:
         """Stop running reads at the next buffer and wait for the workers."""
@@ -406,7 +362,3 @@ def _stat_all(keys: Sequence[str]) -> list[tuple[int, int] | str]:
             continue
         out.append((st.st_size, st.st_dev))
     return out
-
-
-def _error(path: str, size: int, error_class: str, message: str) -> HashResult:
-    return HashResult(path, None, None, size, False, message, error_class)

@@ -22,7 +22,7 @@ from lora_manager_gui.services.library import Library
 from lora_manager_gui.ui.tasks import JobFn, TaskContext, problem_for_exception
 
 if TYPE_CHECKING:
-    from lora_manager_gui.services.hasher import HashResult
+    from lora_manager_gui.services.hash_results import HashReport
     from lora_manager_gui.services.identify import IdentifyReport
     from lora_manager_gui.services.import_report import ImportReport
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 # ---- ADAPTERS (issue 12) ----------------------------------------------------------------------
-# The importer, hasher and identify services are being converted to the task contract in
+# The importer service is being converted to the task contract in
 # parallel. Until they are, these functions turn their current progress and report shapes into
 # `Progress`, `ItemProblem` and `TaskOutcome`. Each passes a converted shape through unchanged, so
 # the merge breaks nothing; once a service is converted, delete its adapter and call the service's
@@ -38,15 +38,11 @@ log = logging.getLogger(__name__)
 
 _IMPORT_STAGES = {"scanning": Stage.WALK, "walking": Stage.WALK, "importing": Stage.PARSE,
                   "storing": Stage.STORE, "finishing": Stage.FINISH}
-# The hasher's classes that are spelled differently from ProblemKind (the rest are the same words).
-_KIND_ALIASES = {"not_a_file": ProblemKind.NOT_A_REGULAR_FILE, "changed_while_hashing": ProblemKind.HASH_FAILED}
-_IDENTIFY_STAGES = {"hashing": Stage.HASH, "looking_up": Stage.LOOKUP, "autov3": Stage.AUTOV3,
-                    "models": Stage.MODELS, "done": Stage.DONE}
 
 
 def _kind(error_class: str | None) -> ProblemKind:
     """ADAPTER: a service's error class as a ProblemKind (unknown: INTERNAL)."""
-    return _KIND_ALIASES.get(str(error_class)) or ProblemKind.parse(error_class)
+    return ProblemKind.parse(error_class)
 
 
 def adapt_import_progress(p: Any) -> Progress:
@@ -54,22 +50,6 @@ def adapt_import_progress(p: Any) -> Progress:
     if isinstance(p, Progress):
         return p
     return Progress(_IMPORT_STAGES.get(str(p.phase), Stage.PARSE), p.files_done, p.files_total, detail=p.root)
-
-
-def adapt_hash_progress(p: Any) -> Progress:
-    """ADAPTER: services.hasher.HashProgress -> Progress."""
-    if isinstance(p, Progress):
-        return p
-    return Progress(Stage.HASH, p.files_done, p.files_total, p.bytes_done, p.bytes_total, problems=p.failed)
-
-
-def adapt_identify_progress(p: Any) -> Progress:
-    """ADAPTER: services.identify.IdentifyProgress (which nests the hashing progress) -> Progress."""
-    if isinstance(p, Progress):
-        return p
-    if p.hashing is not None:
-        return adapt_hash_progress(p.hashing)
-    return Progress(_IDENTIFY_STAGES.get(str(p.stage), Stage.LOOKUP), p.done, p.total)
 
 
 def import_problems(report: ImportReport) -> list[ItemProblem]:
@@ -88,38 +68,6 @@ def import_outcome(report: ImportReport, *, cancelled: bool) -> TaskOutcome:
                               problems=len(report.errors), was_cancelled=cancelled or report.cancelled,
                               changes=Changes(adapters=True, files=True))
 
-
-def hash_problems(results: Sequence[HashResult]) -> list[ItemProblem]:
-    """ADAPTER: failed HashResults -> ItemProblem (a result cancelled before it was read is none)."""
-    return [ItemProblem(r.path, _kind(r.error_class), r.error or str(r.error_class))
-            for r in results if r.sha256 is None and r.error_class != "cancelled"]
-
-
-def hash_outcome(results: Sequence[HashResult], *, cancelled: bool) -> TaskOutcome:
-    """ADAPTER: the outcome of a list of HashResults."""
-    return TaskOutcome.decide(done=sum(1 for r in results if r.sha256 is not None),
-                              problems=len(hash_problems(results)),
-                              cancelled=sum(1 for r in results if r.error_class == "cancelled"),
-                              was_cancelled=cancelled, changes=Changes(hashes=True))
-
-
-def identify_problems(report: IdentifyReport) -> list[ItemProblem]:
-    """ADAPTER: IdentifyReport items that failed -> ItemProblem."""
-    converted = getattr(report, "problems", None)
-    if converted is not None:
-        return list(converted)
-    return [ItemProblem(item.path, _kind(item.error_class), item.error or item.status)
-            for item in report.items if item.status in ("failed", "hash_failed")]
-
-
-def identify_outcome(report: IdentifyReport, *, cancelled: bool) -> TaskOutcome:
-    """ADAPTER: the outcome of an identify report; deferred items are never "done"."""
-    if callable(getattr(report, "outcome", None)):
-        return report.outcome(cancelled=cancelled)  # type: ignore[attr-defined, no-any-return]
-    return TaskOutcome.decide(done=report.found + report.not_found + report.already_known,
-                              problems=report.hash_failed, failed=report.failed, deferred=report.deferred,
-                              cancelled=report.cancelled, was_cancelled=cancelled,
-                              changes=Changes(hashes=True, civitai=True, adapters=True))
 
 # ---- end of ADAPTERS ---------------------------------------------------------------------------
 
@@ -166,12 +114,10 @@ class ServiceJobs:
         return job
 
     def hash_paths(self, paths: list[Path]) -> JobFn:
-        async def job(task: TaskContext) -> list[HashResult]:
+        async def job(task: TaskContext) -> HashReport:
             async with self.library.use_hasher() as hasher:
-                results = await hasher.hash_paths(list(paths), progress=reporter(task, adapt_hash_progress),
-                                                  cancel=task.cancel_event)
-            task.report(Progress(Stage.DONE, len(results), len(paths)))
-            finish(task, hash_problems(results), hash_outcome(results, cancelled=task.cancelled))
+                results = await hasher.hash_paths(list(paths), progress=task.report, cancel=task.cancel_event)
+            finish(task, results.problems, results.outcome(cancelled=task.cancelled))
             return results
 
         return job
@@ -183,8 +129,8 @@ class ServiceJobs:
             library = self.library
             async with library.use_civitai() as client, library.use_hasher() as hasher:
                 report = await identify(library.db, client, hasher, list(paths),
-                                        progress=reporter(task, adapt_identify_progress), cancel=task.cancel_event)
-            finish(task, identify_problems(report), identify_outcome(report, cancelled=task.cancelled))
+                                        progress=task.report, cancel=task.cancel_event)
+            finish(task, report.problems, report.outcome(cancelled=task.cancelled))
             return report
 
         return job

@@ -65,3 +65,39 @@ def test_identify_every_library_file(tmp_path: Path, fake_civitai) -> None:
     assert key not in out.stdout + out.stderr
     again = json.loads(cli(db, "identify", "--json", env=env).stdout)
     assert again["looked_up"] == 0 and again["requests"] == 0 and again["already_known"] == 3
+
+
+def test_the_progress_line_reads_task_progress_with_a_sane_rate() -> None:
+    from lora_manager_gui.cli.identify import progress_line
+    from lora_manager_gui.core.tasks import Progress, Stage
+
+    hashing = Progress(Stage.HASH, 3, 10, bytes_done=42_800_000_000, bytes_total=85_600_000_000)
+    assert progress_line(hashing, 0.001) == "hashing 3/10 (42.8 GB of 85.6 GB)"  # no rate over a millisecond
+    assert progress_line(hashing, 100.0) == "hashing 3/10 (42.8 GB of 85.6 GB, 428 MB/s, 100 s left)"
+    lookup = Progress(Stage.LOOKUP, 200, 1000, problems=1, deferred=100)
+    assert progress_line(lookup, 4.0) == "looking up on CivitAI 200/1,000 (50.0/s, 1 problem, 100 deferred)"
+    assert progress_line(Progress(Stage.WALK, 5), 0.5) == "scanning folders 5"
+
+
+def test_identify_offline_says_so_once(tmp_path: Path) -> None:
+    import socket
+
+    db = tmp_path / "lib.sqlite3"
+    root = tmp_path / "library"
+    root.mkdir()
+    for i in range(3):
+        write_safetensors(root / f"lora{i}.safetensors", {"w": bytes([i]) * 32})
+    assert cli(db, "import", str(root), "--json").returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"CIVITAI_BASE_URL": f"http://127.0.0.1:{port}/api/v1"}
+    out = cli(db, "identify", env=env)
+    assert out.returncode == 0, out.stderr  # nothing failed: everything waits for the next run
+    assert out.stdout.count("[offline]") == 1 and "3 files deferred" in out.stdout
+    assert "outcome: 3 deferred (run it again later)" in out.stdout and "Traceback" not in out.stderr
+    report = json.loads(cli(db, "identify", "--json", env=env).stdout)
+    assert (report["deferred"], report["failed"], report["requests"]) == (3, 0, 3)
+    assert set(report) == {"files", "looked_up", "found", "not_found", "failed", "deferred", "already_known",
+                           "hash_failed", "cancelled", "requests", "rate_limited_responses", "models_fetched",
+                           "models_failed", "autov3_lookups", "seconds", "items"}

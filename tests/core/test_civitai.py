@@ -13,10 +13,6 @@ from lora_manager_gui.core.civitai import (
     first_preview,
     normalise_commercial_use,
     parse_images,
-    parse_model_page,
-    parse_version_list,
-    pick_oldest,
-    strip_comfy,
 )
 
 NOW = datetime(2026, 8, 1, tzinfo=timezone.utc)
@@ -87,28 +83,6 @@ def test_commercial_use_shapes(raw, expected) -> None:
     assert normalise_commercial_use(raw) == expected
 
 
-def test_strip_comfy_keeps_the_rest(version: dict) -> None:
-    version["images"][0]["meta"]["comfy"] = "{" + "x" * 10_000 + "}"
-    cleaned = strip_comfy(version)
-    assert "comfy" not in cleaned["images"][0]["meta"] and cleaned["images"][0]["meta"]["seed"] == 2871460019
-    assert "comfy" in version["images"][0]["meta"]  # the input is not modified
-    wrapped = strip_comfy({"id": 1, "modelVersions": [version]})
-    assert "comfy" not in wrapped["modelVersions"][0]["images"][0]["meta"]
-
-
-def test_batch_list_drops_null_items_and_rejects_non_lists(version: dict) -> None:
-    assert len(parse_version_list([None, version, "junk", {"no": "id"}])) == 1
-    with pytest.raises(CivitaiMalformedResponseError):
-        parse_version_list({"error": "x"})
-
-
-def test_model_page(model: dict) -> None:
-    items, cursor = parse_model_page({"items": [model, None], "metadata": {"nextCursor": None}})
-    assert [m["id"] for m in items] == [1187354] and cursor is None
-    with pytest.raises(CivitaiMalformedResponseError):
-        parse_model_page([model])
-
-
 def test_preview_respects_the_nsfw_level(version: dict) -> None:
     images = parse_images(version)
     version["images"][0]["nsfwLevel"] = 4
@@ -118,9 +92,3 @@ def test_preview_respects_the_nsfw_level(version: dict) -> None:
     assert first_preview(images, None).url.endswith("104877213.jpeg")
     version["images"][1]["type"] = "video"
     assert first_preview(parse_images(version), 2) is None
-
-
-def test_pick_oldest() -> None:
-    a = {"id": 2, "publishedAt": "2024-01-01T00:00:00Z"}
-    b = {"id": 1, "publishedAt": "2025-01-01T00:00:00Z"}
-    assert pick_oldest([b, a]) is a

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from lora_manager_gui.core.civitai_records import CivitaiModel, CivitaiVersion, parse_model, parse_version
 from lora_manager_gui.db import civitai_store as store
 from lora_manager_gui.db.models import CivitaiLookup, CivitaiVersion
 
@@ -13,18 +14,18 @@ SHA = "EE63E584ACE0019D7FAEF1BA9A5F89A444C265C2701D32D309008F6B2D5C4D77"
 
 
 @pytest.fixture
-def version(fixtures_dir: Path) -> dict:
+def version(fixtures_dir: Path) -> CivitaiVersion:
     data = json.loads((fixtures_dir / "civitai" / "by_hash_lora.json").read_text(encoding="utf-8"))
     data["images"][0]["meta"]["comfy"] = "{\"huge\": true}"
-    return data
+    return parse_version(data)
 
 
 @pytest.fixture
-def model(fixtures_dir: Path) -> dict:
-    return json.loads((fixtures_dir / "civitai" / "model.json").read_text(encoding="utf-8"))
+def model(fixtures_dir: Path) -> CivitaiModel:
+    return parse_model(json.loads((fixtures_dir / "civitai" / "model.json").read_text(encoding="utf-8")))
 
 
-def test_found_answer_gives_full_info_case_insensitively(library_db, version: dict, model: dict) -> None:
+def test_found_answer_gives_full_info_case_insensitively(library_db, version: CivitaiVersion, model: CivitaiModel) -> None:
     store.record_found(SHA.lower(), version)
     assert store.status_for_sha256(SHA) == "found"
     partial = store.info_for_sha256(SHA.lower())
@@ -37,7 +38,7 @@ def test_found_answer_gives_full_info_case_insensitively(library_db, version: di
     assert "comfy" not in stored["images"][0]["meta"] and stored["images"][0]["meta"]["seed"] == 2871460019
 
 
-def test_failures_never_overwrite_a_found_answer(library_db, version: dict) -> None:
+def test_failures_never_overwrite_a_found_answer(library_db, version: CivitaiVersion) -> None:
     store.record_found(SHA, version)
     assert store.record_not_found(SHA) is False
     assert store.record_failed(SHA, "server_error", "500") is False
@@ -70,7 +71,7 @@ def test_statuses_and_recheck_rule(library_db) -> None:
     assert store.counts() == {"found": 0, "not_found": 1, "failed": 1, "deferred": 1}
 
 
-def test_a_later_found_replaces_a_miss(library_db, version: dict) -> None:
+def test_a_later_found_replaces_a_miss(library_db, version: CivitaiVersion) -> None:
     store.record_not_found(SHA)
     store.record_found(SHA, version, matched_by="autov3")
     state = store.lookup_state(SHA)

@@ -10,12 +10,15 @@ import pytest
 
 from lora_manager_gui.core.civitai import (
     CivitaiHtmlResponseError,
+    CivitaiMalformedAnswerError,
     CivitaiMalformedResponseError,
     CivitaiNetworkError,
     CivitaiNotFoundError,
     CivitaiRateLimitedError,
     CivitaiServerError,
     CivitaiTimeoutError,
+    CivitaiTooLargeError,
+    CivitaiUnreachableError,
 )
 from lora_manager_gui.services.civitai import CivitaiClient
 from lora_manager_gui.services.ratelimit import RateLimiter, parse_retry_after
@@ -69,9 +72,10 @@ def test_single_and_batch_lookups(fake_civitai) -> None:
         return single, by_v3, batch, models
 
     single, by_v3, batch, models = run(_with(client, go))
-    assert single["id"] == by_v3["id"] == 1336201
-    assert list(batch) == [SHA] and batch[SHA]["modelId"] == 1187354
-    assert list(models) == [1187354] and models[1187354]["creator"]["username"] == "sumi_lab"
+    assert single.id == by_v3.id == 1336201
+    assert list(batch.found) == [SHA] and batch.found[SHA].model_id == 1187354
+    assert not batch.rejected and not batch.unplaced
+    assert list(models) == [1187354] and models[1187354].creator == "sumi_lab"
     post = fake_civitai.requests_to("by-hash")[2]
     assert post.method == "POST" and sorted(post.body) == sorted([SHA, "0" * 64])
     get_models = fake_civitai.requests_to("/models")[0]
@@ -88,7 +92,7 @@ def test_not_found_is_its_own_class(fake_civitai) -> None:
 def test_batch_tolerates_null_items(fake_civitai) -> None:
     fake_civitai.add_fault("by-hash", "null_items", times=None)
     hits = run(_with(make_client(fake_civitai), lambda c: c.versions_by_hashes([SHA])))
-    assert list(hits) == [SHA]
+    assert list(hits.found) == [SHA] and not hits.rejected and not hits.unplaced
 
 
 def test_api_key_only_on_mixed_endpoints_as_bearer(fake_civitai) -> None:
@@ -115,7 +119,7 @@ def test_429_honours_retry_after_seconds_and_pauses_the_queue(fake_civitai, kind
     t = FakeTime()
     client = make_client(fake_civitai, fake_time=t)
     hits = run(_with(client, lambda c: c.versions_by_hashes([SHA])))
-    assert list(hits) == [SHA]
+    assert list(hits.found) == [SHA]
     assert client.limiter.pauses == [30.0, 30.0]
     assert len(fake_civitai.requests) == 3 and client.requests_made == 3
 
@@ -171,7 +175,7 @@ def test_a_transient_5xx_is_retried_and_succeeds(fake_civitai) -> None:
     fake_civitai.add_fault("by-hash", "503", retry_after="2", times=1)
     t = FakeTime()
     client = make_client(fake_civitai, fake_time=t)
-    assert list(run(_with(client, lambda c: c.versions_by_hashes([SHA])))) == [SHA]
+    assert list(run(_with(client, lambda c: c.versions_by_hashes([SHA]))).found) == [SHA]
     assert 2.0 in t.sleeps
 
 
@@ -200,7 +204,7 @@ def test_concurrency_is_bounded_for_every_caller(fake_civitai) -> None:
     fake_civitai.latency = 0.05
     client = make_client(fake_civitai, max_concurrency=2)
     active = peak = 0
-    original = client._http.request
+    original = client._http.send
 
     async def counting(*a, **kw):
         nonlocal active, peak
@@ -211,10 +215,94 @@ def test_concurrency_is_bounded_for_every_caller(fake_civitai) -> None:
         finally:
             active -= 1
 
-    client._http.request = counting  # type: ignore[method-assign]
+    client._http.send = counting  # type: ignore[method-assign]
 
     async def go(c: CivitaiClient):
         await asyncio.gather(*(c.version_by_hash(SHA) for _ in range(6)), c.models_by_ids([1187354]))
 
     run(_with(client, go))
     assert peak == 2 and client.requests_made == 7
+
+
+def test_an_answer_trickled_byte_by_byte_fails_at_the_deadline(fake_civitai) -> None:
+    # every read gets a byte within the 2 s read timeout, so only an overall deadline can stop it
+    fault = fake_civitai.add_fault("by-hash", "trickle", delay=1.5, times=None)
+    client = make_client(fake_civitai, timeout=2.0, deadline=2.5, max_transient_retries=0)
+    with pytest.raises(CivitaiTimeoutError) as info:
+        run(_with(client, lambda c: c.version_by_hash(SHA)))
+    assert "within 2.5 s" in str(info.value)
+    assert fault.sent < 5  # of the 37 bytes: it was not read to the end
+
+
+def test_a_gzip_bomb_is_refused_without_growing(fake_civitai) -> None:
+    import tracemalloc
+
+    fake_civitai.bomb(2 * 1024**3)  # built before measuring: about 2 MB that inflate to 2 GB
+    fake_civitai.add_fault("by-hash", "gzip_bomb", times=None)
+    client = make_client(fake_civitai, max_body_bytes=8 * 1024 * 1024, max_transient_retries=0)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CivitaiTooLargeError) as info:
+            run(_with(client, lambda c: c.versions_by_hashes([SHA])))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.error_class == "too_large" and "8,388,608" in str(info.value)
+    assert peak < 40 * 1024 * 1024, peak  # about the 8 MB cap, nowhere near 2 GB
+    assert len(fake_civitai.requests) == 1  # not retried: the same answer would come again
+
+
+def test_a_gzip_answer_within_the_cap_is_read(fake_civitai) -> None:
+    fake_civitai.add_fault("by-hash", "gzip_bomb", size=3 * 1024 * 1024, times=None)
+    client = make_client(fake_civitai, max_body_bytes=2 * 1024 * 1024, max_transient_retries=0)
+    with pytest.raises(CivitaiTooLargeError):
+        run(_with(client, lambda c: c.versions_by_hashes([SHA])))
+    client = make_client(fake_civitai, max_body_bytes=4 * 1024 * 1024, max_transient_retries=0)
+    with pytest.raises(CivitaiMalformedResponseError):  # read in full: 3 MB of zeros are no JSON
+        run(_with(client, lambda c: c.versions_by_hashes([SHA])))
+
+
+def test_an_unreachable_host_is_its_own_error(fake_civitai) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t = FakeTime()
+    limiter = RateLimiter(1000, burst=100, clock=t.clock, sleep=t.sleep)
+    client = CivitaiClient(f"http://127.0.0.1:{port}/api/v1", limiter=limiter, sleep=t.sleep, backoff_base=0.01)
+    with pytest.raises(CivitaiUnreachableError) as info:
+        run(_with(client, lambda c: c.versions_by_hashes([SHA])))
+    assert isinstance(info.value, CivitaiNetworkError) and info.value.error_class == "network"
+    assert client.requests_made == 3 and client.unreachable_in_a_row == 3 and client.answers_received == 0
+
+
+@pytest.mark.parametrize("patch", [
+    {"files": None}, {"modelId": 10**30}, {"modelId": -3}, {"modelId": True}, {"modelId": "1187354"},
+    {"id": 10**30}, {"id": "1336201"},
+])
+def test_malformed_single_answers_are_failures_not_misses(fake_civitai, patch: dict) -> None:
+    fake_civitai.catalogue.versions[1336201].update(patch)
+    with pytest.raises(CivitaiMalformedAnswerError) as info:
+        run(_with(make_client(fake_civitai), lambda c: c.version_by_hash(SHA)))
+    assert info.value.error_class == "malformed_answer" and not isinstance(info.value, CivitaiNotFoundError)
+
+
+def test_a_batch_with_an_untrusted_item_keeps_the_good_one(fake_civitai) -> None:
+    import json
+
+    other = "B" * 64
+    bad = {"id": 5, "modelId": 10**30, "files": [{"hashes": {"SHA256": other}}]}
+    fake_civitai.add_fault("by-hash", "extra_items", payload=json.dumps(bad) + ', {"id": 6, "files": null}', times=None)
+    answer = run(_with(make_client(fake_civitai), lambda c: c.versions_by_hashes([SHA, other, "C" * 64])))
+    assert list(answer.found) == [SHA] and list(answer.rejected) == [other] and len(answer.unplaced) == 1
+
+
+def test_non_standard_json_is_read_and_lone_surrogates_replaced(fake_civitai) -> None:
+    text = ('[{"id": 1336201, "modelId": 1187354, "name": "bad \\ud800 name", "stats": {"n": NaN, "big": 1e400,'
+            ' "huge": 100000000000000000000000000000}, "files": [{"hashes": {"SHA256": "%s"}}]}]' % SHA)
+    fake_civitai.add_fault("by-hash", "body", payload=text, times=None)
+    answer = run(_with(make_client(fake_civitai), lambda c: c.versions_by_hashes([SHA])))
+    version = answer.found[SHA]
+    assert "\ud800" not in version.name and version.name.startswith("bad ")
+    assert version.raw["stats"]["huge"] == 10**29

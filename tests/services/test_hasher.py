@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from lora_manager_gui.services.executors import DatabaseExecutor
-from lora_manager_gui.services.hasher import HashProgress, HashService, is_rotational_device
+from lora_manager_gui.core.tasks import OutcomeStatus, ProblemKind, Progress, Stage
+from lora_manager_gui.services.hasher import HashService, is_rotational_device
 
 TINY_SHA256 = "4802E5DDCAA341F816E407EF58395BC5CB66498061545EF25C037964729AA6C1"
 
@@ -154,6 +155,9 @@ def test_cancel_stops_the_run_and_marks_the_rest(dbx: DatabaseExecutor, tmp_path
     assert results[0].sha256 is not None
     assert all(r.error_class == "cancelled" and r.sha256 is None for r in results[1:])
     assert service.files_hashed == 1
+    assert results.problems == []  # cancelled files are not problems: the outcome says cancelled
+    assert results.outcome(cancelled=True).status is OutcomeStatus.CANCELLED
+    assert results.outcome().status is OutcomeStatus.CANCELLED
 
 
 def test_cancel_stops_a_read_between_buffers(hasher: HashService, tmp_path: Path) -> None:
@@ -172,16 +176,31 @@ def test_cancel_stops_a_read_between_buffers(hasher: HashService, tmp_path: Path
     assert hasher.hash_one_blocking(f).sha256  # nothing half-done was cached
 
 
-def test_progress_reports_files_bytes_and_eta(hasher: HashService, tmp_path: Path) -> None:
+def test_progress_reports_files_and_bytes_as_task_progress(hasher: HashService, tmp_path: Path) -> None:
     files = [_write(tmp_path / f"{i}.safetensors", 100_000, i) for i in range(5)]
-    seen: list[HashProgress] = []
-    asyncio.run(hasher.hash_paths(files, progress=seen.append))
-    last = seen[-1]
-    assert (last.files_done, last.files_total, last.bytes_done, last.bytes_total) == (5, 5, 500_000, 500_000)
-    assert last.bytes_per_s > 0 and last.eta_s == 0
-    again: list[HashProgress] = []
-    asyncio.run(hasher.hash_paths(files, progress=again.append))
-    assert (again[-1].cached, again[-1].bytes_total) == (5, 0)
+    seen: list[Progress] = []
+    report = asyncio.run(hasher.hash_paths(files, progress=seen.append))
+    assert all(isinstance(p, Progress) and p.stage is Stage.HASH for p in seen)
+    first, last = seen[0], seen[-1]
+    assert (first.done, first.total, first.bytes_done, first.bytes_total) == (0, 5, 0, 500_000)  # forced first
+    assert (last.done, last.total, last.bytes_done, last.bytes_total) == (5, 5, 500_000, 500_000)  # forced last
+    assert report.outcome().status is OutcomeStatus.DONE and report.outcome().changes.hashes
+    again: list[Progress] = []
+    cached = asyncio.run(hasher.hash_paths(files, progress=again.append))
+    assert (again[-1].done, again[-1].bytes_total) == (5, 0)  # cache hits are taken out of the bytes to read
+    assert not cached.outcome().changes.hashes
+
+
+def test_the_report_lists_classified_problems(hasher: HashService, tmp_path: Path) -> None:
+    good = _write(tmp_path / "good.safetensors", 10)
+    folder = tmp_path / "folder.safetensors"
+    folder.mkdir()
+    report = asyncio.run(hasher.hash_paths([tmp_path / "missing.safetensors", folder, good]))
+    assert [(p.kind, Path(p.path).name) for p in report.problems] == [
+        (ProblemKind.UNREADABLE, "missing.safetensors"), (ProblemKind.NOT_A_REGULAR_FILE, "folder.safetensors")]
+    outcome = report.outcome()
+    assert outcome.status is OutcomeStatus.DONE_WITH_PROBLEMS and (outcome.done, outcome.problems) == (1, 2)
+    assert len(report) == 3 and report[2].ok and [r.ok for r in report] == [False, False, True]
 
 
 def test_one_stream_per_rotational_disk(dbx: DatabaseExecutor, tmp_path: Path) -> None:

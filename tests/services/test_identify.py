@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import logging
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from lora_manager_gui.core.safetensors import write_safetensors
+from lora_manager_gui.core.tasks import OutcomeStatus, ProblemKind, Progress, Stage
 from lora_manager_gui.db import civitai_store as store
 from lora_manager_gui.services.civitai import CivitaiClient
 from lora_manager_gui.services.executors import DatabaseExecutor
@@ -183,3 +185,98 @@ def test_the_key_is_never_logged_nor_stored(env, fake_civitai, tmp_path: Path, d
     dbx.call_sync(lambda: dbx.db.execute_sql("PRAGMA wal_checkpoint(FULL)"))
     for path in db_path.parent.glob(db_path.name + "*"):
         assert KEY.encode() not in path.read_bytes(), path
+
+
+def dead_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_offline_is_detected_once_said_once_and_the_run_stops_early(env, fake_civitai, tmp_path: Path) -> None:
+    files = make_files(tmp_path, fake_civitai, 250)
+    dbx, hasher = env
+    seen: list[Progress] = []
+
+    async def go(base_url: str):
+        t = FakeTime()
+        limiter = RateLimiter(1000, burst=100, clock=t.clock, sleep=t.sleep)
+        client = CivitaiClient(base_url, limiter=limiter, sleep=t.sleep, backoff_base=0.01)
+        try:
+            return await identify(dbx, client, hasher, files, progress=seen.append)
+        finally:
+            await client.close()
+
+    report = asyncio.run(go(f"http://127.0.0.1:{dead_port()}/api/v1"))
+    assert (report.deferred, report.failed, report.found, report.looked_up) == (250, 0, 0, 250)
+    assert report.requests == 3  # the first batch and its two retries; the other two batches were not tried
+    assert {(i.status, i.error_class) for i in report.items} == {("deferred", "offline")}
+    [problem] = report.problems  # one line, not 250
+    assert problem.kind is ProblemKind.OFFLINE and "250 files" in problem.message
+    assert report.outcome().status is OutcomeStatus.DEFERRED and report.outcome().deferred == 250
+    assert seen[-1].stage is Stage.DONE and seen[-1].deferred == 250
+    assert dbx.call_sync(store.lookup_state, sha_of(files[0])).error_class == "offline"
+    again = asyncio.run(go(fake_civitai.base_url))  # back online: everything deferred is asked
+    assert (again.looked_up, again.found, again.deferred) == (250, 250, 0)
+    assert again.outcome().status is OutcomeStatus.DONE and again.problems == []
+
+
+@pytest.mark.parametrize("patch", [
+    {"files": None}, {"files": [{"hashes": "x"}]}, {"modelId": 10**30}, {"modelId": -5}, {"modelId": True},
+    {"modelId": "5000"}, {"id": "9000"}, {"id": 2**64},
+], ids=["files-null", "hashes-str", "modelId-huge", "modelId-negative", "modelId-bool", "modelId-str", "id-str",
+        "id-over-64-bits"])
+def test_a_malformed_answer_is_a_failure_and_the_neighbour_is_stored(env, fake_civitai, tmp_path: Path,
+                                                                     patch: dict) -> None:
+    files = make_files(tmp_path, fake_civitai, 2)
+    good = copy.deepcopy(fake_civitai.catalogue.versions[9000])
+    fake_civitai.catalogue.versions[9000].update(copy.deepcopy(patch))
+    report = run_identify(env, fake_civitai, files)
+    bad_item, good_item = sorted(report.items, key=lambda i: i.path)
+    assert (bad_item.status, bad_item.error_class) == ("failed", "malformed_answer")
+    assert (good_item.status, good_item.version_id) == ("found", 9001)
+    assert report.not_found == 0 and report.outcome().status is OutcomeStatus.DONE_WITH_PROBLEMS
+    assert [p.kind for p in report.problems] == [ProblemKind.MALFORMED_ANSWER]
+    dbx, _ = env
+    assert dbx.call_sync(store.status_for_sha256, sha_of(files[0])) == "failed"
+    fake_civitai.catalogue.versions[9000] = good  # CivitAI is sane again: the next run asks again
+    again = run_identify(env, fake_civitai, files)
+    assert (again.looked_up, again.found, again.already_known) == (1, 1, 1)
+
+
+def test_progress_is_task_progress_through_every_stage(env, fake_civitai, tmp_path: Path) -> None:
+    files = make_files(tmp_path, fake_civitai, 4, known=3)
+    seen: list[Progress] = []
+    report = run_identify(env, fake_civitai, files, progress=seen.append)
+    assert all(isinstance(p, Progress) for p in seen)
+    stages = list(dict.fromkeys(p.stage for p in seen))
+    assert stages == [Stage.HASH, Stage.LOOKUP, Stage.AUTOV3, Stage.MODELS, Stage.DONE]
+    hashing = [p for p in seen if p.stage is Stage.HASH]
+    assert hashing[-1].done == hashing[-1].total == 4 and hashing[-1].bytes_done == hashing[-1].bytes_total > 0
+    assert [p for p in seen if p.stage is Stage.LOOKUP][-1].done == 4
+    assert (seen[-1].done, seen[-1].total) == (4, 4)
+    assert report.outcome().status is OutcomeStatus.DONE and report.outcome().changes.civitai
+
+
+def test_a_429_storm_is_one_problem_and_a_deferred_outcome(env, fake_civitai, tmp_path: Path) -> None:
+    files = make_files(tmp_path, fake_civitai, 150)
+    fake_civitai.add_fault("by-hash", "429_json", times=None)
+    report = run_identify(env, fake_civitai, files)
+    [problem] = report.problems
+    assert problem.kind is ProblemKind.RATE_LIMITED and "150 files" in problem.message
+    assert report.outcome().status is OutcomeStatus.DEFERRED
+
+
+def test_a_cancelled_run_defers_without_asking(env, fake_civitai, tmp_path: Path) -> None:
+    import threading
+
+    files = make_files(tmp_path, fake_civitai, 3)
+    dbx, hasher = env
+    asyncio.run(hasher.hash_paths(files))  # hashed already, so the run gets to the lookups
+    cancel = threading.Event()
+    cancel.set()
+    report = run_identify(env, fake_civitai, files, cancel=cancel)
+    assert report.requests == 0 and report.problems == []
+    assert report.outcome().status is OutcomeStatus.CANCELLED

@@ -8,8 +8,6 @@ from pathlib import Path
 from lora_manager_gui.core.errors import DatabaseError
 from lora_manager_gui.core.safetensors import write_safetensors
 from lora_manager_gui.core.tasks import ItemProblem, OutcomeStatus, ProblemKind, Progress, Stage, TaskOutcome
-from lora_manager_gui.services.hasher import HashProgress, HashResult
-from lora_manager_gui.services.identify import IdentifyItem, IdentifyProgress, IdentifyReport
 from lora_manager_gui.services.import_report import ImportProgress
 from lora_manager_gui.ui import jobs
 from lora_manager_gui.ui.task_panel import outcome_text
@@ -29,33 +27,11 @@ def test_outcome_text_never_says_done_over_deferred_failed_or_cancelled_items() 
         assert "done" not in outcome_text(outcome)
 
 
-def test_adapters_map_the_services_current_shapes_onto_the_contract() -> None:
-    lookup = jobs.adapt_identify_progress(IdentifyProgress("looking_up", 3, 10))
-    assert lookup == Progress(Stage.LOOKUP, 3, 10) and lookup.stage.label == "looking up on CivitAI"
-    hashing = jobs.adapt_identify_progress(IdentifyProgress("hashing", 1, 4, HashProgress(1, 4, 10, 40, 5.0, 6.0, 0, 1)))
-    assert hashing == Progress(Stage.HASH, 1, 4, 10, 40, problems=1)
+def test_the_import_adapter_maps_the_old_progress_onto_the_contract() -> None:
     assert jobs.adapt_import_progress(ImportProgress("importing", 7, None, 3.0, None, "/loras")) == \
         Progress(Stage.PARSE, 7, None, detail="/loras")
     already = Progress(Stage.WALK, 2)
     assert jobs.adapt_import_progress(already) is already  # a converted service passes through
-
-    report = IdentifyReport(files=6, found=2, not_found=1, deferred=2, hash_failed=1, items=[
-        IdentifyItem("/l/a.safetensors", None, "hash_failed", "unreadable", "permission denied"),
-        IdentifyItem("/l/b.safetensors", "AB" * 32, "deferred"),
-    ])
-    outcome = jobs.identify_outcome(report, cancelled=False)
-    assert outcome.status is OutcomeStatus.DEFERRED and outcome.deferred == 2 and outcome.changes.civitai
-    assert jobs.identify_problems(report) == [ItemProblem("/l/a.safetensors", ProblemKind.UNREADABLE, "permission denied")]
-    assert jobs.identify_outcome(report, cancelled=True).status is OutcomeStatus.CANCELLED
-
-    results = [HashResult("/l/a", "AA" * 32, "AA" * 5, 1, False),
-               HashResult("/l/b", None, None, 1, False, "gone", "unreadable"),
-               HashResult("/l/c", None, None, 1, False, "cancelled", "cancelled")]
-    assert jobs.hash_problems(results) == [ItemProblem("/l/b", ProblemKind.UNREADABLE, "gone")]
-    assert jobs.hash_outcome(results, cancelled=False).status is OutcomeStatus.CANCELLED
-    assert jobs.hash_outcome(results[:2], cancelled=False).status is OutcomeStatus.DONE_WITH_PROBLEMS
-    odd = HashResult("/l/d", None, None, 0, False, "a folder", "not_a_file")
-    assert jobs.hash_problems([odd])[0].kind is ProblemKind.NOT_A_REGULAR_FILE  # the hasher's spelling
 
 
 class OutcomeJobs:
