@@ -35,6 +35,8 @@ class GraphNode:
     inputs: dict[str, Any] = field(default_factory=dict)  # API literals/links; UI linked inputs
     widgets: Any = None  # UI widgets_values (a list, sometimes a dict), None in API prompts
     is_api: bool = False
+    title: str | None = None  # the node's own title, when the file gives one
+    path: tuple[str, ...] = ()  # the subgraph instances it sits in, outermost first (their titles)
 
     def value(self, name: str, position: int | None = None) -> Any:
         if name in self.inputs:
@@ -136,7 +138,7 @@ def read_power_lora_loader(node: GraphNode, graph: Graph, reading: NodeReading) 
 
 
 def _lora_manager_rows(node: GraphNode) -> list[Any]:
-    candidates: list[Any] = [node.inputs.get("loras")] if node.is_api else []
+    candidates: list[Any] = [node.inputs.get("loras")]  # API input, or a value promoted to it
     if isinstance(node.widgets, list):
         candidates.extend(node.widgets)
     elif isinstance(node.widgets, dict):
