@@ -24,6 +24,9 @@ from lora_manager_gui.core.stacks import StackEntry, StackReadResult, read_stack
 from lora_manager_gui.core.stacks.names import normalize_reference, split_reference
 from lora_manager_gui.db import adapters, civitai_store, hash_cache, library_files
 from lora_manager_gui.services.identify import identify
+from lora_manager_gui.db.models import Adapter
+from lora_manager_gui.db.models import LibraryFile as LibraryFileRow
+from lora_manager_gui.services.stack_lookup import LibraryIndex, chunks, lookup_key, reference_tails
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,22 @@ def _is_absolute(ref: str) -> bool:
     return ref.startswith(("/", "\\\\")) or (len(ref) > 2 and ref[1] == ":" and ref[2] in "\\/")
 
 
-def _lookup_blocking(entry: StackEntry) -> _Lookup:
+def _lookup_all_blocking(entries: list[StackEntry]) -> list[_Lookup]:
+    """Runs on the database thread: the library read once for the whole batch (`LibraryIndex`),
+    then one lookup per distinct reference, shared by every entry that names it."""
+    index = LibraryIndex(entries)
+    memo: dict[tuple[Any, ...], _Lookup] = {}
+    out: list[_Lookup] = []
+    for entry in entries:
+        key = lookup_key(entry)
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = _lookup_blocking(entry, index)
+        out.append(found)
+    return out
+
+
+def _lookup_blocking(entry: StackEntry, index: LibraryIndex) -> _Lookup:
     """Runs on the database thread."""
     found = _Lookup()
     seen: set[str] = set()
@@ -69,48 +87,50 @@ def _lookup_blocking(entry: StackEntry) -> _Lookup:
                 seen.add(item.path)
                 found.candidates.append((item, how))
 
+    def by_path(path: str | None) -> list[LibraryFile]:
+        known = index.get_by_path(path) if path else None
+        return [known] if known else []
+
     ref = entry.path or ""
     if ref and is_unsafe_reference(ref):
         found.unsafe = True
         ref = ""
     if ref:
         if _is_absolute(ref):
-            known = library_files.get_by_path(ref)
-            add([known] if known else [], "path")
-            if not known:
-                adapter = adapters.find_by_file_path(ref)
+            add(by_path(ref), "path")
+            if not found.candidates:
+                adapter = index.adapter_for_file(ref)
                 if adapter and adapter.file_path:
-                    add([f for f in [library_files.get_by_path(adapter.file_path)] if f], "path")
-        add(library_files.find_by_rel_path(normalize_reference(ref)), "path")
+                    add(by_path(adapter.file_path), "path")
+        add(index.find_by_rel_path(normalize_reference(ref)), "path")
         if not found.candidates and _is_absolute(ref):
             # A path from another machine: its tail may be the library's relative path.
-            parts = split_reference(ref)
-            for start in range(1, len(parts) - 1):
-                add(library_files.find_by_rel_path("/".join(parts[start:])), "path")
+            for tail in reference_tails(ref):
+                add(index.find_by_rel_path(tail), "path")
                 if found.candidates:
                     break
     if not found.candidates and entry.name and "/" in normalize_reference(entry.name):
-        add(library_files.find_by_rel_path(normalize_reference(entry.name)), "path")  # WanVideo "wan/foo"
+        add(index.find_by_rel_path(normalize_reference(entry.name)), "path")  # WanVideo "wan/foo"
     sha = entry.hashes.get("sha256")
     if sha:
-        adapter = adapters.find_by_sha256(sha)
+        adapter = index.adapter_for_sha(sha)
         if adapter is not None:
             found.adapter, found.adapter_match = adapter, "sha256"
             if adapter.file_path and not found.candidates:
-                add([f for f in [library_files.get_by_path(adapter.file_path)] if f], "sha256")
+                add(by_path(adapter.file_path), "sha256")
         if not found.candidates:
-            add([f for f in (library_files.get_by_path(p) for p in hash_cache.paths_for_sha256(sha)) if f], "sha256")
+            add([f for p in hash_cache.paths_for_sha256(sha) for f in by_path(p)], "sha256")
     if not found.candidates:
         _add_short_hash_matches(entry.hashes, found, add)
     stem = entry.stem
     if stem and not found.candidates:
-        add(library_files.find_by_stem(stem), "name")
+        add(index.find_by_stem(stem), "name")
     if not found.candidates and found.adapter is None and (entry.name or stem):
-        adapter = adapters.find_by_name(entry.name or stem) or (adapters.find_by_name(stem) if stem else None)
+        adapter = index.adapter_by_name(entry.name or stem) or (index.adapter_by_name(stem) if stem else None)
         if adapter is not None:
             found.adapter, found.adapter_match = adapter, "name"
             if adapter.file_path:
-                add([f for f in [library_files.get_by_path(adapter.file_path)] if f], "name")
+                add(by_path(adapter.file_path), "name")
     return found
 
 
@@ -146,6 +166,16 @@ def _add_short_hash_matches(hashes: dict[str, str], found: _Lookup,
                 add([f for f in [library_files.get_by_path(adapter.file_path)] if f], "autov2")
 
 
+def _stat_all(paths: list[str]) -> dict[str, tuple[int, datetime]]:
+    """Size and mtime of each path that is a file now (one worker-thread call for a whole stack)."""
+    out: dict[str, tuple[int, datetime]] = {}
+    for path in paths:
+        stat = _stat(path)
+        if stat is not None:
+            out[path] = stat
+    return out
+
+
 def _stat(path: str) -> tuple[int, datetime] | None:
     try:
         st = os.stat(path)
@@ -170,19 +200,27 @@ class StackResolver:
         self.civitai = civitai
 
     async def resolve(self, entries: list[StackEntry]) -> tuple[list[ResolvedEntry], list[str]]:
+        """Every entry resolved: one batched database read for all of them, one worker-thread call
+        to stat every chosen file, then hashing and library data for the distinct files."""
         warnings: list[str] = []
-        lookups = await self.db.call(lambda: [_lookup_blocking(e) for e in entries])
+        lookups = await self.db.call(_lookup_all_blocking, entries)
         resolved: list[ResolvedEntry] = []
+        chosen_files: list[tuple[LibraryFile, str] | None] = []
         for entry, lookup in zip(entries, lookups):
             if lookup.unsafe:
                 warnings.append(f"entry {entry.index + 1} ({entry.reference}): the path leaves the library "
                                 "folder ('..'); matched by name only")
-            chosen = await self._choose(entry, lookup, warnings)
+            chosen_files.append(await self._choose(entry, lookup, warnings))
+        wanted = {file.path for chosen in chosen_files if chosen for file in [chosen[0]]}
+        if self.trust_paths:
+            wanted.update(e.path for e, c in zip(entries, chosen_files) if c is None and e.path and _is_absolute(e.path))
+        stats = await asyncio.to_thread(_stat_all, sorted(wanted)) if wanted else {}
+        for entry, lookup, chosen in zip(entries, lookups, chosen_files):
             item = ResolvedEntry(entry=entry, file_path=entry.reference or None)
             if chosen is not None:
                 file, how = chosen
                 item.file_path, item.match = file.path, how
-                stat = await asyncio.to_thread(_stat, file.path)
+                stat = stats.get(file.path)
                 if stat is not None:
                     item.exists = True
                     item.size_bytes, item.modified_at = stat
@@ -190,7 +228,7 @@ class StackResolver:
                 item.match = lookup.adapter_match
                 item.file_path = lookup.adapter.file_path or item.file_path
             if chosen is None and self.trust_paths and entry.path and _is_absolute(entry.path):
-                stat = await asyncio.to_thread(_stat, entry.path)
+                stat = stats.get(entry.path)
                 if stat is not None:
                     item.file_path, item.exists, item.match = entry.path, True, "path"
                     item.size_bytes, item.modified_at = stat
@@ -280,16 +318,40 @@ class StackResolver:
 
 
 def _library_data_blocking(resolved: list[ResolvedEntry], lookups: list[_Lookup]) -> list[tuple[AdapterRecord | None, Any]]:
-    """The adapter and stored CivitAI answer of each entry. Runs on the database thread."""
+    """The adapter and stored CivitAI answer of each entry, asked once per distinct file and hash
+    (the adapters of the files in batched queries). Runs on the database thread."""
+    files = sorted({item.file_path for item in resolved if item.exists and item.file_path})
+    by_file: dict[str, AdapterRecord | None] = dict.fromkeys(files)
+    linked: dict[str, int] = {}
+    for chunk in chunks(files):
+        for row in Adapter.select().where(Adapter.file_path.in_(chunk)):
+            by_file[row.file_path] = adapters.to_record(row)
+        for row in LibraryFileRow.select(LibraryFileRow.path, LibraryFileRow.adapter).where(
+                LibraryFileRow.path.in_(chunk), LibraryFileRow.adapter.is_null(False)):
+            linked[row.path] = row.adapter_id
+    copies = {adapter_id for path, adapter_id in linked.items() if by_file.get(path) is None}
+    by_id: dict[int, AdapterRecord] = {}
+    for chunk in chunks(sorted(copies)):
+        for row in Adapter.select().where(Adapter.id.in_(chunk)):
+            by_id[row.id] = adapters.to_record(row)
+    for path, adapter_id in linked.items():
+        if by_file.get(path) is None:
+            by_file[path] = by_id.get(adapter_id)
+    by_sha: dict[str, AdapterRecord | None] = {}
+    infos: dict[str, Any] = {}
     out: list[tuple[AdapterRecord | None, Any]] = []
     for item, lookup in zip(resolved, lookups):
-        adapter = None
-        if item.exists and item.file_path:
-            adapter = adapters.find_by_file_path(item.file_path)
+        adapter = by_file.get(item.file_path) if item.exists and item.file_path else None
         if adapter is None and item.sha256:
-            adapter = adapters.find_by_sha256(item.sha256)
+            if item.sha256 not in by_sha:
+                by_sha[item.sha256] = adapters.find_by_sha256(item.sha256)
+            adapter = by_sha[item.sha256]
         adapter = adapter or lookup.adapter
-        info = civitai_store.info_for_sha256(item.sha256) if item.sha256 else None
+        info = None
+        if item.sha256:
+            if item.sha256 not in infos:
+                infos[item.sha256] = civitai_store.info_for_sha256(item.sha256)
+            info = infos[item.sha256]
         out.append((adapter, info))
     return out
 
