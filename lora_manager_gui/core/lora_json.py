@@ -6,9 +6,11 @@ document downstream ComfyUI metadata nodes consume. Sizes are binary units, time
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any
 
@@ -88,12 +90,41 @@ def clean_name(stem: str) -> str:
 def utc_text(moment: datetime | None) -> str | None:
     if moment is None:
         return None
+    return _utc_text(moment)
+
+
+@lru_cache(maxsize=4096)  # a stack names the same files again and again
+def _utc_text(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _flat_copy(raw: Any) -> dict[str, Any] | None:
+    """A copy of a dict of short scalar values (what most loader rows are), which a JSON round trip
+    would give back unchanged; None for anything else."""
+    if type(raw) is not dict or len(raw) > 64:
+        return None
+    size = 0
+    for key, value in raw.items():
+        if type(key) is not str:
+            return None
+        kind = type(value)
+        if kind is str:
+            size += len(value)
+        elif kind is float:
+            if value != value or value in (math.inf, -math.inf):
+                return None
+        elif value is not None and kind is not int and kind is not bool:
+            return None
+        size += len(key) + 8
+    return dict(raw) if size < MAX_RAW_CHARS // 2 else None
+
+
 def _jsonable(raw: Any) -> Any:
+    fast = _flat_copy(raw)
+    if fast is not None:
+        return fast
     try:
         text = json.dumps(raw, ensure_ascii=False, default=str, allow_nan=False)
     except (ValueError, TypeError, RecursionError):

@@ -21,6 +21,8 @@ from typing import Any
 from lora_manager_gui.core.lora_json import CivitaiData, ResolvedEntry, build_document, lora_info_text
 from lora_manager_gui.core.records import AdapterRecord, LibraryFile
 from lora_manager_gui.core.stacks import StackEntry, StackReadResult, read_stack_bytes, read_stack_file
+from lora_manager_gui.core.stacks.gcpause import paused_gc
+from lora_manager_gui.core.stacks.model import SkippedEntry
 from lora_manager_gui.core.stacks.names import normalize_reference, split_reference
 from lora_manager_gui.db import adapters, civitai_store, hash_cache, library_files
 from lora_manager_gui.services.identify import identify
@@ -41,6 +43,10 @@ class Inspection:
     lora_info: str
     entries: list[ResolvedEntry]
     warnings: list[str] = field(default_factory=list)
+    skipped: list[SkippedEntry] = field(default_factory=list)  # LoRAs of nodes that do not run
+
+    def __repr__(self) -> str:  # short: asyncio reprs a task's result, and a stack may be huge
+        return f"Inspection({self.source!r}, {self.format}, {len(self.entries)} entries)"
 
 
 @dataclass
@@ -64,6 +70,11 @@ def _is_absolute(ref: str) -> bool:
 def _lookup_all_blocking(entries: list[StackEntry]) -> list[_Lookup]:
     """Runs on the database thread: the library read once for the whole batch (`LibraryIndex`),
     then one lookup per distinct reference, shared by every entry that names it."""
+    with paused_gc():
+        return _lookup_all(entries)
+
+
+def _lookup_all(entries: list[StackEntry]) -> list[_Lookup]:
     index = LibraryIndex(entries)
     memo: dict[tuple[Any, ...], _Lookup] = {}
     out: list[_Lookup] = []
@@ -166,6 +177,17 @@ def _add_short_hash_matches(hashes: dict[str, str], found: _Lookup,
                 add([f for f in [library_files.get_by_path(adapter.file_path)] if f], "autov2")
 
 
+def _first_candidate(entry: StackEntry, lookup: _Lookup, warnings: list[str]) -> tuple[LibraryFile, str] | None:
+    """The candidate an entry without hash hints resolves to: present files first, else the first."""
+    candidates = [c for c in lookup.candidates if not c[0].missing] or lookup.candidates
+    if not candidates:
+        return None
+    if len(candidates) > 1:
+        warnings.append(f"entry {entry.index + 1} ({entry.reference}): {len(candidates)} library files "
+                        f"match; using {candidates[0][0].path}")
+    return candidates[0]
+
+
 def _stat_all(paths: list[str]) -> dict[str, tuple[int, datetime]]:
     """Size and mtime of each path that is a file now (one worker-thread call for a whole stack)."""
     out: dict[str, tuple[int, datetime]] = {}
@@ -204,17 +226,29 @@ class StackResolver:
         to stat every chosen file, then hashing and library data for the distinct files."""
         warnings: list[str] = []
         lookups = await self.db.call(_lookup_all_blocking, entries)
-        resolved: list[ResolvedEntry] = []
         chosen_files: list[tuple[LibraryFile, str] | None] = []
         for entry, lookup in zip(entries, lookups):
             if lookup.unsafe:
                 warnings.append(f"entry {entry.index + 1} ({entry.reference}): the path leaves the library "
                                 "folder ('..'); matched by name only")
-            chosen_files.append(await self._choose(entry, lookup, warnings))
+            if (entry.hashes.get("autov3") or entry.hashes.get("autov2")) and self.hasher is not None:
+                chosen_files.append(await self._choose(entry, lookup, warnings))
+            else:
+                chosen_files.append(_first_candidate(entry, lookup, warnings))
         wanted = {file.path for chosen in chosen_files if chosen for file in [chosen[0]]}
         if self.trust_paths:
             wanted.update(e.path for e, c in zip(entries, chosen_files) if c is None and e.path and _is_absolute(e.path))
         stats = await asyncio.to_thread(_stat_all, sorted(wanted)) if wanted else {}
+        with paused_gc():
+            resolved = self._resolved(entries, lookups, chosen_files, stats)
+        await self._hash(resolved, warnings)
+        await self._attach_library_data(resolved, lookups, warnings)
+        return resolved, warnings
+
+    def _resolved(self, entries: list[StackEntry], lookups: list[_Lookup],
+                  chosen_files: list[tuple[LibraryFile, str] | None],
+                  stats: dict[str, tuple[int, datetime]]) -> list[ResolvedEntry]:
+        resolved: list[ResolvedEntry] = []
         for entry, lookup, chosen in zip(entries, lookups, chosen_files):
             item = ResolvedEntry(entry=entry, file_path=entry.reference or None)
             if chosen is not None:
@@ -233,9 +267,7 @@ class StackResolver:
                     item.file_path, item.exists, item.match = entry.path, True, "path"
                     item.size_bytes, item.modified_at = stat
             resolved.append(item)
-        await self._hash(resolved, warnings)
-        await self._attach_library_data(resolved, lookups, warnings)
-        return resolved, warnings
+        return resolved
 
     async def _choose(self, entry: StackEntry, lookup: _Lookup, warnings: list[str]) -> tuple[LibraryFile, str] | None:
         candidates = [c for c in lookup.candidates if not c[0].missing] or lookup.candidates
@@ -320,6 +352,11 @@ class StackResolver:
 def _library_data_blocking(resolved: list[ResolvedEntry], lookups: list[_Lookup]) -> list[tuple[AdapterRecord | None, Any]]:
     """The adapter and stored CivitAI answer of each entry, asked once per distinct file and hash
     (the adapters of the files in batched queries). Runs on the database thread."""
+    with paused_gc():
+        return _library_data(resolved, lookups)
+
+
+def _library_data(resolved: list[ResolvedEntry], lookups: list[_Lookup]) -> list[tuple[AdapterRecord | None, Any]]:
     files = sorted({item.file_path for item in resolved if item.exists and item.file_path})
     by_file: dict[str, AdapterRecord | None] = dict.fromkeys(files)
     linked: dict[str, int] = {}
@@ -337,21 +374,25 @@ def _library_data_blocking(resolved: list[ResolvedEntry], lookups: list[_Lookup]
     for path, adapter_id in linked.items():
         if by_file.get(path) is None:
             by_file[path] = by_id.get(adapter_id)
+    shas = sorted({item.sha256.upper() for item in resolved if item.sha256})
     by_sha: dict[str, AdapterRecord | None] = {}
+    for chunk in chunks(shas):
+        for row in Adapter.select().where(Adapter.primary_file_sha256.in_(chunk)).order_by(Adapter.id.desc()):
+            by_sha[row.primary_file_sha256] = adapters.to_record(row)  # the lowest id wins, as find_by_sha256
+    found = {sha for sha, state in civitai_store.states_for(shas).items() if state.status == civitai_store.FOUND}
     infos: dict[str, Any] = {}
     out: list[tuple[AdapterRecord | None, Any]] = []
     for item, lookup in zip(resolved, lookups):
         adapter = by_file.get(item.file_path) if item.exists and item.file_path else None
-        if adapter is None and item.sha256:
-            if item.sha256 not in by_sha:
-                by_sha[item.sha256] = adapters.find_by_sha256(item.sha256)
-            adapter = by_sha[item.sha256]
+        sha = item.sha256.upper() if item.sha256 else None
+        if adapter is None and sha:
+            adapter = by_sha.get(sha)
         adapter = adapter or lookup.adapter
         info = None
-        if item.sha256:
-            if item.sha256 not in infos:
-                infos[item.sha256] = civitai_store.info_for_sha256(item.sha256)
-            info = infos[item.sha256]
+        if sha in found:
+            if sha not in infos:
+                infos[sha] = civitai_store.info_for_sha256(sha)
+            info = infos[sha]
         out.append((adapter, info))
     return out
 
@@ -375,9 +416,12 @@ async def inspect_result(db: Any, hasher: Any, read: StackReadResult, *, online:
                          civitai: Any = None, fallback_name: str | None = None) -> Inspection:
     resolver = StackResolver(db, hasher, online=online, civitai=civitai)
     resolved, warnings = await resolver.resolve(read.entries)
-    document = build_document(resolved, fallback_name=fallback_name)
+    with paused_gc():
+        document = build_document(resolved, fallback_name=fallback_name)
+        info = lora_info_text(document)
     return Inspection(source=read.source, format=read.format, document=document,
-                      lora_info=lora_info_text(document), entries=resolved, warnings=read.warnings + warnings)
+                      lora_info=info, entries=resolved, warnings=read.warnings + warnings,
+                      skipped=list(read.skipped))
 
 
 async def inspect_file(db: Any, hasher: Any, path: str | os.PathLike[str], *, online: bool = False,

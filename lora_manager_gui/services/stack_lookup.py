@@ -20,7 +20,7 @@ from peewee import fn
 from lora_manager_gui.core.records import AdapterRecord, LibraryFile
 from lora_manager_gui.core.safetensors import MODEL_EXTENSIONS
 from lora_manager_gui.core.stacks import StackEntry
-from lora_manager_gui.core.stacks.names import normalize_reference, split_reference
+from lora_manager_gui.core.stacks.names import split_reference
 from lora_manager_gui.db import adapters as adapter_repo
 from lora_manager_gui.db import library_files
 from lora_manager_gui.db.models import Adapter
@@ -160,5 +160,4 @@ def reference_tails(ref: str) -> list[str]:
 
 
 def lookup_key(entry: StackEntry) -> tuple[Any, ...]:
-    return (normalize_reference(entry.path or ""), entry.path or "", entry.name or "",
-            tuple(sorted(entry.hashes.items())))
+    return (entry.path, entry.name, tuple(sorted(entry.hashes.items())) if entry.hashes else ())

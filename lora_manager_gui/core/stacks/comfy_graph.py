@@ -10,7 +10,6 @@ from __future__ import annotations
 from lora_manager_gui.core.stacks.comfy_nodes import MAX_GRAPH_NODES, read_node
 from lora_manager_gui.core.stacks.graph import FlatGraph
 from lora_manager_gui.core.stacks.model import SkippedEntry, StackEntry, StackReadError, StackReadResult
-from lora_manager_gui.core.stacks.names import normalize_reference
 from lora_manager_gui.core.stacks.order import NodeLinks, apply_order
 from lora_manager_gui.core.stacks.switches import what_runs
 
@@ -39,7 +38,7 @@ def read_flat_graph(graph: FlatGraph, source: str, fmt: str) -> StackReadResult:
         if skip is None:
             warnings.extend(reading.warnings)
         for lora in reading.loras:
-            key = (node.id, lora.slot, normalize_reference(lora.path or ""), lora.name or "")
+            key = (node.id, lora.slot, lora.path or "", lora.name or "")  # one node's row reached twice
             if key in seen:
                 continue
             seen.add(key)

@@ -20,13 +20,13 @@ from lora_manager_gui.core.stacks.names import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Link:
     origin_id: str
     origin_slot: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class GraphNode:
     id: str
     type: str

@@ -42,13 +42,18 @@ def flatten_api_prompt(data: dict[str, Any], source: str) -> FlatGraph:
         inputs: dict[str, Any] = {}
         if isinstance(raw_inputs, dict):
             for name, value in raw_inputs.items():
-                inputs[str(name)] = Link(value[0], value[1]) if _is_link(value, nodes) else value
+                if (type(value) is list and len(value) == 2 and type(value[0]) is str
+                        and type(value[1]) is int and value[0] in nodes):
+                    value = Link(value[0], value[1])
+                inputs[name if type(name) is str else str(name)] = value
         meta = node.get("_meta")
         title = meta.get("title") if isinstance(meta, dict) else None
-        path = tuple(node_id.split(":")[:-1])
-        graph.add(GraphNode(id=node_id, type=node["class_type"], inputs=inputs, is_api=True,
-                            title=title if isinstance(title, str) else None,
-                            path=tuple(f"#{':'.join(path[:i + 1])}" for i in range(len(path)))))
+        path: tuple[str, ...] = ()
+        if ":" in node_id:
+            parts = node_id.split(":")[:-1]
+            path = tuple(f"#{':'.join(parts[:i + 1])}" for i in range(len(parts)))
+        graph.nodes.setdefault(node_id, GraphNode(id=node_id, type=node["class_type"], inputs=inputs, is_api=True,
+                                                  title=title if isinstance(title, str) else None, path=path))
     return graph
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from lora_manager_gui.core.errors import LoraManagerError
@@ -61,7 +62,7 @@ class StackEntry:
         suffix = f" (#{self.node_id})" if self.node_id else ""
         return " › ".join((*self.subgraph_path, here)) + suffix
 
-    @property
+    @cached_property
     def stem(self) -> str:
         """The base file name without folders or model extension (dots inside names are kept)."""
         from lora_manager_gui.core.stacks.names import lora_stem

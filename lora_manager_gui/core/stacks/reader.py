@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lora_manager_gui.core.pngtext import PngText
+from lora_manager_gui.core.stacks.gcpause import paused_gc
 from lora_manager_gui.core.stacks.a1111 import lora_hashes, looks_like_parameters, read_parameters, split_infotext
 from lora_manager_gui.core.stacks.comfy_prompt import is_api_prompt, read_api_prompt
 from lora_manager_gui.core.stacks.comfy_workflow import is_ui_workflow, read_ui_workflow
@@ -27,6 +28,11 @@ MAX_TEXT_FILE_BYTES = 64 * 1024 * 1024
 
 
 def read_stack_file(path: str | os.PathLike[str]) -> StackReadResult:
+    with paused_gc():
+        return _read_stack_file(path)
+
+
+def _read_stack_file(path: str | os.PathLike[str]) -> StackReadResult:
     """The enabled LoRAs of the stack file at `path`. Raises StackReadError for anything else.
 
     Only regular files are read: a FIFO, a device (a link to /dev/zero) or a socket is refused
@@ -90,6 +96,11 @@ def _read_bounded(stream: Any, limit: int, source: str) -> bytes:
 
 def read_stack_bytes(data: bytes, filename: str = "<dropped data>") -> StackReadResult:
     """The same as read_stack_file, for bytes already in memory (drops, pasted data)."""
+    with paused_gc():
+        return _read_stack_bytes(data, filename)
+
+
+def _read_stack_bytes(data: bytes, filename: str) -> StackReadResult:
     head = bytes(data[:16])
     if is_png(head) or is_webp(head) or is_jpeg(head):
         return _from_image(io.BytesIO(data), head, filename)
