@@ -81,6 +81,7 @@ class ResolvedEntry:
         return clean_name(self.entry.stem or self.entry.reference or f"LoRA {self.entry.index + 1}")
 
 
+@lru_cache(maxsize=8192)  # the same LoRA is named again and again in a big stack
 def clean_name(stem: str) -> str:
     """A readable name from a file stem: underscores to spaces, runs of spaces collapsed."""
     text = re.sub(r"\s+", " ", lora_stem(stem).replace("_", " ")).strip()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import stat as stat_module
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -75,16 +76,15 @@ def _lookup_all_blocking(entries: list[StackEntry]) -> list[_Lookup]:
 
 
 def _lookup_all(entries: list[StackEntry]) -> list[_Lookup]:
-    index = LibraryIndex(entries)
-    memo: dict[tuple[Any, ...], _Lookup] = {}
-    out: list[_Lookup] = []
+    distinct: dict[tuple[Any, ...], StackEntry] = {}
+    keys = []
     for entry in entries:
         key = lookup_key(entry)
-        found = memo.get(key)
-        if found is None:
-            found = memo[key] = _lookup_blocking(entry, index)
-        out.append(found)
-    return out
+        keys.append(key)
+        distinct.setdefault(key, entry)
+    index = LibraryIndex(distinct.values())
+    memo = {key: _lookup_blocking(entry, index) for key, entry in distinct.items()}
+    return [memo[key] for key in keys]
 
 
 def _lookup_blocking(entry: StackEntry, index: LibraryIndex) -> _Lookup:
@@ -188,24 +188,17 @@ def _first_candidate(entry: StackEntry, lookup: _Lookup, warnings: list[str]) ->
     return candidates[0]
 
 
-def _stat_all(paths: list[str]) -> dict[str, tuple[int, datetime]]:
-    """Size and mtime of each path that is a file now (one worker-thread call for a whole stack)."""
-    out: dict[str, tuple[int, datetime]] = {}
+def _stat_all(paths: list[str]) -> dict[str, tuple[int, datetime, int]]:
+    """Size, mtime and mtime_ns of each path that is a file now (one worker-thread call for a stack)."""
+    out: dict[str, tuple[int, datetime, int]] = {}
     for path in paths:
-        stat = _stat(path)
-        if stat is not None:
-            out[path] = stat
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat_module.S_ISREG(st.st_mode):
+            out[path] = (st.st_size, datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=timezone.utc), st.st_mtime_ns)
     return out
-
-
-def _stat(path: str) -> tuple[int, datetime] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    if not os.path.isfile(path):
-        return None
-    return st.st_size, datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=timezone.utc)
 
 
 class StackResolver:
@@ -241,13 +234,13 @@ class StackResolver:
         stats = await asyncio.to_thread(_stat_all, sorted(wanted)) if wanted else {}
         with paused_gc():
             resolved = self._resolved(entries, lookups, chosen_files, stats)
-        await self._hash(resolved, warnings)
+        await self._hash(resolved, warnings, stats)
         await self._attach_library_data(resolved, lookups, warnings)
         return resolved, warnings
 
     def _resolved(self, entries: list[StackEntry], lookups: list[_Lookup],
                   chosen_files: list[tuple[LibraryFile, str] | None],
-                  stats: dict[str, tuple[int, datetime]]) -> list[ResolvedEntry]:
+                  stats: dict[str, tuple[int, datetime, int]]) -> list[ResolvedEntry]:
         resolved: list[ResolvedEntry] = []
         for entry, lookup, chosen in zip(entries, lookups, chosen_files):
             item = ResolvedEntry(entry=entry, file_path=entry.reference or None)
@@ -257,7 +250,7 @@ class StackResolver:
                 stat = stats.get(file.path)
                 if stat is not None:
                     item.exists = True
-                    item.size_bytes, item.modified_at = stat
+                    item.size_bytes, item.modified_at = stat[0], stat[1]
             elif lookup.adapter is not None:
                 item.match = lookup.adapter_match
                 item.file_path = lookup.adapter.file_path or item.file_path
@@ -265,7 +258,7 @@ class StackResolver:
                 stat = stats.get(entry.path)
                 if stat is not None:
                     item.file_path, item.exists, item.match = entry.path, True, "path"
-                    item.size_bytes, item.modified_at = stat
+                    item.size_bytes, item.modified_at = stat[0], stat[1]
             resolved.append(item)
         return resolved
 
@@ -294,16 +287,30 @@ class StackResolver:
                             f"match; using {candidates[0][0].path}")
         return candidates[0]
 
-    async def _hash(self, resolved: list[ResolvedEntry], warnings: list[str]) -> None:
+    async def _hash(self, resolved: list[ResolvedEntry], warnings: list[str],
+                    stats: dict[str, tuple[int, datetime, int]]) -> None:
+        """SHA-256 of each distinct present file: from the hash cache in one batched read where it
+        was made for the file's current size and mtime, the rest through the HashService."""
         paths = sorted({item.file_path for item in resolved if item.exists and item.file_path})
         if not paths or self.hasher is None:
             return
-        results = await self.hasher.hash_paths(paths)
+        cached = await self.db.call(hash_cache.get_many, paths)
+        known: dict[str, str] = {}
+        for path in paths:
+            entry, stat = cached.get(path), stats.get(path)
+            if entry is not None and stat is not None and entry.sha256 and (entry.size_bytes, entry.mtime_ns) == (stat[0], stat[2]):
+                known[os.path.normcase(os.path.abspath(path))] = entry.sha256
+        rest = [p for p in paths if os.path.normcase(os.path.abspath(p)) not in known]
+        results = await self.hasher.hash_paths(rest) if rest else []
         by_path = {os.path.normcase(os.path.abspath(r.path)): r for r in results}
         for item in resolved:
             if not item.exists or not item.file_path:
                 continue
-            result = by_path.get(os.path.normcase(os.path.abspath(item.file_path)))
+            key = os.path.normcase(os.path.abspath(item.file_path))
+            if key in known:
+                item.sha256 = known[key].upper()
+                continue
+            result = by_path.get(key)
             if result is None:
                 continue
             if result.sha256:
