@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import resource
 import subprocess
@@ -172,6 +173,8 @@ def prompt_child(nodes: int, library: int) -> None:
         prompt["out"] = {"class_type": "SaveImage", "inputs": {"images": [str(nodes - 2), 0], "filename_prefix": "x"}}
         source = folder / "prompt.json"
         source.write_text(json.dumps(prompt))
+        del prompt, records, hashes  # the child measures the inspect, not the making of its input
+        gc.collect()
         base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
         inspection = asyncio.run(inspect_file(db, hasher, source))

@@ -28,6 +28,7 @@ class FlatGraph:
     chosen: dict[str, frozenset[str]] = field(default_factory=dict)
     # id -> what feeds the subgraph instances it sits in (the order treats an instance as one node)
     context_upstream: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _upstream: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def add(self, node: GraphNode) -> None:
         self.nodes.setdefault(node.id, node)
@@ -39,8 +40,11 @@ class FlatGraph:
         return len(self.nodes)
 
     def upstream(self, node: GraphNode) -> list[str]:
-        """The flat ids this node's inputs link from, in input order."""
-        return [value.origin_id for value in node.inputs.values() if isinstance(value, Link)]
+        """The flat ids this node's inputs link from, in input order (worked out once per node)."""
+        known = self._upstream.get(node.id)
+        if known is None:
+            known = self._upstream[node.id] = [v.origin_id for v in node.inputs.values() if type(v) is Link]
+        return known
 
     def literal(self, link: Link) -> Any:
         """The constant a link carries: a primitive node's value, or what a constant switch passes on

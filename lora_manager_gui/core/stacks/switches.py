@@ -146,18 +146,18 @@ def what_runs(graph: FlatGraph) -> dict[str, Skip] | None:
 
 def _reach(graph: FlatGraph, start: list[str], *, honour_switches: bool, stop: set[str] | None = None) -> set[str]:
     seen: set[str] = set()
-    pending = [node_id for node_id in start if node_id in graph.nodes]
+    pending = list(start)
+    nodes = graph.nodes
     while pending:
         node_id = pending.pop()
-        if node_id in seen or (stop is not None and node_id in stop):
+        if node_id in seen or node_id not in nodes or (stop is not None and node_id in stop):
             continue
         seen.add(node_id)
-        node = graph.nodes[node_id]
         chosen = graph.chosen.get(node_id) if honour_switches else None
-        for name, value in node.inputs.items():
-            if not isinstance(value, Link) or value.origin_id not in graph.nodes:
-                continue
-            if chosen is not None and name not in chosen and name not in _SELECTORS:
-                continue
-            pending.append(value.origin_id)
+        if chosen is None:
+            pending.extend(graph.upstream(graph.nodes[node_id]))
+            continue
+        for name, value in graph.nodes[node_id].inputs.items():
+            if type(value) is Link and (name in chosen or name in _SELECTORS):
+                pending.append(value.origin_id)
     return seen
