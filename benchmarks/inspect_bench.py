@@ -178,6 +178,7 @@ def prompt_child(nodes: int, library: int) -> None:
         base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
         inspection = asyncio.run(inspect_file(db, hasher, source))
+        _ = inspection.document, inspection.lora_info  # what `inspect --json` / `inspect` print
         wall = time.perf_counter() - started
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         found = sum(1 for item in inspection.entries if item.exists)

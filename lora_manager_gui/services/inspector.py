@@ -16,10 +16,18 @@ import os
 import stat as stat_module
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from typing import Any
 
-from lora_manager_gui.core.lora_json import CivitaiData, ResolvedEntry, build_document, lora_info_text
+from lora_manager_gui.core.lora_json import (
+    CivitaiData,
+    ResolvedEntry,
+    StackSummary,
+    build_document,
+    lora_info_for,
+    summarize,
+)
 from lora_manager_gui.core.records import AdapterRecord, LibraryFile
 from lora_manager_gui.core.stacks import StackEntry, StackReadResult, read_stack_bytes, read_stack_file
 from lora_manager_gui.core.stacks.gcpause import paused_gc
@@ -36,15 +44,28 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Inspection:
-    """A stack read and resolved: the lora_json document, its lora_info text, the entries."""
+    """A stack read and resolved: the typed entries (what views show), the LoRAs that do not run,
+    and, built on first request (export, the CLI), the lora_json document and its lora_info text."""
 
     source: str
     format: str
-    document: dict[str, Any]
-    lora_info: str
     entries: list[ResolvedEntry]
     warnings: list[str] = field(default_factory=list)
     skipped: list[SkippedEntry] = field(default_factory=list)  # LoRAs of nodes that do not run
+    fallback_name: str | None = None
+
+    @cached_property
+    def document(self) -> dict[str, Any]:
+        with paused_gc():
+            return build_document(self.entries, fallback_name=self.fallback_name)
+
+    @cached_property
+    def lora_info(self) -> str:
+        return lora_info_for(self.entries, self.fallback_name)
+
+    @property
+    def summary(self) -> StackSummary:
+        return summarize(self.entries)
 
     def __repr__(self) -> str:  # short: asyncio reprs a task's result, and a stack may be huge
         return f"Inspection({self.source!r}, {self.format}, {len(self.entries)} entries)"
@@ -423,12 +444,8 @@ async def inspect_result(db: Any, hasher: Any, read: StackReadResult, *, online:
                          civitai: Any = None, fallback_name: str | None = None) -> Inspection:
     resolver = StackResolver(db, hasher, online=online, civitai=civitai)
     resolved, warnings = await resolver.resolve(read.entries)
-    with paused_gc():
-        document = build_document(resolved, fallback_name=fallback_name)
-        info = lora_info_text(document)
-    return Inspection(source=read.source, format=read.format, document=document,
-                      lora_info=info, entries=resolved, warnings=read.warnings + warnings,
-                      skipped=list(read.skipped))
+    return Inspection(source=read.source, format=read.format, entries=resolved,
+                      warnings=read.warnings + warnings, skipped=list(read.skipped), fallback_name=fallback_name)
 
 
 async def inspect_file(db: Any, hasher: Any, path: str | os.PathLike[str], *, online: bool = False,
