@@ -65,7 +65,7 @@ SUB_IN = [{"id": f"in-{i}", "name": n, "type": t} for i, (n, t, _w) in enumerate
 SUB_OUT = [{"id": "out-0", "name": "MODEL", "type": "MODEL"}]
 
 
-def big_workflow(outer_count: int = 20, inner_per_outer: int = 8, fillers: int = 9) -> bytes:
+def big_workflow(outer_count: int = 20, inner_per_outer: int = 8, fillers: int = 9, top_fillers: int = 1930) -> bytes:
     inner = _Level(top=False)
     inner.nodes.append(_node(1, "LoraLoaderModelOnly", ["inner.safetensors", 1.0], LORA_IN, ["MODEL"]))
     for f in range(fillers):
@@ -96,6 +96,9 @@ def big_workflow(outer_count: int = 20, inner_per_outer: int = 8, fillers: int =
         top.nodes.append(_node(node_id, "sub-outer", [f"outer_{i}.safetensors", 1.0], LORA_IN, ["MODEL"]))
         top.link(previous_id, 0, node_id, "model", "MODEL")
         previous_id = node_id
+    for f in range(top_fillers):  # prompts, notes, previews: what makes real workflows megabytes
+        kind = ("CLIPTextEncode", "Note", "PreviewImage")[f % 3]
+        top.nodes.append(_node(6000 + f, kind, [PAD + str(f)], [("clip", "CLIP", False)] if f % 3 == 0 else [], []))
     top.nodes.append(_node(5000, "KSampler", [1, "fixed", 20, 7, "euler", "normal", 1], [("model", "MODEL", False)], ["LATENT"]))
     top.link(previous_id, 0, 5000, "model", "MODEL")
     top.nodes.append(_node(5001, "SaveImage", ["out"], [("images", "IMAGE", False)], []))
@@ -130,7 +133,8 @@ def bench_workflow(rounds: int) -> None:
         started = time.perf_counter()
         result = read_stack_bytes(data, "bench.json")
         best_read = min(best_read, time.perf_counter() - started)
-    print(f"workflow: {len(data) / 1e6:.2f} MB, {flat_node_count(data):,} nodes once flattened, "
+    saved = len(json.loads(data)["nodes"]) + sum(len(s["nodes"]) for s in json.loads(data)["definitions"]["subgraphs"])
+    print(f"workflow: {len(data) / 1e6:.2f} MB, {saved:,} nodes saved, {flat_node_count(data):,} once flattened, "
           f"{len(result.entries)} LoRAs")
     print(f"inspect (read) of the 2 MB workflow: {best_read * 1000:.1f} ms (goal: at most 100 ms); "
           f"json.loads alone {best_json * 1000:.1f} ms; ratio {best_read / best_json:.1f}x")
