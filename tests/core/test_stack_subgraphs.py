@@ -355,3 +355,25 @@ def test_muted_and_bypassed_instances_as_before() -> None:
     top = top_with([(5, ["bypassed.safetensors", 1.0], {"mode": 4}), (6, ["kept.safetensors", 1.0], {})])
     result = read(workflow(top, lora_subgraph()))
     assert summary(result) == [("kept", 1.0, "6:1")]
+
+
+def test_power_lora_loader_rows_promoted_by_proxy_widgets() -> None:
+    # proxyWidgetMigration.ts flushProxyWidgetMigration: the host value of ["1", "lora_1"] replaces
+    # the inner row's value for this instance (rgthree rows are widgets named lora_1, lora_2...).
+    inner = Level(top=False)
+    inner.node(1, "Power Lora Loader (rgthree)", [{}, {"type": "PowerLoraLoaderHeaderWidget"},
+                                                  {"on": True, "lora": "saved.safetensors", "strength": 1},
+                                                  {"on": True, "lora": "second.safetensors", "strength": 0.5}, {}, ""],
+               inputs=[("model", "MODEL", False)], outputs=["MODEL"])
+    inner.link(-10, 0, 1, "model", "MODEL")
+    inner.link(1, 0, -20, "0", "MODEL")
+    sub = subgraph("sub-power", "Power", inner, [("model", "MODEL")], [("MODEL", "MODEL")])
+    top = Level(top=True)
+    top.node(1, "CheckpointLoaderSimple", [], outputs=["MODEL"])
+    top.node(5, "sub-power", [{"on": False, "lora": "saved.safetensors", "strength": 1}],
+             inputs=[("model", "MODEL", False)], outputs=["MODEL"], properties={"proxyWidgets": [["1", "lora_1"]]})
+    top.link(1, 0, 5, "model", "MODEL")
+    top.node(91, "SaveImage", [], inputs=[("images", "IMAGE", False)])
+    top.link(5, 0, 91, "images")
+    result = read(workflow(top, sub))
+    assert summary(result) == [("second", 0.5, "5:1")]  # row 1 switched off on this instance

@@ -123,7 +123,10 @@ def _power_rows(node: GraphNode) -> list[dict[str, Any]]:
     if node.is_api:
         return [v for k, v in node.inputs.items() if k.upper().startswith("LORA_") and isinstance(v, dict)]
     widgets = node.widgets if isinstance(node.widgets, list) else []
-    return [w for w in widgets if isinstance(w, dict) and "lora" in w]
+    rows = [w for w in widgets if isinstance(w, dict) and "lora" in w]
+    # a row promoted out of a subgraph (proxyWidgets) or linked: its value replaces the saved one
+    return [node.inputs[f"lora_{i}"] if isinstance(node.inputs.get(f"lora_{i}"), dict) else row
+            for i, row in enumerate(rows, start=1)]
 
 
 def read_power_lora_loader(node: GraphNode, graph: Graph, reading: NodeReading) -> None:
