@@ -16,9 +16,11 @@ from lora_manager_gui.core.stacks.switches import what_runs
 
 def _links(graph: FlatGraph) -> NodeLinks:
     links = NodeLinks()
+    context = graph.context_upstream
     for node in graph:
         links.types[node.id] = node.type
-        links.upstream[node.id] = graph.upstream(node) + list(graph.context_upstream.get(node.id, ()))
+        ups = graph.upstream(node)
+        links.upstream[node.id] = ups + list(context[node.id]) if node.id in context else ups
     return links
 
 

@@ -40,10 +40,12 @@ def flatten_api_prompt(data: dict[str, Any], source: str) -> FlatGraph:
     for node_id, node in nodes.items():
         raw_inputs = node.get("inputs")
         inputs: dict[str, Any] = {}
+        upstream: list[str] = []
         if isinstance(raw_inputs, dict):
             for name, value in raw_inputs.items():
                 if (type(value) is list and len(value) == 2 and type(value[0]) is str
                         and type(value[1]) is int and value[0] in nodes):
+                    upstream.append(value[0])
                     value = Link(value[0], value[1])
                 inputs[name if type(name) is str else str(name)] = value
         meta = node.get("_meta")
@@ -52,8 +54,8 @@ def flatten_api_prompt(data: dict[str, Any], source: str) -> FlatGraph:
         if ":" in node_id:
             parts = node_id.split(":")[:-1]
             path = tuple(f"#{':'.join(parts[:i + 1])}" for i in range(len(parts)))
-        graph.nodes.setdefault(node_id, GraphNode(id=node_id, type=node["class_type"], inputs=inputs, is_api=True,
-                                                  title=title if isinstance(title, str) else None, path=path))
+        graph.add(GraphNode(id=node_id, type=node["class_type"], inputs=inputs, is_api=True,
+                            title=title if isinstance(title, str) else None, path=path), upstream)
     return graph
 
 

@@ -28,10 +28,14 @@ class FlatGraph:
     chosen: dict[str, frozenset[str]] = field(default_factory=dict)
     # id -> what feeds the subgraph instances it sits in (the order treats an instance as one node)
     context_upstream: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    _upstream: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    upstream_ids: dict[str, list[str]] = field(default_factory=dict, repr=False)  # id -> origins, input order
 
-    def add(self, node: GraphNode) -> None:
-        self.nodes.setdefault(node.id, node)
+    def add(self, node: GraphNode, upstream: list[str] | None = None) -> None:
+        """Add a node (the first of an id wins); `upstream`: its inputs' origins, when already known."""
+        if node.id not in self.nodes:
+            self.nodes[node.id] = node
+            if upstream is not None:
+                self.upstream_ids[node.id] = upstream
 
     def __iter__(self) -> Iterator[GraphNode]:
         return iter(self.nodes.values())
@@ -41,9 +45,9 @@ class FlatGraph:
 
     def upstream(self, node: GraphNode) -> list[str]:
         """The flat ids this node's inputs link from, in input order (worked out once per node)."""
-        known = self._upstream.get(node.id)
+        known = self.upstream_ids.get(node.id)
         if known is None:
-            known = self._upstream[node.id] = [v.origin_id for v in node.inputs.values() if type(v) is Link]
+            known = self.upstream_ids[node.id] = [v.origin_id for v in node.inputs.values() if type(v) is Link]
         return known
 
     def literal(self, link: Link) -> Any:

@@ -124,7 +124,7 @@ def what_runs(graph: FlatGraph) -> dict[str, Skip] | None:
     choose_branches(graph)
     consumed: set[str] = set()
     for node in graph:
-        consumed.update(graph.upstream(node))
+        consumed.update(graph.upstream(node))  # fills graph.upstream_ids for every node
     outputs = [node.id for node in graph if _is_output(node, consumed)]
     if not outputs:
         return None
@@ -147,15 +147,15 @@ def what_runs(graph: FlatGraph) -> dict[str, Skip] | None:
 def _reach(graph: FlatGraph, start: list[str], *, honour_switches: bool, stop: set[str] | None = None) -> set[str]:
     seen: set[str] = set()
     pending = list(start)
-    nodes = graph.nodes
+    nodes, upstream_ids, chosen_of = graph.nodes, graph.upstream_ids, graph.chosen
     while pending:
         node_id = pending.pop()
         if node_id in seen or node_id not in nodes or (stop is not None and node_id in stop):
             continue
         seen.add(node_id)
-        chosen = graph.chosen.get(node_id) if honour_switches else None
+        chosen = chosen_of.get(node_id) if honour_switches else None
         if chosen is None:
-            pending.extend(graph.upstream(graph.nodes[node_id]))
+            pending.extend(upstream_ids[node_id])
             continue
         for name, value in graph.nodes[node_id].inputs.items():
             if type(value) is Link and (name in chosen or name in _SELECTORS):
