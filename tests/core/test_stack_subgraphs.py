@@ -377,3 +377,15 @@ def test_power_lora_loader_rows_promoted_by_proxy_widgets() -> None:
     top.link(5, 0, 91, "images")
     result = read(workflow(top, sub))
     assert summary(result) == [("second", 0.5, "5:1")]  # row 1 switched off on this instance
+
+
+def test_named_widget_values_are_read_by_name() -> None:
+    # SubgraphNode.configure: with `widgets_values_named` the promoted values are restored by name.
+    top = top_with([(5, ["wrong.safetensors", 9.0], {"widgets_values_named": {
+        "strength_model": 0.45, "lora_name": "by_name.safetensors"}})])
+    result = read(workflow(top, lora_subgraph()))
+    assert summary(result) == [("by_name", 0.45, "5:1")]
+    plain = Level(top=True)
+    plain.node(1, "LoraLoader", ["stale.safetensors", 1.0, 1.0], widgets_values_named={
+        "lora_name": "named.safetensors", "strength_model": 0.3, "strength_clip": 0.2})
+    assert [(e.stem, e.strength, e.clip_strength) for e in read(workflow(plain)).entries] == [("named", 0.3, 0.2)]

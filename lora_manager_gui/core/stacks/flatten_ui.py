@@ -202,8 +202,11 @@ class UiFlattener:
                 proxies = json.loads(proxies)
             except ValueError:
                 proxies = None
-        if isinstance(values, dict):
-            ctx.stored.update({k: v for k, v in values.items() if isinstance(k, str) and v is not None})
+        named = node.get("widgets_values_named")
+        if isinstance(values, dict) or isinstance(named, dict):
+            # by name (SubgraphNode.configure: widgets_values_named wins where the frontend restores it)
+            by_name = named if isinstance(named, dict) else values
+            ctx.stored.update({k: v for k, v in by_name.items() if isinstance(k, str) and v is not None})
             return
         values = values if isinstance(values, list) else []
         if isinstance(proxies, list) and proxies:
@@ -358,6 +361,11 @@ class UiFlattener:
             value = self.resolve(ctx, link.origin_id, link.origin_slot, str(item.get("type", "*")))
             if value is not _NOTHING:
                 inputs[name] = value
+        named = node.get("widgets_values_named")
+        if isinstance(named, dict):  # the newer by-name form of widgets_values
+            for name, value in named.items():
+                if isinstance(name, str) and name not in inputs:
+                    inputs[name] = value
         for name, value in ctx.overrides.get(node_id, {}).items():
             if not isinstance(inputs.get(name), Link):
                 inputs[name] = value
