@@ -389,3 +389,57 @@ def test_named_widget_values_are_read_by_name() -> None:
     plain.node(1, "LoraLoader", ["stale.safetensors", 1.0, 1.0], widgets_values_named={
         "lora_name": "named.safetensors", "strength_model": 0.3, "strength_clip": 0.2})
     assert [(e.stem, e.strength, e.clip_strength) for e in read(workflow(plain)).entries] == [("named", 0.3, 0.2)]
+
+
+def _turbo_template(turbo: bool) -> dict[str, Any]:
+    """The shape of current official templates: inside the subgraph a PrimitiveBoolean, fed by a
+    promoted subgraph input, drives a ComfySwitchNode between a LoRA branch and a plain one; the
+    instance keeps its values as proxyWidgets ["-1", name] beside widgets_values."""
+    inner = Level(top=False)
+    inner.node(95, "UNETLoader", ["high.safetensors", "default"], inputs=[("unet_name", "COMBO", True)], outputs=["MODEL"])
+    inner.node(101, "LoraLoaderModelOnly", ["inner_default.safetensors", 1.0000000000000002],
+               inputs=[("model", "MODEL", False), ("lora_name", "COMBO", True)], outputs=["MODEL"])
+    inner.node(131, "PrimitiveBoolean", [False], inputs=[("value", "BOOLEAN", True)], outputs=["BOOLEAN"])
+    inner.node(116, "ComfySwitchNode", [False], inputs=[("on_false", "MODEL", False), ("on_true", "MODEL", False),
+                                                         ("switch", "BOOLEAN", True)], outputs=["MODEL"])
+    inner.node(85, "KSamplerAdvanced", [], inputs=[("model", "MODEL", False)], outputs=["LATENT"])
+    inner.link(-10, 0, 95, "unet_name", "COMBO")
+    inner.link(95, 0, 101, "model", "MODEL")
+    inner.link(-10, 1, 101, "lora_name", "COMBO")
+    inner.link(-10, 2, 131, "value", "BOOLEAN")
+    inner.link(95, 0, 116, "on_false", "MODEL")
+    inner.link(101, 0, 116, "on_true", "MODEL")
+    inner.link(131, 0, 116, "switch", "BOOLEAN")
+    inner.link(116, 0, 85, "model", "MODEL")
+    inner.link(85, 0, -20, "0", "LATENT")
+    sub = subgraph("sub-turbo", "Image to Video", inner,
+                   [("unet_name", "COMBO"), ("lora_name", "COMBO"), ("value", "BOOLEAN")], [("LATENT", "LATENT")])
+    top = Level(top=True)
+    top.node(129, "sub-turbo", ["high.safetensors", "lightx2v_4steps_high.safetensors", turbo],
+             inputs=[("unet_name", "COMBO", True), ("lora_name", "COMBO", True), ("value", "BOOLEAN", True)],
+             outputs=["LATENT"], properties={"proxyWidgets": [["-1", "unet_name"], ["-1", "lora_name"], ["-1", "value"]]})
+    top.node(108, "SaveVideo", [], inputs=[("video", "VIDEO", False)])
+    top.link(129, 0, 108, "video", "VIDEO")
+    return workflow(top, sub)
+
+
+def test_a_switch_fed_by_a_promoted_primitive_boolean_inside_a_subgraph() -> None:
+    # proxyWidgetMigration.ts pickHostValue (["-1", name] entries), ExecutableNodeDTO.resolveInput
+    # (-10 -> the instance's promoted value), then the PrimitiveBoolean's value decides the switch.
+    on = read(_turbo_template(True))
+    assert summary(on) == [("lightx2v_4steps_high", 1.0000000000000002, "129:101")]
+    assert on.skipped == []
+    off = read(_turbo_template(False))
+    assert off.entries == []
+    assert [(s.entry.stem, s.by_node) for s in off.skipped] == [("lightx2v_4steps_high", "129:116")]
+    api = read({
+        "129:95": {"class_type": "UNETLoader", "inputs": {"unet_name": "high.safetensors"}},
+        "129:101": {"class_type": "LoraLoaderModelOnly", "inputs": {
+            "model": ["129:95", 0], "lora_name": "lightx2v_4steps_high.safetensors", "strength_model": 1.0000000000000002}},
+        "129:131": {"class_type": "PrimitiveBoolean", "inputs": {"value": True}},
+        "129:116": {"class_type": "ComfySwitchNode", "inputs": {
+            "on_false": ["129:95", 0], "on_true": ["129:101", 0], "switch": ["129:131", 0]}},
+        "129:85": {"class_type": "KSamplerAdvanced", "inputs": {"model": ["129:116", 0]}},
+        "108": {"class_type": "SaveVideo", "inputs": {"video": ["129:85", 0]}},
+    })
+    assert summary(api) == summary(on)
