@@ -198,6 +198,21 @@ def _add_short_hash_matches(hashes: dict[str, str], found: _Lookup,
                 add([f for f in [library_files.get_by_path(adapter.file_path)] if f], "autov2")
 
 
+def _once_per_reference(warnings: list[str]) -> list[str]:
+    """One "N library files match" note per reference, not per entry (a big stack repeats them)."""
+    seen: dict[str, int] = {}
+    out: list[str] = []
+    for text in warnings:
+        head, sep, rest = text.partition("): ")
+        key = head.split(" (", 1)[-1] + sep + rest if head.startswith("entry ") and "library files match" in rest else None
+        if key is None:
+            out.append(text)
+        elif key not in seen:
+            seen[key] = len(out)
+            out.append(text)
+    return out
+
+
 def _first_candidate(entry: StackEntry, lookup: _Lookup, warnings: list[str]) -> tuple[LibraryFile, str] | None:
     """The candidate an entry without hash hints resolves to: present files first, else the first."""
     candidates = [c for c in lookup.candidates if not c[0].missing] or lookup.candidates
@@ -249,6 +264,7 @@ class StackResolver:
                 chosen_files.append(await self._choose(entry, lookup, warnings))
             else:
                 chosen_files.append(_first_candidate(entry, lookup, warnings))
+        warnings = _once_per_reference(warnings)
         wanted = {file.path for chosen in chosen_files if chosen for file in [chosen[0]]}
         if self.trust_paths:
             wanted.update(e.path for e, c in zip(entries, chosen_files) if c is None and e.path and _is_absolute(e.path))

@@ -39,3 +39,17 @@ def test_skipped_loras_reach_the_inspection(tmp_path: Path) -> None:
         assert all(block["display_name"] != "when false" for block in inspection.document["loras"])
     finally:
         library.close()
+
+
+def test_an_ambiguous_reference_is_noted_once_not_per_entry(tmp_path: Path) -> None:
+    library = Library(tmp_path)
+    try:
+        library.add_file("a/dup.safetensors", b"A" * 100)
+        library.add_file("b/dup.safetensors", b"B" * 100)
+        data = workflow(*[("LoraLoaderModelOnly", ["dup.safetensors", 0.1 * i]) for i in range(1, 6)])
+        inspection = asyncio.run(inspect_bytes(library.db, library.hasher, data, "wf.json"))
+        assert len(inspection.entries) == 5
+        notes = [w for w in inspection.warnings if "library files match" in w]
+        assert len(notes) == 1 and notes[0].startswith("entry 1 (dup.safetensors): 2 library files match")
+    finally:
+        library.close()

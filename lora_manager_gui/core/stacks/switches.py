@@ -37,7 +37,7 @@ OUTPUT_TYPES = frozenset({
     "SaveAudio", "PreviewAudio", "SaveLatent", "SaveGLB", "VHS_VideoCombine", "Image Save",
     "Save Image (LoraManager)", "Image Saver", "SaveImageWithMetaData", "SaveImageWithMetaDataUniversal",
     "PreviewAny", "ShowText|pysssss", "easy showAnything", "Display Any (rgthree)", "Image Comparer (rgthree)",
-    "WanVideoDecode", "SaveImageExtended", "SaveImageWebsocket", "ETN_SendImageWebSocket",
+    "SaveImageExtended", "SaveImageWebsocket", "ETN_SendImageWebSocket",
 })
 
 
