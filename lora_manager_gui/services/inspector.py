@@ -14,10 +14,9 @@ import asyncio
 import logging
 import os
 import stat as stat_module
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any
 
 from lora_manager_gui.core.lora_json import (
@@ -32,12 +31,9 @@ from lora_manager_gui.core.records import AdapterRecord, LibraryFile
 from lora_manager_gui.core.stacks import StackEntry, StackReadResult, read_stack_bytes, read_stack_file
 from lora_manager_gui.core.stacks.gcpause import paused_gc
 from lora_manager_gui.core.stacks.model import SkippedEntry
-from lora_manager_gui.core.stacks.names import normalize_reference, split_reference
-from lora_manager_gui.db import adapters, civitai_store, hash_cache, library_files
+from lora_manager_gui.db import civitai_store, hash_cache
 from lora_manager_gui.services.identify import identify
-from lora_manager_gui.db.models import Adapter
-from lora_manager_gui.db.models import LibraryFile as LibraryFileRow
-from lora_manager_gui.services.stack_lookup import LibraryIndex, chunks, lookup_key, reference_tails
+from lora_manager_gui.services.stack_lookup import Lookup, is_absolute, library_data_blocking, lookup_all_blocking
 
 log = logging.getLogger(__name__)
 
@@ -71,133 +67,6 @@ class Inspection:
         return f"Inspection({self.source!r}, {self.format}, {len(self.entries)} entries)"
 
 
-@dataclass
-class _Lookup:
-    """What the database offers for one entry (found on the database thread)."""
-
-    candidates: list[tuple[LibraryFile, str]] = field(default_factory=list)  # (file, how it matched)
-    adapter: AdapterRecord | None = None
-    adapter_match: str | None = None
-    unsafe: bool = False
-
-
-def is_unsafe_reference(ref: str) -> bool:
-    return any(part == ".." for part in split_reference(ref)) or "\0" in ref
-
-
-def _is_absolute(ref: str) -> bool:
-    return ref.startswith(("/", "\\\\")) or (len(ref) > 2 and ref[1] == ":" and ref[2] in "\\/")
-
-
-def _lookup_all_blocking(entries: list[StackEntry]) -> list[_Lookup]:
-    """Runs on the database thread: the library read once for the whole batch (`LibraryIndex`),
-    then one lookup per distinct reference, shared by every entry that names it."""
-    with paused_gc():
-        return _lookup_all(entries)
-
-
-def _lookup_all(entries: list[StackEntry]) -> list[_Lookup]:
-    distinct: dict[tuple[Any, ...], StackEntry] = {}
-    keys = []
-    for entry in entries:
-        key = lookup_key(entry)
-        keys.append(key)
-        distinct.setdefault(key, entry)
-    index = LibraryIndex(distinct.values())
-    memo = {key: _lookup_blocking(entry, index) for key, entry in distinct.items()}
-    return [memo[key] for key in keys]
-
-
-def _lookup_blocking(entry: StackEntry, index: LibraryIndex) -> _Lookup:
-    """Runs on the database thread."""
-    found = _Lookup()
-    seen: set[str] = set()
-
-    def add(files: list[LibraryFile], how: str) -> None:
-        for item in files:
-            if item.path not in seen:
-                seen.add(item.path)
-                found.candidates.append((item, how))
-
-    def by_path(path: str | None) -> list[LibraryFile]:
-        known = index.get_by_path(path) if path else None
-        return [known] if known else []
-
-    ref = entry.path or ""
-    if ref and is_unsafe_reference(ref):
-        found.unsafe = True
-        ref = ""
-    if ref:
-        if _is_absolute(ref):
-            add(by_path(ref), "path")
-            if not found.candidates:
-                adapter = index.adapter_for_file(ref)
-                if adapter and adapter.file_path:
-                    add(by_path(adapter.file_path), "path")
-        add(index.find_by_rel_path(normalize_reference(ref)), "path")
-        if not found.candidates and _is_absolute(ref):
-            # A path from another machine: its tail may be the library's relative path.
-            for tail in reference_tails(ref):
-                add(index.find_by_rel_path(tail), "path")
-                if found.candidates:
-                    break
-    if not found.candidates and entry.name and "/" in normalize_reference(entry.name):
-        add(index.find_by_rel_path(normalize_reference(entry.name)), "path")  # WanVideo "wan/foo"
-    sha = entry.hashes.get("sha256")
-    if sha:
-        adapter = index.adapter_for_sha(sha)
-        if adapter is not None:
-            found.adapter, found.adapter_match = adapter, "sha256"
-            if adapter.file_path and not found.candidates:
-                add(by_path(adapter.file_path), "sha256")
-        if not found.candidates:
-            add([f for p in hash_cache.paths_for_sha256(sha) for f in by_path(p)], "sha256")
-    if not found.candidates:
-        _add_short_hash_matches(entry.hashes, found, add)
-    stem = entry.stem
-    if stem and not found.candidates:
-        add(index.find_by_stem(stem), "name")
-    if not found.candidates and found.adapter is None and (entry.name or stem):
-        adapter = index.adapter_by_name(entry.name or stem) or (index.adapter_by_name(stem) if stem else None)
-        if adapter is not None:
-            found.adapter, found.adapter_match = adapter, "name"
-            if adapter.file_path:
-                add(by_path(adapter.file_path), "name")
-    return found
-
-
-MIN_HINT_LENGTH = 8  # hex digits: a shorter AutoV2/AutoV3 prefix would match too much
-
-
-def _current_files(paths: list[str]) -> list[LibraryFile]:
-    """Library files at `paths` whose hash cache entry was made for the size and mtime the library
-    records: a cached hash of an older version of a file is not a match."""
-    cached = hash_cache.get_many(paths)
-    files = []
-    for path in paths:
-        file, entry = library_files.get_by_path(path), cached.get(path)
-        if file and entry and (entry.size_bytes, entry.mtime_ns) == (file.size_bytes, file.mtime_ns):
-            files.append(file)
-    return files
-
-
-def _add_short_hash_matches(hashes: dict[str, str], found: _Lookup,
-                            add: Callable[[list[LibraryFile], str], None]) -> None:
-    """By AutoV3 (hash cache, computed values only) then AutoV2 (hash cache and adapters), so a
-    renamed file still resolves. A file whose AutoV3 was never computed cannot match here: the
-    library is not hashed because of a drop; the name step then confirms candidates by AutoV3."""
-    autov3, autov2 = hashes.get("autov3") or "", hashes.get("autov2") or ""
-    if len(autov3) >= MIN_HINT_LENGTH:
-        add(_current_files(hash_cache.paths_for_autov3(autov3)), "autov3")
-    if not found.candidates and len(autov2) >= MIN_HINT_LENGTH:
-        add(_current_files(hash_cache.paths_for_sha256_prefix(autov2)), "autov2")
-        for adapter in adapters.find_by_sha256_prefix(autov2):
-            if found.adapter is None:
-                found.adapter, found.adapter_match = adapter, "autov2"
-            if adapter.file_path:
-                add([f for f in [library_files.get_by_path(adapter.file_path)] if f], "autov2")
-
-
 def _once_per_reference(warnings: list[str]) -> list[str]:
     """One "N library files match" note per reference, not per entry (a big stack repeats them)."""
     seen: dict[str, int] = {}
@@ -213,7 +82,7 @@ def _once_per_reference(warnings: list[str]) -> list[str]:
     return out
 
 
-def _first_candidate(entry: StackEntry, lookup: _Lookup, warnings: list[str]) -> tuple[LibraryFile, str] | None:
+def _first_candidate(entry: StackEntry, lookup: Lookup, warnings: list[str]) -> tuple[LibraryFile, str] | None:
     """The candidate an entry without hash hints resolves to: present files first, else the first."""
     candidates = [c for c in lookup.candidates if not c[0].missing] or lookup.candidates
     if not candidates:
@@ -254,7 +123,7 @@ class StackResolver:
         """Every entry resolved: one batched database read for all of them, one worker-thread call
         to stat every chosen file, then hashing and library data for the distinct files."""
         warnings: list[str] = []
-        lookups = await self.db.call(_lookup_all_blocking, entries)
+        lookups = await self.db.call(lookup_all_blocking, entries)
         chosen_files: list[tuple[LibraryFile, str] | None] = []
         for entry, lookup in zip(entries, lookups):
             if lookup.unsafe:
@@ -267,7 +136,7 @@ class StackResolver:
         warnings = _once_per_reference(warnings)
         wanted = {file.path for chosen in chosen_files if chosen for file in [chosen[0]]}
         if self.trust_paths:
-            wanted.update(e.path for e, c in zip(entries, chosen_files) if c is None and e.path and _is_absolute(e.path))
+            wanted.update(e.path for e, c in zip(entries, chosen_files) if c is None and e.path and is_absolute(e.path))
         stats = await asyncio.to_thread(_stat_all, sorted(wanted)) if wanted else {}
         with paused_gc():
             resolved = self._resolved(entries, lookups, chosen_files, stats)
@@ -275,7 +144,7 @@ class StackResolver:
         await self._attach_library_data(resolved, lookups, warnings)
         return resolved, warnings
 
-    def _resolved(self, entries: list[StackEntry], lookups: list[_Lookup],
+    def _resolved(self, entries: list[StackEntry], lookups: list[Lookup],
                   chosen_files: list[tuple[LibraryFile, str] | None],
                   stats: dict[str, tuple[int, datetime, int]]) -> list[ResolvedEntry]:
         resolved: list[ResolvedEntry] = []
@@ -291,7 +160,7 @@ class StackResolver:
             elif lookup.adapter is not None:
                 item.match = lookup.adapter_match
                 item.file_path = lookup.adapter.file_path or item.file_path
-            if chosen is None and self.trust_paths and entry.path and _is_absolute(entry.path):
+            if chosen is None and self.trust_paths and entry.path and is_absolute(entry.path):
                 stat = stats.get(entry.path)
                 if stat is not None:
                     item.file_path, item.exists, item.match = entry.path, True, "path"
@@ -299,7 +168,7 @@ class StackResolver:
             resolved.append(item)
         return resolved
 
-    async def _choose(self, entry: StackEntry, lookup: _Lookup, warnings: list[str]) -> tuple[LibraryFile, str] | None:
+    async def _choose(self, entry: StackEntry, lookup: Lookup, warnings: list[str]) -> tuple[LibraryFile, str] | None:
         candidates = [c for c in lookup.candidates if not c[0].missing] or lookup.candidates
         if not candidates:
             return None
@@ -356,9 +225,9 @@ class StackResolver:
                 item.problem = result.error or "could not be hashed"
                 warnings.append(item.problem)
 
-    async def _attach_library_data(self, resolved: list[ResolvedEntry], lookups: list[_Lookup],
+    async def _attach_library_data(self, resolved: list[ResolvedEntry], lookups: list[Lookup],
                                    warnings: list[str]) -> None:
-        found = await self.db.call(_library_data_blocking, resolved, lookups)
+        found = await self.db.call(library_data_blocking, resolved, lookups)
         if self.online and self.civitai is not None:
             wanted = [i for i, (item, (adapter, info)) in enumerate(zip(resolved, found))
                       if info is None and item.sha256 and item.exists and item.file_path
@@ -391,54 +260,6 @@ class StackResolver:
             if outcome.status in ("failed", "deferred"):
                 reason = outcome.error or outcome.error_class or outcome.status
                 warnings.append(f"CivitAI lookup of {os.path.basename(outcome.path)} {outcome.status}: {reason}")
-
-
-def _library_data_blocking(resolved: list[ResolvedEntry], lookups: list[_Lookup]) -> list[tuple[AdapterRecord | None, Any]]:
-    """The adapter and stored CivitAI answer of each entry, asked once per distinct file and hash
-    (the adapters of the files in batched queries). Runs on the database thread."""
-    with paused_gc():
-        return _library_data(resolved, lookups)
-
-
-def _library_data(resolved: list[ResolvedEntry], lookups: list[_Lookup]) -> list[tuple[AdapterRecord | None, Any]]:
-    files = sorted({item.file_path for item in resolved if item.exists and item.file_path})
-    by_file: dict[str, AdapterRecord | None] = dict.fromkeys(files)
-    linked: dict[str, int] = {}
-    for chunk in chunks(files):
-        for row in Adapter.select().where(Adapter.file_path.in_(chunk)):
-            by_file[row.file_path] = adapters.to_record(row)
-        for row in LibraryFileRow.select(LibraryFileRow.path, LibraryFileRow.adapter).where(
-                LibraryFileRow.path.in_(chunk), LibraryFileRow.adapter.is_null(False)):
-            linked[row.path] = row.adapter_id
-    copies = {adapter_id for path, adapter_id in linked.items() if by_file.get(path) is None}
-    by_id: dict[int, AdapterRecord] = {}
-    for chunk in chunks(sorted(copies)):
-        for row in Adapter.select().where(Adapter.id.in_(chunk)):
-            by_id[row.id] = adapters.to_record(row)
-    for path, adapter_id in linked.items():
-        if by_file.get(path) is None:
-            by_file[path] = by_id.get(adapter_id)
-    shas = sorted({item.sha256.upper() for item in resolved if item.sha256})
-    by_sha: dict[str, AdapterRecord | None] = {}
-    for chunk in chunks(shas):
-        for row in Adapter.select().where(Adapter.primary_file_sha256.in_(chunk)).order_by(Adapter.id.desc()):
-            by_sha[row.primary_file_sha256] = adapters.to_record(row)  # the lowest id wins, as find_by_sha256
-    found = {sha for sha, state in civitai_store.states_for(shas).items() if state.status == civitai_store.FOUND}
-    infos: dict[str, Any] = {}
-    out: list[tuple[AdapterRecord | None, Any]] = []
-    for item, lookup in zip(resolved, lookups):
-        adapter = by_file.get(item.file_path) if item.exists and item.file_path else None
-        sha = item.sha256.upper() if item.sha256 else None
-        if adapter is None and sha:
-            adapter = by_sha.get(sha)
-        adapter = adapter or lookup.adapter
-        info = None
-        if sha in found:
-            if sha not in infos:
-                infos[sha] = civitai_store.info_for_sha256(sha)
-            info = infos[sha]
-        out.append((adapter, info))
-    return out
 
 
 def civitai_from_adapter(adapter: AdapterRecord) -> CivitaiData | None:

@@ -7,7 +7,8 @@ with a warning. The entries are then put in the order the nodes apply them (`ord
 """
 from __future__ import annotations
 
-from lora_manager_gui.core.stacks.comfy_nodes import MAX_GRAPH_NODES, read_node
+from lora_manager_gui.core.stacks.comfy_nodes import MAX_GRAPH_NODES
+from lora_manager_gui.core.stacks.extractors import read_node
 from lora_manager_gui.core.stacks.graph import FlatGraph
 from lora_manager_gui.core.stacks.model import SkippedEntry, StackEntry, StackReadError, StackReadResult
 from lora_manager_gui.core.stacks.order import NodeLinks, apply_order

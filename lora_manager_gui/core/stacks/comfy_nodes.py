@@ -260,91 +260,7 @@ def read_unknown_lora_node(node: GraphNode, graph: Graph, reading: NodeReading) 
         _add(reading, widgets[0], as_float(widgets[1]), clip, list(widgets[:3]))
 
 
-def _name_value(value: Any) -> Any:
-    """pysssss's LoraLoader stores `{"content": name, "image": ...}` where others store the name."""
-    return value.get("content") if isinstance(value, dict) and "content" in value else value
-
-
-def read_pysssss_loader(node: GraphNode, graph: Graph, reading: NodeReading) -> None:
-    name = _name_value(_resolve(node, graph, "lora_name", 0, reading))
-    strength = _strength(node, graph, "strength_model", 1, reading)
-    clip = as_float(_resolve(node, graph, "strength_clip", 2, reading))
-    _add(reading, name, strength, clip, {"lora_name": name, "strength_model": strength, "strength_clip": clip})
-
-
-def read_inspire_block_weight(node: GraphNode, graph: Graph, reading: NodeReading) -> None:
-    """LoraLoaderBlockWeight //Inspire: widgets category_filter, lora_name, strength_model, strength_clip..."""
-    name = _resolve(node, graph, "lora_name", 1, reading)
-    strength = _strength(node, graph, "strength_model", 2, reading)
-    clip = as_float(_resolve(node, graph, "strength_clip", 3, reading))
-    _add(reading, name, strength, clip, {"lora_name": name, "strength_model": strength, "strength_clip": clip})
-
-
-def read_cr_load_lora(node: GraphNode, graph: Graph, reading: NodeReading) -> None:
-    """CR Load LoRA: switch, lora_name, strength_model, strength_clip."""
-    if not is_switched_on(_resolve(node, graph, "switch", 0, reading)):
-        return
-    name = _resolve(node, graph, "lora_name", 1, reading)
-    strength = _strength(node, graph, "strength_model", 2, reading)
-    clip = as_float(_resolve(node, graph, "strength_clip", 3, reading))
-    _add(reading, name, strength, clip, {"lora_name": name, "strength_model": strength, "strength_clip": clip})
-
-
-def read_rgthree_stack(node: GraphNode, graph: Graph, reading: NodeReading) -> None:
-    """Lora Loader Stack (rgthree): lora_01..04 with strength_01..04; a strength of 0 loads nothing."""
-    for i in range(1, 5):
-        name = _resolve(node, graph, f"lora_{i:02d}", 2 * (i - 1), reading)
-        strength = _strength(node, graph, f"strength_{i:02d}", 2 * (i - 1) + 1, reading)
-        if strength == 0.0:
-            continue
-        _add(reading, name, strength, strength if isinstance(strength, float) else None,
-             {"slot": i, "lora": name, "strength": strength}, i - 1)
-
-
-def read_easy_lora_stack(node: GraphNode, graph: Graph, reading: NodeReading) -> None:
-    """easy loraStack: toggle, mode, num_loras, then lora_i_name/strength/model_strength/clip_strength."""
-    if not is_switched_on(_resolve(node, graph, "toggle", 0, reading)):
-        return
-    mode = _resolve(node, graph, "mode", 1, reading)
-    count = as_float(_resolve(node, graph, "num_loras", 2, reading))
-    slots = int(count) if count is not None and 0 < count <= 10 else 10
-    for i in range(1, slots + 1):
-        base = 3 + 4 * (i - 1)
-        name = _resolve(node, graph, f"lora_{i}_name", base, reading)
-        if mode == "advanced":
-            strength = _strength(node, graph, f"lora_{i}_model_strength", base + 2, reading)
-            clip = as_float(_resolve(node, graph, f"lora_{i}_clip_strength", base + 3, reading))
-        else:
-            strength = _strength(node, graph, f"lora_{i}_strength", base + 1, reading)
-            clip = strength if isinstance(strength, float) else None
-        _add(reading, name, strength, clip, {"slot": i, "lora_name": name, "strength": strength}, i - 1)
-
-
-def read_nunchaku_stack(node: GraphNode, graph: Graph, reading: NodeReading) -> None:
-    """Nunchaku FLUX / Qwen-Image LoRA stacks: lora_name_i, lora_strength_i (FLUX: lora_count first)."""
-    widgets = node.widgets if isinstance(node.widgets, list) else []
-    offset = 1 if widgets and isinstance(widgets[0], int) and not isinstance(widgets[0], bool) else 0
-    count = as_float(node.value("lora_count", 0)) if offset or node.is_api else None
-    slots = int(count) if count is not None and 0 < count <= 15 else 15
-    for i in range(1, slots + 1):
-        base = offset + 2 * (i - 1)
-        name = _resolve(node, graph, f"lora_name_{i}", base, reading)
-        if not isinstance(name, str) and base >= len(widgets) and not node.is_api:
-            break
-        strength = _strength(node, graph, f"lora_strength_{i}", base + 1, reading)
-        _add(reading, name, strength, None, {"slot": i, "lora_name": name, "lora_strength": strength}, i - 1)
-
-
 EXTRACTORS: dict[str, Extractor] = {
-    "LoraLoader|pysssss": read_pysssss_loader,
-    "LoraLoaderBlockWeight //Inspire": read_inspire_block_weight,
-    "CR Load LoRA": read_cr_load_lora,
-    "Lora Loader Stack (rgthree)": read_rgthree_stack,
-    "easy loraStack": read_easy_lora_stack,
-    "NunchakuFluxLoraStack": read_nunchaku_stack,
-    "NunchakuQwenImageLoraLoader": read_nunchaku,
-    "NunchakuQwenImageLoraStack": read_nunchaku_stack,
-    "HyVideoLoraSelect": read_wan_select,
     "LoraLoader": read_lora_loader,
     "LoraLoaderModelOnly": read_lora_loader_model_only,
     "NunchakuFluxLoraLoader": read_nunchaku,
@@ -382,24 +298,6 @@ PRIMITIVE_VALUE_KEYS = ("value", "string", "text", "float", "int", "number")
 def is_primitive_type(node_type: str) -> bool:
     lowered = node_type.lower()
     return lowered.startswith("primitive") or lowered in ("string literal", "float literal", "int literal")
-
-
-def read_node(node: GraphNode, graph: Graph) -> NodeReading:
-    """The enabled LoRAs of one (active) node, and anything uncertain about them."""
-    reading = NodeReading()
-    if node.type in RUNTIME_SELECTORS:
-        reading.warnings.append(
-            f"{node.type} #{node.id} picks LoRAs when the workflow runs; they are not part of the file's stack")
-        return reading
-    if node.type in CONSUMERS:
-        return reading
-    extractor = EXTRACTORS.get(node.type)
-    if extractor is None:
-        if "lora" not in node.type.replace("(LoraManager)", "").lower():
-            return reading
-        extractor = read_unknown_lora_node
-    extractor(node, graph, reading)
-    return reading
 
 
 MAX_GRAPH_NODES = 200_000
