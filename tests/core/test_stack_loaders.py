@@ -70,3 +70,24 @@ def test_easy_lora_stack_switched_off_gives_nothing() -> None:
     result = read({"1": {"class_type": "easy loraStack", "inputs": {
         "toggle": False, "mode": "simple", "num_loras": 1, "lora_1_name": "a.safetensors", "lora_1_strength": 1}}})
     assert result.entries == []
+
+
+def test_lora_manager_text_and_hook_nodes() -> None:
+    # ComfyUI-Lora-Manager py/nodes/wanvideo_lora_select_from_text.py and create_hook_lora.py
+    api = read({
+        "1": {"class_type": "PrimitiveStringMultiline", "inputs": {"value": "<lora:wan_a:0.7> <lora:wan_b:0.3:0.2>"}},
+        "2": {"class_type": "WanVideoLoraSelectFromText", "inputs": {"low_mem_load": False, "merge_lora": True,
+                                                                     "lora_syntax": ["1", 0]}},
+        "3": {"class_type": "Create Hook LoRA (LoraManager)", "inputs": {"text": "", "loras": {"__value__": [
+            {"name": "hooked", "strength": 0.6, "clipStrength": 0.4, "active": True},
+            {"name": "zero", "strength": 0, "clipStrength": 0, "active": True},
+            {"name": "off", "strength": 1, "active": False}]}}},
+        "4": {"class_type": "Lora Stack Combiner (LoraManager)", "inputs": {}},
+    })
+    assert rows(api) == [("wan_a", 0.7, 0.7), ("wan_b", 0.3, 0.2), ("hooked", 0.6, 0.4)]
+    ui = read({"nodes": [
+        {"id": 1, "type": "PrimitiveStringMultiline", "mode": 0, "widgets_values": ["<lora:wan_a:0.7>"]},
+        {"id": 2, "type": "WanVideoLoraSelectFromText", "mode": 0, "widgets_values": [False, True],
+         "inputs": [{"name": "lora_syntax", "type": "STRING", "link": 1}]}],
+        "links": [[1, 1, 0, 2, 0, "STRING"]]})
+    assert rows(ui) == [("wan_a", 0.7, 0.7)]

@@ -283,7 +283,7 @@ CONSUMERS = frozenset({
     "TriggerWord Toggle (LoraManager)", "Checkpoint Loader (LoraManager)", "Unet Loader (LoraManager)",
     "Prompt (LoraManager)", "Save Image (LoraManager)", "WanVideoLoraBlockEdit", "Debug Metadata (LoraManager)",
     "Lora Pool (LoraManager)",  # a filter a selector draws from; loads nothing itself
-    "easy loraStackApply", "LoraModelLoader",  # applies a stack / a trained LORA_MODEL, names no file
+    "easy loraStackApply", "LoraModelLoader", "Lora Stack Combiner (LoraManager)",  # applies a stack / a trained LORA_MODEL, names no file
 })
 
 # Nodes that choose LoRAs when the workflow runs: what they load cannot be read from the file.

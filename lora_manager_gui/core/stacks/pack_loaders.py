@@ -4,7 +4,8 @@ Names and positions follow each node's INPUT_TYPES in its repository: ComfyUI-Cu
 (`LoraLoader|pysssss`), ComfyUI-Inspire-Pack (`LoraLoaderBlockWeight //Inspire`), Comfyroll
 (`CR Load LoRA`), rgthree-comfy (`Lora Loader Stack (rgthree)`), ComfyUI-Easy-Use (`easy loraStack`),
 ComfyUI-nunchaku and ComfyUI-QwenImageLoraLoader (FLUX / Qwen-Image loader and stacks),
-ComfyUI-HunyuanVideoWrapper (`HyVideoLoraSelect`). `extractors.py` joins them with the core ones.
+ComfyUI-HunyuanVideoWrapper (`HyVideoLoraSelect`), ComfyUI-Lora-Manager (`WanVideoLoraSelectFromText`,
+`Create Hook LoRA (LoraManager)`). `extractors.py` joins them with the core ones.
 """
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from lora_manager_gui.core.stacks.comfy_nodes import (
     _add,
     _resolve,
     _strength,
+    read_lora_manager,
     read_nunchaku,
     read_wan_select,
 )
+from lora_manager_gui.core.stacks.loratags import find_lora_tags
 from lora_manager_gui.core.stacks.names import as_float, is_switched_on
 
 
@@ -99,7 +102,28 @@ def read_nunchaku_stack(node: GraphNode, graph: Graph, reading: NodeReading) -> 
         _add(reading, name, strength, None, {"slot": i, "lora_name": name, "lora_strength": strength}, i - 1)
 
 
+
+def read_wan_select_from_text(node: GraphNode, graph: Graph, reading: NodeReading) -> None:
+    """WanVideoLoraSelectFromText (Lora Manager): `<lora:name:strength>` tags of its linked
+    `lora_syntax` text (a forced input: no widget position)."""
+    text = _resolve(node, graph, "lora_syntax", None, reading)
+    if not isinstance(text, str):
+        return
+    for slot, tag in enumerate(find_lora_tags(text, style="lora_manager")):
+        _add(reading, None, tag.strength, tag.clip_strength, tag.raw, slot, name=tag.name)
+
+
+def read_hook_lora(node: GraphNode, graph: Graph, reading: NodeReading) -> None:
+    """Create Hook LoRA (LoraManager): its `loras` rows; a row at model and clip strength 0 loads nothing."""
+    before = len(reading.loras)
+    read_lora_manager(node, graph, reading)
+    reading.loras[before:] = [lora for lora in reading.loras[before:]
+                              if not (lora.strength == 0.0 and lora.clip_strength in (0.0, None))]
+
+
 PACK_EXTRACTORS: dict[str, Extractor] = {
+    "WanVideoLoraSelectFromText": read_wan_select_from_text,
+    "Create Hook LoRA (LoraManager)": read_hook_lora,
     "LoraLoader|pysssss": read_pysssss_loader,
     "LoraLoaderBlockWeight //Inspire": read_inspire_block_weight,
     "CR Load LoRA": read_cr_load_lora,
