@@ -40,6 +40,7 @@ from lora_manager_gui.ui.context import AppContext, ServiceUnavailableError, req
 log = logging.getLogger(__name__)
 
 HEADERS = ("#", "LoRA", "Strength", "Resolved adapter", "File", "Hash", "CivitAI", "Where")
+MAX_TABLE_ROWS = 5_000  # a 100,000-node stack is not drawn row by row: the export holds every entry
 SKIPPED_HEADERS = ("LoRA", "Strength", "Why it does not run", "Where")
 
 
@@ -222,11 +223,19 @@ class StacksView(QWidget):
         self.title.setText(path.name)
         warnings = inspection.warnings or []
         notes = "".join(f"<br><span style='color:#a60'>⚠ {html.escape(w)}</span>" for w in warnings[:8])
-        self.summary.setText(summary_text(inspection.summary, len(inspection.skipped)) + notes)
-        _fill(self.table, breakdown_rows(inspection.entries))
-        _fill(self.skipped_table, skipped_rows(inspection.skipped))
+        shown = ""
+        if len(inspection.entries) > MAX_TABLE_ROWS:
+            shown = (f"<br>the first {MAX_TABLE_ROWS:,} of {len(inspection.entries):,} LoRAs are listed; "
+                     "the export holds them all")
+        self.summary.setText(summary_text(inspection.summary, len(inspection.skipped)) + shown + notes)
+        _fill(self.table, breakdown_rows(inspection.entries[:MAX_TABLE_ROWS]))
+        _fill(self.skipped_table, skipped_rows(inspection.skipped[:MAX_TABLE_ROWS]))
         self.skipped_box.setVisible(bool(inspection.skipped))
-        self.lora_info.setPlainText(inspection.lora_info)
+        text = inspection.lora_info
+        if len(inspection.entries) > MAX_TABLE_ROWS:  # the summary line, then the first bullets
+            lines = text.split("\n", MAX_TABLE_ROWS + 1)
+            text = "\n".join(lines[:MAX_TABLE_ROWS + 1]) + f"\n… {len(inspection.entries) - MAX_TABLE_ROWS:,} more"
+        self.lora_info.setPlainText(text)
         self.inspection = inspection
         self.export_button.setEnabled(True)
         self.inspection_shown.emit(inspection)

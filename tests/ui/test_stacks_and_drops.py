@@ -220,3 +220,24 @@ def test_stacks_view_shows_where_each_entry_sits_and_the_loras_not_run(run, open
         assert "1 not run" in window.stacks.summary.text()
 
     run(scenario())
+
+
+def test_a_huge_stack_lists_its_first_rows_and_says_so(run, open_window, fixture_library, tmp_path, monkeypatch) -> None:
+    from lora_manager_gui.ui import stacks_view
+
+    monkeypatch.setattr(stacks_view, "MAX_TABLE_ROWS", 3)
+    prompt = {str(i): {"class_type": "LoraLoaderModelOnly", "inputs": {"lora_name": f"l{i}.safetensors",
+                                                                        "strength_model": 1}} for i in range(7)}
+    source = tmp_path / "many.json"
+    source.write_text(json.dumps(prompt))
+
+    async def scenario():
+        window = await open_window(fixture_library)
+        drop(window, files_mime(source))
+        await wait_until(lambda: window.stacks.inspection is not None)
+        assert window.stacks.table.rowCount() == 3
+        assert "the first 3 of 7 LoRAs are listed" in window.stacks.summary.text()
+        assert window.stacks.lora_info.toPlainText().endswith("… 4 more")
+        assert len(window.stacks.inspection.document["loras"]) == 7
+
+    run(scenario())
