@@ -443,3 +443,15 @@ def test_a_switch_fed_by_a_promoted_primitive_boolean_inside_a_subgraph() -> Non
         "108": {"class_type": "SaveVideo", "inputs": {"video": ["129:85", 0]}},
     })
     assert summary(api) == summary(on)
+
+
+def test_a_long_chain_of_instances_is_read_without_deep_recursion() -> None:
+    # 3,000 instances of one subgraph chained model to model: resolving one instance's input never
+    # nests into the next (a hand-edited or generated file must not exhaust the interpreter stack).
+    count = 3000
+    top = top_with([(100 + i, [f"chain_{i}.safetensors", 1.0], {}) for i in range(count)])
+    top.nodes.reverse()  # the last instance of the chain comes first in the file
+    result = read(workflow(top, lora_subgraph()))
+    assert len(result.entries) == count
+    assert [e.stem for e in result.entries[:3]] == ["chain_0", "chain_1", "chain_2"]
+    assert result.entries[-1].node_id == f"{100 + count - 1}:1"

@@ -130,7 +130,7 @@ class _Ctx:
     stored: dict[str, Any] = field(default_factory=dict)  # promoted values, by input name
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # inner id -> widget -> value
     children: dict[str, _Ctx] = field(default_factory=dict)
-    upstream: tuple[str, ...] = ()  # what feeds the instances above: the order places it first
+    upstream: tuple[str, ...] | None = None  # what feeds the instances above (see UiFlattener.feeds)
 
     def instance_input(self, name: str | None, slot: int) -> dict[str, Any] | None:
         inputs = _inputs(self.instance or {})
@@ -153,7 +153,7 @@ class UiFlattener:
                 if isinstance(sg, dict) and isinstance(sg.get("id"), str) and isinstance(sg.get("nodes"), list):
                     self.definitions.setdefault(sg["id"], sg)
         self.levels: dict[str, _Level] = {}
-        self.top = _Ctx(level=_Level(data))
+        self.top = _Ctx(level=_Level(data), upstream=())
         self.graph = FlatGraph()
 
     # --- contexts ------------------------------------------------------------------------------
@@ -183,15 +183,22 @@ class UiFlattener:
         for name, value in ctx.overrides.get(node_id, {}).items():
             made.stored[name] = value  # an outer proxy entry naming this instance's input wins
         ctx.children[node_id] = made
-        feeds: list[str] = list(ctx.upstream)
-        for item in _inputs(node):
-            link = ctx.level.links.get(item.get("link")) if item.get("link") is not None else None
-            if link is not None:
-                value = self.resolve(ctx, link.origin_id, link.origin_slot, str(item.get("type", "*")))
-                if isinstance(value, Link):
-                    feeds.append(value.origin_id)
-        made.upstream = tuple(dict.fromkeys(feeds))
         return made
+
+    def feeds(self, ctx: _Ctx) -> tuple[str, ...]:
+        """What feeds the instances `ctx` sits in (worked out on first use, not while resolving, so
+        a long chain of instances never nests calls)."""
+        if ctx.upstream is None:
+            found: list[str] = list(self.feeds(ctx.parent)) if ctx.parent is not None else []
+            if ctx.parent is not None and ctx.instance is not None:
+                for item in _inputs(ctx.instance):
+                    link = ctx.parent.level.links.get(item.get("link")) if item.get("link") is not None else None
+                    if link is not None:
+                        value = self.resolve(ctx.parent, link.origin_id, link.origin_slot, str(item.get("type", "*")))
+                        if isinstance(value, Link):
+                            found.append(value.origin_id)
+            ctx.upstream = tuple(dict.fromkeys(found))
+        return ctx.upstream
 
     def _promoted_values(self, ctx: _Ctx, node: dict[str, Any], level: _Level) -> None:
         values = node.get("widgets_values")
@@ -369,8 +376,9 @@ class UiFlattener:
         for name, value in ctx.overrides.get(node_id, {}).items():
             if not isinstance(inputs.get(name), Link):
                 inputs[name] = value
-        if ctx.upstream:
-            self.graph.context_upstream[f"{ctx.prefix}{node_id}"] = ctx.upstream
+        feeds = self.feeds(ctx)
+        if feeds:
+            self.graph.context_upstream[f"{ctx.prefix}{node_id}"] = feeds
         title = node.get("title")
         return GraphNode(id=f"{ctx.prefix}{node_id}", type=node_type, inputs=inputs,
                          widgets=node.get("widgets_values"), is_api=False,
