@@ -455,3 +455,44 @@ def test_a_long_chain_of_instances_is_read_without_deep_recursion() -> None:
     assert len(result.entries) == count
     assert [e.stem for e in result.entries[:3]] == ["chain_0", "chain_1", "chain_2"]
     assert result.entries[-1].node_id == f"{100 + count - 1}:1"
+
+
+def test_subgraphs_that_multiply_past_the_node_limit_are_too_large() -> None:
+    """Ten levels of ten instances each would be 10^10 nodes: refused while expanding, not after."""
+    import pytest
+
+    from lora_manager_gui.core.stacks import StackReadError
+
+    subs = [lora_subgraph("level-0")]
+    for depth in range(1, 10):
+        level = Level(top=False)
+        for k in range(10):
+            level.node(k + 1, f"level-{depth - 1}", None)
+        subs.append(subgraph(f"level-{depth}", f"L{depth}", level, []))
+    top = Level(top=True)
+    top.node(1, "level-9", None)
+    with pytest.raises(StackReadError) as caught:
+        read(workflow(top, *subs))
+    assert caught.value.kind == "too_large"
+
+
+def test_a_long_reroute_chain_feeding_many_loaders_is_walked_once() -> None:
+    """5,000 reroutes in a row, then 5,000 loaders whose lora_name comes through the whole chain:
+    each step's answer is remembered, so this stays linear."""
+    top = Level(top=True)
+    top.node(1, "PrimitiveNode", ["far_away.safetensors"], outputs=["COMBO"])
+    previous = 1
+    for i in range(5000):
+        top.node(10 + i, "Reroute", None, inputs=[("", "*", False)], outputs=["*"])
+        top.links.append([top.next_link, previous, 0, 10 + i, 0, "*"])
+        top.nodes[-1]["inputs"][0]["link"] = top.next_link
+        top.next_link += 1
+        previous = 10 + i
+    for j in range(5000):
+        node = top.node(20000 + j, "LoraLoaderModelOnly", ["stale.safetensors", 1.0], inputs=LORA_INPUTS[1:2])
+        top.links.append([top.next_link, previous, 0, 20000 + j, 0, "COMBO"])
+        node["inputs"][0]["link"] = top.next_link
+        top.next_link += 1
+    result = read(workflow(top))
+    assert len(result.entries) == 5000
+    assert {e.stem for e in result.entries} == {"far_away"}

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from lora_manager_gui.core.stacks.comfy_nodes import GraphNode, Link
+from lora_manager_gui.core.stacks.comfy_nodes import MAX_GRAPH_NODES, GraphNode, Link
 from lora_manager_gui.core.stacks.graph import FlatGraph
 from lora_manager_gui.core.stacks.model import StackReadError
 
@@ -141,6 +141,8 @@ class _Ctx:
 
 
 _NOTHING = object()
+_MISSING = object()
+_UNLINKED = object()
 
 
 class UiFlattener:
@@ -155,6 +157,8 @@ class UiFlattener:
         self.levels: dict[str, _Level] = {}
         self.top = _Ctx(level=_Level(data), upstream=())
         self.graph = FlatGraph()
+        self.memo: dict[tuple[int, str, int, str], Any] = {}
+        self.visited = 0
 
     # --- contexts ------------------------------------------------------------------------------
 
@@ -265,43 +269,73 @@ class UiFlattener:
     # --- resolving one input -------------------------------------------------------------------
 
     def resolve(self, ctx: _Ctx, origin_id: str, slot: int, kind: str) -> Any:
-        """Link, a literal value, or _NOTHING (the inner widget keeps its own value)."""
+        """Link, a literal value, or _NOTHING (the inner widget keeps its own value).
+
+        Each step's answer is remembered (a long reroute chain feeding many nodes is walked once);
+        only the steps taken before a stored value was met share the final answer, since the ones
+        after it would not have seen that value."""
         candidate: Any = _NOTHING
-        seen: set[tuple[int, str, int]] = set()
+        seen: set[tuple[int, str, int, str]] = set()
+        fresh: list[tuple[int, str, int, str]] = []
+        result: Any = _NOTHING
         for _ in range(MAX_RESOLVE_STEPS):
-            key = (id(ctx), origin_id, slot)
+            key = (id(ctx), origin_id, slot, kind)
+            known = self.memo.get(key, _MISSING)
+            if known is not _MISSING:
+                result = candidate if known is _NOTHING and candidate is not _NOTHING else known
+                break
             if key in seen:
                 self.graph.warnings.append(f"links around node #{ctx.prefix}{origin_id} form a loop")
-                return Link(f"{ctx.prefix}{origin_id}", slot)
+                result = Link(f"{ctx.prefix}{origin_id}", slot)
+                break
             seen.add(key)
-            if origin_id == SUBGRAPH_INPUT:
-                if ctx.parent is None:
-                    return candidate
-                name = ctx.level.input_name(slot)
-                outer = ctx.instance_input(name, slot)
-                if name is not None and name in ctx.stored:
-                    candidate = ctx.stored[name]
-                link = ctx.parent.level.links.get(outer.get("link")) if outer else None
-                if link is None:
-                    return candidate
-                ctx, origin_id, slot = ctx.parent, link.origin_id, link.origin_slot
+            if candidate is _NOTHING:
+                fresh.append(key)
+            step = self._step(ctx, origin_id, slot, kind)
+            if type(step) is tuple:
+                if len(step) == 4:  # through a subgraph input: a stored value may be met there
+                    ctx, origin_id, slot, value = step
+                    if value is not _NOTHING:
+                        candidate = value
+                    continue
+                ctx, origin_id, slot = step
                 continue
-            node = ctx.level.nodes.get(origin_id)
-            if node is None:
-                return Link(f"{ctx.prefix}{origin_id}", slot)
-            mode, node_type = node.get("mode", 0), str(node.get("type"))
-            if mode == MUTED:
-                return Link(f"{ctx.prefix}{origin_id}", slot)  # not in the prompt: known only at run time
-            nxt = self._through(ctx, node, node_type, mode, slot, kind)
-            if nxt is None:
-                if node_type == "PrimitiveNode":
-                    widgets = node.get("widgets_values")
-                    return widgets[0] if isinstance(widgets, list) and widgets else None
-                return Link(f"{ctx.prefix}{origin_id}", slot)
-            if nxt is _NOTHING:
-                return Link(f"{ctx.prefix}{origin_id}", slot)
-            ctx, origin_id, slot = nxt
-        return Link(f"{ctx.prefix}{origin_id}", slot)
+            result = candidate if step is _UNLINKED else step
+            break
+        else:
+            result = Link(f"{ctx.prefix}{origin_id}", slot)
+        for key in fresh:
+            self.memo[key] = result
+        return result
+
+    def _step(self, ctx: _Ctx, origin_id: str, slot: int, kind: str) -> Any:
+        """One step up a link: (ctx, origin, slot[, stored value]) to go on, or the answer
+        (_UNLINKED: an unlinked subgraph input, whose answer is the stored value met, if any)."""
+        if origin_id == SUBGRAPH_INPUT:
+            if ctx.parent is None:
+                return _UNLINKED
+            name = ctx.level.input_name(slot)
+            outer = ctx.instance_input(name, slot)
+            value = ctx.stored[name] if name is not None and name in ctx.stored else _NOTHING
+            link = ctx.parent.level.links.get(outer.get("link")) if outer else None
+            if link is None:
+                return value if value is not _NOTHING else _UNLINKED
+            return (ctx.parent, link.origin_id, link.origin_slot, value)
+        node = ctx.level.nodes.get(origin_id)
+        if node is None:
+            return Link(f"{ctx.prefix}{origin_id}", slot)
+        mode, node_type = node.get("mode", 0), str(node.get("type"))
+        if mode == MUTED:
+            return Link(f"{ctx.prefix}{origin_id}", slot)  # not in the prompt: known only at run time
+        nxt = self._through(ctx, node, node_type, mode, slot, kind)
+        if nxt is None:
+            if node_type == "PrimitiveNode":
+                widgets = node.get("widgets_values")
+                return widgets[0] if isinstance(widgets, list) and widgets else None
+            return Link(f"{ctx.prefix}{origin_id}", slot)
+        if nxt is _NOTHING:
+            return Link(f"{ctx.prefix}{origin_id}", slot)
+        return nxt
 
     def _through(self, ctx: _Ctx, node: dict[str, Any], node_type: str, mode: int, slot: int, kind: str) -> Any:
         """Where a pass-through node's output comes from: (ctx, origin, slot); None for a real node
@@ -332,13 +366,41 @@ class UiFlattener:
 
     # --- the walk ------------------------------------------------------------------------------
 
+    def _expanded_size(self) -> int:
+        """How many nodes the walk would visit (active instances expanded), from the definitions
+        alone, so a file whose subgraphs multiply past the limit is refused before any work."""
+        sizes: dict[str, int] = {}
+
+        def size_of(nodes: list[Any], chain: tuple[str, ...]) -> int:
+            total = 0
+            for node in nodes:
+                total += 1
+                kind = node.get("type") if isinstance(node, dict) else None
+                if (isinstance(kind, str) and kind in self.definitions and kind not in chain
+                        and node.get("mode", 0) not in INACTIVE_MODES and len(chain) < MAX_SUBGRAPH_DEPTH):
+                    if kind not in sizes:
+                        sizes[kind] = size_of(self.definitions[kind]["nodes"], chain + (kind,))
+                    total += sizes[kind]
+                if total > MAX_GRAPH_NODES:
+                    return total
+            return total
+
+        return size_of(self.top.level.order, ())
+
     def flatten(self) -> FlatGraph:
+        if self._expanded_size() > MAX_GRAPH_NODES:
+            raise StackReadError("too_large", self.source,
+                                 f"more than {MAX_GRAPH_NODES:,} nodes once its subgraphs are expanded")
         frames: list[tuple[_Ctx, int]] = [(self.top, 0)]
         while frames:
             ctx, position = frames.pop()
             if position >= len(ctx.level.order):
                 continue
             frames.append((ctx, position + 1))
+            self.visited += 1
+            if self.visited > MAX_GRAPH_NODES:
+                raise StackReadError("too_large", self.source,
+                                     f"more than {MAX_GRAPH_NODES:,} nodes once its subgraphs are expanded")
             node = ctx.level.order[position]
             node_type = node.get("type")
             if not isinstance(node_type, str) or node.get("mode", 0) in INACTIVE_MODES:
