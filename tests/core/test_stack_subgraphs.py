@@ -496,3 +496,18 @@ def test_a_long_reroute_chain_feeding_many_loaders_is_walked_once() -> None:
     result = read(workflow(top))
     assert len(result.entries) == 5000
     assert {e.stem for e in result.entries} == {"far_away"}
+
+
+def test_proxy_widgets_naming_a_nested_instance_input() -> None:
+    # proxyWidgetMigration.ts resolveSourceWidget: an entry [nested instance id, input name] names
+    # the nested instance's promoted input; its host value wins over what the nested instance stores.
+    inner = lora_subgraph()
+    middle = _nest("sub-middle", inner, "Middle")
+    middle["nodes"][0]["widgets_values"] = ["nested_stored.safetensors", 0.2]
+    top = top_with([(5, ["from_outer_proxy.safetensors"], {"properties": {"proxyWidgets": [["7", "lora_name"]]}})],
+                   sub_id="sub-middle")
+    top.nodes[1]["inputs"] = top.nodes[1]["inputs"][:1]  # the outer instance promotes by proxy only
+    middle["nodes"][0]["inputs"][1]["link"] = None  # the nested input is not linked to the outer one
+    middle["links"] = [link for link in middle["links"] if link["target_slot"] != 1]
+    result = read(workflow(top, middle, inner))
+    assert summary(result) == [("from_outer_proxy", 0.2, "5:7:1")]
