@@ -6,9 +6,11 @@ document downstream ComfyUI metadata nodes consume. Sizes are binary units, time
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any
 
@@ -79,6 +81,7 @@ class ResolvedEntry:
         return clean_name(self.entry.stem or self.entry.reference or f"LoRA {self.entry.index + 1}")
 
 
+@lru_cache(maxsize=8192)  # the same LoRA is named again and again in a big stack
 def clean_name(stem: str) -> str:
     """A readable name from a file stem: underscores to spaces, runs of spaces collapsed."""
     text = re.sub(r"\s+", " ", lora_stem(stem).replace("_", " ")).strip()
@@ -88,12 +91,41 @@ def clean_name(stem: str) -> str:
 def utc_text(moment: datetime | None) -> str | None:
     if moment is None:
         return None
+    return _utc_text(moment)
+
+
+@lru_cache(maxsize=4096)  # a stack names the same files again and again
+def _utc_text(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _flat_copy(raw: Any) -> dict[str, Any] | None:
+    """A copy of a dict of short scalar values (what most loader rows are), which a JSON round trip
+    would give back unchanged; None for anything else."""
+    if type(raw) is not dict or len(raw) > 64:
+        return None
+    size = 0
+    for key, value in raw.items():
+        if type(key) is not str:
+            return None
+        kind = type(value)
+        if kind is str:
+            size += len(value)
+        elif kind is float:
+            if value != value or value in (math.inf, -math.inf):
+                return None
+        elif value is not None and kind is not int and kind is not bool:
+            return None
+        size += len(key) + 8
+    return dict(raw) if size < MAX_RAW_CHARS // 2 else None
+
+
 def _jsonable(raw: Any) -> Any:
+    fast = _flat_copy(raw)
+    if fast is not None:
+        return fast
     try:
         text = json.dumps(raw, ensure_ascii=False, default=str, allow_nan=False)
     except (ValueError, TypeError, RecursionError):
@@ -168,22 +200,46 @@ def _ranked_tags(items: list[ResolvedEntry]) -> list[str]:
     return [spelling[key] for key in sorted(counts, key=lambda k: (-counts[k], first_seen[k]))]
 
 
+@dataclass(frozen=True)
+class StackSummary:
+    """What a resolved stack adds up to (the document's `summary`, for views that show entries)."""
+
+    count: int
+    missing_files: int
+    civitai_matches: int
+    local_only: int
+    total_size_bytes: int
+    tags: tuple[str, ...]
+
+    @property
+    def total_size_human(self) -> str:
+        return human_size(self.total_size_bytes)
+
+
+def summarize(items: list[ResolvedEntry]) -> StackSummary:
+    matches = sum(1 for item in items if item.civitai is not None)
+    return StackSummary(
+        count=len(items), missing_files=sum(1 for item in items if not item.exists), civitai_matches=matches,
+        local_only=len(items) - matches,
+        total_size_bytes=sum(item.size_bytes or 0 for item in items if item.exists),
+        tags=tuple(_ranked_tags(items)))
+
+
 def build_document(items: list[ResolvedEntry], fallback_name: str | None = None,
                    error: str | None = None) -> dict[str, Any]:
     """The lora_json document. An empty stack (or a read `error`) gives an `error` and the fallback name."""
     loras = [_lora_block(index, item) for index, item in enumerate(items)]
-    total = sum(item.size_bytes or 0 for item in items if item.exists)
-    matches = sum(1 for item in items if item.civitai is not None)
+    summary = summarize(items)
     document: dict[str, Any] = {
         "loras": loras,
         "summary": {
-            "count": len(items),
-            "missing_files": sum(1 for item in items if not item.exists),
-            "civitai_matches": matches,
-            "local_only": len(items) - matches,
-            "total_size_bytes": total,
-            "total_size_human": human_size(total),
-            "tags": _ranked_tags(items),
+            "count": summary.count,
+            "missing_files": summary.missing_files,
+            "civitai_matches": summary.civitai_matches,
+            "local_only": summary.local_only,
+            "total_size_bytes": summary.total_size_bytes,
+            "total_size_human": summary.total_size_human,
+            "tags": list(summary.tags),
         },
         "combined_display": " + ".join(block["display_name"] for block in loras),
     }
@@ -210,19 +266,38 @@ def lora_info_text(document: dict[str, Any]) -> str:
     if not loras:
         reason = document.get("error") or EMPTY_STACK_ERROR
         return f"{document.get('combined_display') or DEFAULT_FALLBACK_NAME}: {reason}"
-    count = summary.get("count", len(loras))
-    parts = [f"{count} LoRA{'s' if count != 1 else ''}", f"{summary.get('total_size_human', '0 B')}",
-             f"{summary.get('civitai_matches', 0)} on CivitAI", f"{summary.get('local_only', 0)} local only"]
-    missing = summary.get("missing_files", 0)
-    if missing:
-        parts.append(f"{missing} missing file{'s' if missing != 1 else ''}")
-    lines = [" · ".join(parts)]
+    lines = [_summary_line(summary.get("count", len(loras)), summary.get("total_size_human", "0 B"),
+                           summary.get("civitai_matches", 0), summary.get("local_only", 0),
+                           summary.get("missing_files", 0))]
     for block in loras:
         file = block.get("file", {})
-        fragment = f"#{block['hash'][:10]}" if block.get("hash") else "no hash"
-        if not file.get("exists"):
-            status = "missing file"
-        else:
-            status = file.get("size_human") or "size unknown"
-        lines.append(f"• {block['display_name']} — {_strength_text(block.get('strength'))} — {fragment} — {status}")
+        lines.append(_bullet(block["display_name"], block.get("strength"), block.get("hash"),
+                             bool(file.get("exists")), file.get("size_human")))
     return "\n".join(lines)
+
+
+def lora_info_for(items: list[ResolvedEntry], fallback_name: str | None = None) -> str:
+    """The same text as `lora_info_text(build_document(items, fallback_name))`, from the entries."""
+    if not items:
+        return f"{(fallback_name or '').strip() or DEFAULT_FALLBACK_NAME}: {EMPTY_STACK_ERROR}"
+    summary = summarize(items)
+    lines = [_summary_line(summary.count, summary.total_size_human, summary.civitai_matches,
+                           summary.local_only, summary.missing_files)]
+    for item in items:
+        size = human_size(item.size_bytes) if item.exists and item.size_bytes is not None else None
+        lines.append(_bullet(item.display_name, item.entry.strength,
+                             item.sha256.upper() if item.sha256 and item.exists else None, item.exists, size))
+    return "\n".join(lines)
+
+
+def _summary_line(count: int, size: str, matches: int, local: int, missing: int) -> str:
+    parts = [f"{count} LoRA{'s' if count != 1 else ''}", f"{size}", f"{matches} on CivitAI", f"{local} local only"]
+    if missing:
+        parts.append(f"{missing} missing file{'s' if missing != 1 else ''}")
+    return " · ".join(parts)
+
+
+def _bullet(name: str, strength: Any, sha: str | None, exists: bool, size: str | None) -> str:
+    fragment = f"#{sha[:10]}" if sha else "no hash"
+    status = (size or "size unknown") if exists else "missing file"
+    return f"• {name} — {_strength_text(strength)} — {fragment} — {status}"

@@ -13,147 +13,97 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+import stat as stat_module
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any
 
-from lora_manager_gui.core.lora_json import CivitaiData, ResolvedEntry, build_document, lora_info_text
+from lora_manager_gui.core.lora_json import (
+    CivitaiData,
+    ResolvedEntry,
+    StackSummary,
+    build_document,
+    lora_info_for,
+    summarize,
+)
 from lora_manager_gui.core.records import AdapterRecord, LibraryFile
 from lora_manager_gui.core.stacks import StackEntry, StackReadResult, read_stack_bytes, read_stack_file
-from lora_manager_gui.core.stacks.names import normalize_reference, split_reference
-from lora_manager_gui.db import adapters, civitai_store, hash_cache, library_files
+from lora_manager_gui.core.stacks.gcpause import paused_gc
+from lora_manager_gui.core.stacks.model import SkippedEntry
+from lora_manager_gui.db import civitai_store, hash_cache
 from lora_manager_gui.services.identify import identify
+from lora_manager_gui.services.stack_lookup import Lookup, is_absolute, library_data_blocking, lookup_all_blocking
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Inspection:
-    """A stack read and resolved: the lora_json document, its lora_info text, the entries."""
+    """A stack read and resolved: the typed entries (what views show), the LoRAs that do not run,
+    and, built on first request (export, the CLI), the lora_json document and its lora_info text."""
 
     source: str
     format: str
-    document: dict[str, Any]
-    lora_info: str
     entries: list[ResolvedEntry]
     warnings: list[str] = field(default_factory=list)
+    skipped: list[SkippedEntry] = field(default_factory=list)  # LoRAs of nodes that do not run
+    fallback_name: str | None = None
+
+    @cached_property
+    def document(self) -> dict[str, Any]:
+        with paused_gc():
+            return build_document(self.entries, fallback_name=self.fallback_name)
+
+    @cached_property
+    def lora_info(self) -> str:
+        return lora_info_for(self.entries, self.fallback_name)
+
+    @property
+    def summary(self) -> StackSummary:
+        return summarize(self.entries)
+
+    def __repr__(self) -> str:  # short: asyncio reprs a task's result, and a stack may be huge
+        return f"Inspection({self.source!r}, {self.format}, {len(self.entries)} entries)"
 
 
-@dataclass
-class _Lookup:
-    """What the database offers for one entry (found on the database thread)."""
-
-    candidates: list[tuple[LibraryFile, str]] = field(default_factory=list)  # (file, how it matched)
-    adapter: AdapterRecord | None = None
-    adapter_match: str | None = None
-    unsafe: bool = False
-
-
-def is_unsafe_reference(ref: str) -> bool:
-    return any(part == ".." for part in split_reference(ref)) or "\0" in ref
-
-
-def _is_absolute(ref: str) -> bool:
-    return ref.startswith(("/", "\\\\")) or (len(ref) > 2 and ref[1] == ":" and ref[2] in "\\/")
+def _once_per_reference(warnings: list[str]) -> list[str]:
+    """One "N library files match" note per reference, not per entry (a big stack repeats them)."""
+    seen: dict[str, int] = {}
+    out: list[str] = []
+    for text in warnings:
+        head, sep, rest = text.partition("): ")
+        key = head.split(" (", 1)[-1] + sep + rest if head.startswith("entry ") and "library files match" in rest else None
+        if key is None:
+            out.append(text)
+        elif key not in seen:
+            seen[key] = len(out)
+            out.append(text)
+    return out
 
 
-def _lookup_blocking(entry: StackEntry) -> _Lookup:
-    """Runs on the database thread."""
-    found = _Lookup()
-    seen: set[str] = set()
-
-    def add(files: list[LibraryFile], how: str) -> None:
-        for item in files:
-            if item.path not in seen:
-                seen.add(item.path)
-                found.candidates.append((item, how))
-
-    ref = entry.path or ""
-    if ref and is_unsafe_reference(ref):
-        found.unsafe = True
-        ref = ""
-    if ref:
-        if _is_absolute(ref):
-            known = library_files.get_by_path(ref)
-            add([known] if known else [], "path")
-            if not known:
-                adapter = adapters.find_by_file_path(ref)
-                if adapter and adapter.file_path:
-                    add([f for f in [library_files.get_by_path(adapter.file_path)] if f], "path")
-        add(library_files.find_by_rel_path(normalize_reference(ref)), "path")
-        if not found.candidates and _is_absolute(ref):
-            # A path from another machine: its tail may be the library's relative path.
-            parts = split_reference(ref)
-            for start in range(1, len(parts) - 1):
-                add(library_files.find_by_rel_path("/".join(parts[start:])), "path")
-                if found.candidates:
-                    break
-    if not found.candidates and entry.name and "/" in normalize_reference(entry.name):
-        add(library_files.find_by_rel_path(normalize_reference(entry.name)), "path")  # WanVideo "wan/foo"
-    sha = entry.hashes.get("sha256")
-    if sha:
-        adapter = adapters.find_by_sha256(sha)
-        if adapter is not None:
-            found.adapter, found.adapter_match = adapter, "sha256"
-            if adapter.file_path and not found.candidates:
-                add([f for f in [library_files.get_by_path(adapter.file_path)] if f], "sha256")
-        if not found.candidates:
-            add([f for f in (library_files.get_by_path(p) for p in hash_cache.paths_for_sha256(sha)) if f], "sha256")
-    if not found.candidates:
-        _add_short_hash_matches(entry.hashes, found, add)
-    stem = entry.stem
-    if stem and not found.candidates:
-        add(library_files.find_by_stem(stem), "name")
-    if not found.candidates and found.adapter is None and (entry.name or stem):
-        adapter = adapters.find_by_name(entry.name or stem) or (adapters.find_by_name(stem) if stem else None)
-        if adapter is not None:
-            found.adapter, found.adapter_match = adapter, "name"
-            if adapter.file_path:
-                add([f for f in [library_files.get_by_path(adapter.file_path)] if f], "name")
-    return found
+def _first_candidate(entry: StackEntry, lookup: Lookup, warnings: list[str]) -> tuple[LibraryFile, str] | None:
+    """The candidate an entry without hash hints resolves to: present files first, else the first."""
+    candidates = [c for c in lookup.candidates if not c[0].missing] or lookup.candidates
+    if not candidates:
+        return None
+    if len(candidates) > 1:
+        warnings.append(f"entry {entry.index + 1} ({entry.reference}): {len(candidates)} library files "
+                        f"match; using {candidates[0][0].path}")
+    return candidates[0]
 
 
-MIN_HINT_LENGTH = 8  # hex digits: a shorter AutoV2/AutoV3 prefix would match too much
-
-
-def _current_files(paths: list[str]) -> list[LibraryFile]:
-    """Library files at `paths` whose hash cache entry was made for the size and mtime the library
-    records: a cached hash of an older version of a file is not a match."""
-    cached = hash_cache.get_many(paths)
-    files = []
+def _stat_all(paths: list[str]) -> dict[str, tuple[int, datetime, int]]:
+    """Size, mtime and mtime_ns of each path that is a file now (one worker-thread call for a stack)."""
+    out: dict[str, tuple[int, datetime, int]] = {}
     for path in paths:
-        file, entry = library_files.get_by_path(path), cached.get(path)
-        if file and entry and (entry.size_bytes, entry.mtime_ns) == (file.size_bytes, file.mtime_ns):
-            files.append(file)
-    return files
-
-
-def _add_short_hash_matches(hashes: dict[str, str], found: _Lookup,
-                            add: Callable[[list[LibraryFile], str], None]) -> None:
-    """By AutoV3 (hash cache, computed values only) then AutoV2 (hash cache and adapters), so a
-    renamed file still resolves. A file whose AutoV3 was never computed cannot match here: the
-    library is not hashed because of a drop; the name step then confirms candidates by AutoV3."""
-    autov3, autov2 = hashes.get("autov3") or "", hashes.get("autov2") or ""
-    if len(autov3) >= MIN_HINT_LENGTH:
-        add(_current_files(hash_cache.paths_for_autov3(autov3)), "autov3")
-    if not found.candidates and len(autov2) >= MIN_HINT_LENGTH:
-        add(_current_files(hash_cache.paths_for_sha256_prefix(autov2)), "autov2")
-        for adapter in adapters.find_by_sha256_prefix(autov2):
-            if found.adapter is None:
-                found.adapter, found.adapter_match = adapter, "autov2"
-            if adapter.file_path:
-                add([f for f in [library_files.get_by_path(adapter.file_path)] if f], "autov2")
-
-
-def _stat(path: str) -> tuple[int, datetime] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    if not os.path.isfile(path):
-        return None
-    return st.st_size, datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=timezone.utc)
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat_module.S_ISREG(st.st_mode):
+            out[path] = (st.st_size, datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=timezone.utc), st.st_mtime_ns)
+    return out
 
 
 class StackResolver:
@@ -170,36 +120,55 @@ class StackResolver:
         self.civitai = civitai
 
     async def resolve(self, entries: list[StackEntry]) -> tuple[list[ResolvedEntry], list[str]]:
+        """Every entry resolved: one batched database read for all of them, one worker-thread call
+        to stat every chosen file, then hashing and library data for the distinct files."""
         warnings: list[str] = []
-        lookups = await self.db.call(lambda: [_lookup_blocking(e) for e in entries])
-        resolved: list[ResolvedEntry] = []
+        lookups = await self.db.call(lookup_all_blocking, entries)
+        chosen_files: list[tuple[LibraryFile, str] | None] = []
         for entry, lookup in zip(entries, lookups):
             if lookup.unsafe:
                 warnings.append(f"entry {entry.index + 1} ({entry.reference}): the path leaves the library "
                                 "folder ('..'); matched by name only")
-            chosen = await self._choose(entry, lookup, warnings)
+            if (entry.hashes.get("autov3") or entry.hashes.get("autov2")) and self.hasher is not None:
+                chosen_files.append(await self._choose(entry, lookup, warnings))
+            else:
+                chosen_files.append(_first_candidate(entry, lookup, warnings))
+        warnings = _once_per_reference(warnings)
+        wanted = {file.path for chosen in chosen_files if chosen for file in [chosen[0]]}
+        if self.trust_paths:
+            wanted.update(e.path for e, c in zip(entries, chosen_files) if c is None and e.path and is_absolute(e.path))
+        stats = await asyncio.to_thread(_stat_all, sorted(wanted)) if wanted else {}
+        with paused_gc():
+            resolved = self._resolved(entries, lookups, chosen_files, stats)
+        await self._hash(resolved, warnings, stats)
+        await self._attach_library_data(resolved, lookups, warnings)
+        return resolved, warnings
+
+    def _resolved(self, entries: list[StackEntry], lookups: list[Lookup],
+                  chosen_files: list[tuple[LibraryFile, str] | None],
+                  stats: dict[str, tuple[int, datetime, int]]) -> list[ResolvedEntry]:
+        resolved: list[ResolvedEntry] = []
+        for entry, lookup, chosen in zip(entries, lookups, chosen_files):
             item = ResolvedEntry(entry=entry, file_path=entry.reference or None)
             if chosen is not None:
                 file, how = chosen
                 item.file_path, item.match = file.path, how
-                stat = await asyncio.to_thread(_stat, file.path)
+                stat = stats.get(file.path)
                 if stat is not None:
                     item.exists = True
-                    item.size_bytes, item.modified_at = stat
+                    item.size_bytes, item.modified_at = stat[0], stat[1]
             elif lookup.adapter is not None:
                 item.match = lookup.adapter_match
                 item.file_path = lookup.adapter.file_path or item.file_path
-            if chosen is None and self.trust_paths and entry.path and _is_absolute(entry.path):
-                stat = await asyncio.to_thread(_stat, entry.path)
+            if chosen is None and self.trust_paths and entry.path and is_absolute(entry.path):
+                stat = stats.get(entry.path)
                 if stat is not None:
                     item.file_path, item.exists, item.match = entry.path, True, "path"
-                    item.size_bytes, item.modified_at = stat
+                    item.size_bytes, item.modified_at = stat[0], stat[1]
             resolved.append(item)
-        await self._hash(resolved, warnings)
-        await self._attach_library_data(resolved, lookups, warnings)
-        return resolved, warnings
+        return resolved
 
-    async def _choose(self, entry: StackEntry, lookup: _Lookup, warnings: list[str]) -> tuple[LibraryFile, str] | None:
+    async def _choose(self, entry: StackEntry, lookup: Lookup, warnings: list[str]) -> tuple[LibraryFile, str] | None:
         candidates = [c for c in lookup.candidates if not c[0].missing] or lookup.candidates
         if not candidates:
             return None
@@ -224,16 +193,30 @@ class StackResolver:
                             f"match; using {candidates[0][0].path}")
         return candidates[0]
 
-    async def _hash(self, resolved: list[ResolvedEntry], warnings: list[str]) -> None:
+    async def _hash(self, resolved: list[ResolvedEntry], warnings: list[str],
+                    stats: dict[str, tuple[int, datetime, int]]) -> None:
+        """SHA-256 of each distinct present file: from the hash cache in one batched read where it
+        was made for the file's current size and mtime, the rest through the HashService."""
         paths = sorted({item.file_path for item in resolved if item.exists and item.file_path})
         if not paths or self.hasher is None:
             return
-        results = await self.hasher.hash_paths(paths)
+        cached = await self.db.call(hash_cache.get_many, paths)
+        known: dict[str, str] = {}
+        for path in paths:
+            entry, stat = cached.get(path), stats.get(path)
+            if entry is not None and stat is not None and entry.sha256 and (entry.size_bytes, entry.mtime_ns) == (stat[0], stat[2]):
+                known[os.path.normcase(os.path.abspath(path))] = entry.sha256
+        rest = [p for p in paths if os.path.normcase(os.path.abspath(p)) not in known]
+        results = await self.hasher.hash_paths(rest) if rest else []
         by_path = {os.path.normcase(os.path.abspath(r.path)): r for r in results}
         for item in resolved:
             if not item.exists or not item.file_path:
                 continue
-            result = by_path.get(os.path.normcase(os.path.abspath(item.file_path)))
+            key = os.path.normcase(os.path.abspath(item.file_path))
+            if key in known:
+                item.sha256 = known[key].upper()
+                continue
+            result = by_path.get(key)
             if result is None:
                 continue
             if result.sha256:
@@ -242,9 +225,9 @@ class StackResolver:
                 item.problem = result.error or "could not be hashed"
                 warnings.append(item.problem)
 
-    async def _attach_library_data(self, resolved: list[ResolvedEntry], lookups: list[_Lookup],
+    async def _attach_library_data(self, resolved: list[ResolvedEntry], lookups: list[Lookup],
                                    warnings: list[str]) -> None:
-        found = await self.db.call(_library_data_blocking, resolved, lookups)
+        found = await self.db.call(library_data_blocking, resolved, lookups)
         if self.online and self.civitai is not None:
             wanted = [i for i, (item, (adapter, info)) in enumerate(zip(resolved, found))
                       if info is None and item.sha256 and item.exists and item.file_path
@@ -279,21 +262,6 @@ class StackResolver:
                 warnings.append(f"CivitAI lookup of {os.path.basename(outcome.path)} {outcome.status}: {reason}")
 
 
-def _library_data_blocking(resolved: list[ResolvedEntry], lookups: list[_Lookup]) -> list[tuple[AdapterRecord | None, Any]]:
-    """The adapter and stored CivitAI answer of each entry. Runs on the database thread."""
-    out: list[tuple[AdapterRecord | None, Any]] = []
-    for item, lookup in zip(resolved, lookups):
-        adapter = None
-        if item.exists and item.file_path:
-            adapter = adapters.find_by_file_path(item.file_path)
-        if adapter is None and item.sha256:
-            adapter = adapters.find_by_sha256(item.sha256)
-        adapter = adapter or lookup.adapter
-        info = civitai_store.info_for_sha256(item.sha256) if item.sha256 else None
-        out.append((adapter, info))
-    return out
-
-
 def civitai_from_adapter(adapter: AdapterRecord) -> CivitaiData | None:
     """CivitAI data imported from a sidecar (a .civitai.info or a CivitAI model JSON)."""
     if adapter.civitai_model_id is None and adapter.civitai_version_id is None:
@@ -313,9 +281,8 @@ async def inspect_result(db: Any, hasher: Any, read: StackReadResult, *, online:
                          civitai: Any = None, fallback_name: str | None = None) -> Inspection:
     resolver = StackResolver(db, hasher, online=online, civitai=civitai)
     resolved, warnings = await resolver.resolve(read.entries)
-    document = build_document(resolved, fallback_name=fallback_name)
-    return Inspection(source=read.source, format=read.format, document=document,
-                      lora_info=lora_info_text(document), entries=resolved, warnings=read.warnings + warnings)
+    return Inspection(source=read.source, format=read.format, entries=resolved,
+                      warnings=read.warnings + warnings, skipped=list(read.skipped), fallback_name=fallback_name)
 
 
 async def inspect_file(db: Any, hasher: Any, path: str | os.PathLike[str], *, online: bool = False,

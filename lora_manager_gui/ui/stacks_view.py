@@ -1,7 +1,9 @@
 """Stacks: a drop zone for workflows, prompts, stack JSON and PNGs; the breakdown, summary and export.
 
-The breakdown is drawn from the lora_json document the inspector builds (the schema in
-schemas/lora_json.schema.json), so what is shown is exactly what "Export lora_json…" writes.
+The breakdown is drawn from the inspector's typed entries (`ResolvedEntry`: what each LoRA resolved
+to, and where it sits: subgraph path, node title and id); the LoRAs the workflow does not run
+(switched off, not connected to an output) are listed apart, with the reason. The lora_json
+document is built only to export, on a worker thread.
 """
 from __future__ import annotations
 
@@ -28,12 +30,17 @@ from PySide6.QtWidgets import (
 )
 
 from lora_manager_gui.core.errors import LoraManagerError
+from lora_manager_gui.core.lora_json import EMPTY_STACK_ERROR, ResolvedEntry, StackSummary
+from lora_manager_gui.core.sizes import human_size
+from lora_manager_gui.core.stacks.model import SkippedEntry
 from lora_manager_gui.ui.async_bridge import TaskTracker
 from lora_manager_gui.ui.context import AppContext
 
 log = logging.getLogger(__name__)
 
-HEADERS = ("#", "LoRA", "Strength", "Resolved adapter", "File", "Hash", "CivitAI")
+HEADERS = ("#", "LoRA", "Strength", "Resolved adapter", "File", "Hash", "CivitAI", "Where")
+MAX_TABLE_ROWS = 5_000  # a 100,000-node stack is not drawn row by row: the export holds every entry
+SKIPPED_HEADERS = ("LoRA", "Strength", "Why it does not run", "Where")
 
 
 def strength_text(value: Any) -> str:
@@ -56,36 +63,38 @@ def resolved_text(entry: Any) -> str:
     return f"{text}; {problem}" if problem else text
 
 
-def breakdown_rows(document: dict[str, Any], entries: list[Any] | None = None) -> list[tuple[str, ...]]:
+def breakdown_rows(items: list[ResolvedEntry]) -> list[tuple[str, ...]]:
+    """One row per resolved entry, in the order the stack applies them."""
     rows = []
-    entries = list(entries or [])
-    for i, lora in enumerate(document.get("loras", [])):
-        file = lora.get("file") or {}
-        civitai = lora.get("civitai") or None
-        resolved = resolved_text(entries[i] if i < len(entries) else None) or ("—" if not file.get("exists") else "")
-        status = "present" if file.get("exists") else "missing"
-        if file.get("exists") and file.get("size_human"):
-            status += f" ({file['size_human']})"
+    for index, item in enumerate(items):
+        status = "present" if item.exists else "missing"
+        if item.exists and item.size_bytes is not None:
+            status += f" ({human_size(item.size_bytes)})"
+        civitai = item.civitai
         match = "—"
-        if civitai:
-            match = " / ".join(p for p in (civitai.get("civitai_name"), civitai.get("version_name")) if p) or "found"
-        rows.append((str(lora.get("index", len(rows))), str(lora.get("display_name", "")),
-                     strength_text(lora.get("strength")), str(resolved), status,
-                     (lora.get("hash") or "")[:10], match))
+        if civitai is not None:
+            match = " / ".join(p for p in (civitai.model_name, civitai.version_name) if p) or "found"
+        rows.append((str(index), item.display_name, strength_text(item.entry.strength),
+                     resolved_text(item) or ("—" if not item.exists else ""), status,
+                     (item.sha256 or "")[:10] if item.exists else "", match, item.entry.location))
     return rows
 
 
-def summary_text(document: dict[str, Any]) -> str:
-    if document.get("error"):
-        return f"<span style='color:#b33'>{html.escape(str(document['error']))}</span>"
-    s = document.get("summary") or {}
-    parts = [f"<b>{s.get('count', 0)}</b> LoRAs",
-             f"{s.get('missing_files', 0)} missing",
-             f"{s.get('civitai_matches', 0)} on CivitAI",
-             f"{s.get('local_only', 0)} local only",
-             f"total {s.get('total_size_human', '0 B')}"]
-    tags = s.get("tags") or []
-    text = " · ".join(parts)
+def skipped_rows(skipped: list[SkippedEntry]) -> list[tuple[str, ...]]:
+    return [(item.entry.stem or item.entry.reference, strength_text(item.entry.strength), item.reason_text,
+             item.entry.location) for item in skipped]
+
+
+def summary_text(summary: StackSummary, skipped: int = 0) -> str:
+    if summary.count == 0:
+        text = f"<span style='color:#b33'>{html.escape(EMPTY_STACK_ERROR)}</span>"
+    else:
+        text = " · ".join([f"<b>{summary.count}</b> LoRAs", f"{summary.missing_files} missing",
+                           f"{summary.civitai_matches} on CivitAI", f"{summary.local_only} local only",
+                           f"total {summary.total_size_human}"])
+    if skipped:
+        text += f" · {skipped} not run"
+    tags = summary.tags
     return text + (f"<br>tags: {html.escape(', '.join(map(str, tags[:20])))}" if tags else "")
 
 
@@ -107,13 +116,13 @@ class DropZone(QFrame):
 
 class StacksView(QWidget):
     message_posted = Signal(str)
-    inspection_shown = Signal(object)  # the lora_json document
+    inspection_shown = Signal(object)  # the Inspection shown
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.tracker = TaskTracker()
-        self.document: dict[str, Any] | None = None
+        self.inspection: Any = None  # services.inspector.Inspection
         self.source: Path | None = None
         self.drop_zone = DropZone()
         self.drop_zone.open_button.clicked.connect(self._choose_file)
@@ -127,6 +136,20 @@ class StacksView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.skipped_label = QLabel("Not run: switched off, or not connected to an output")
+        self.skipped_label.setStyleSheet("color: #a60;")
+        self.skipped_table = QTableWidget(0, len(SKIPPED_HEADERS))
+        self.skipped_table.setHorizontalHeaderLabels(SKIPPED_HEADERS)
+        self.skipped_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.skipped_table.verticalHeader().hide()
+        self.skipped_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        skipped_box = QWidget()
+        skipped_layout = QVBoxLayout(skipped_box)
+        skipped_layout.setContentsMargins(0, 0, 0, 0)
+        skipped_layout.addWidget(self.skipped_label)
+        skipped_layout.addWidget(self.skipped_table)
+        self.skipped_box = skipped_box
+        skipped_box.hide()
         self.lora_info = QPlainTextEdit()
         self.lora_info.setReadOnly(True)
         self.lora_info.setPlaceholderText("lora_info text")
@@ -138,9 +161,11 @@ class StacksView(QWidget):
         head.addWidget(self.export_button)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
+        splitter.addWidget(skipped_box)
         splitter.addWidget(self.lora_info)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(2, 1)
         self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -164,43 +189,59 @@ class StacksView(QWidget):
 
             async with self.ctx.library.use_hasher() as hasher:
                 inspection = await inspect_file(self.ctx.db, hasher, path, fallback_name=path.stem)
+            await self.ctx.pool.call(lambda: inspection.lora_info)  # its text, off the UI thread
         except (LoraManagerError, OSError, ValueError) as exc:
             self.show_failure(path, f"Cannot read {path.name}: {exc}")
             return
-        self.show_document(path, inspection.document, inspection.lora_info, inspection.entries,
-                           inspection.warnings)
+        self.show_inspection(path, inspection)
+
+    @property
+    def document(self) -> dict[str, Any] | None:
+        """The lora_json document of the stack shown (built on first request: export)."""
+        return self.inspection.document if self.inspection is not None else None
+
+    @document.setter
+    def document(self, value: Any) -> None:
+        if value is None:
+            self.inspection = None
 
     def show_failure(self, path: Path, message: str) -> None:
         self.source = path
-        self.document = None
+        self.inspection = None
         self.title.setText(path.name)
         self.summary.setText(f"<span style='color:#b33'>{html.escape(message)}</span>")
         self.table.setRowCount(0)
+        self.skipped_table.setRowCount(0)
+        self.skipped_box.hide()
         self.lora_info.clear()
         self.export_button.setEnabled(False)
         self.message_posted.emit(message)
 
-    def show_document(self, path: Path, document: dict[str, Any], lora_info: str | None,
-                      entries: list[Any] | None = None, warnings: list[str] | None = None) -> None:
+    def show_inspection(self, path: Path, inspection: Any) -> None:
+        """Show a services.inspector.Inspection: its typed entries, the LoRAs not run, the warnings."""
         self.source = path
-        self.document = document
         self.title.setText(path.name)
-        notes = "".join(f"<br><span style='color:#a60'>⚠ {html.escape(w)}</span>" for w in (warnings or [])[:8])
-        self.summary.setText(summary_text(document) + notes)
-        rows = breakdown_rows(document, entries)
-        self.table.setRowCount(len(rows))
-        for r, values in enumerate(rows):
-            for c, text in enumerate(values):
-                item = QTableWidgetItem(text)
-                item.setToolTip(text)
-                self.table.setItem(r, c, item)
-        self.table.resizeColumnsToContents()
-        self.lora_info.setPlainText(lora_info or document.get("combined_display", ""))
+        warnings = inspection.warnings or []
+        notes = "".join(f"<br><span style='color:#a60'>⚠ {html.escape(w)}</span>" for w in warnings[:8])
+        shown = ""
+        if len(inspection.entries) > MAX_TABLE_ROWS:
+            shown = (f"<br>the first {MAX_TABLE_ROWS:,} of {len(inspection.entries):,} LoRAs are listed; "
+                     "the export holds them all")
+        self.summary.setText(summary_text(inspection.summary, len(inspection.skipped)) + shown + notes)
+        _fill(self.table, breakdown_rows(inspection.entries[:MAX_TABLE_ROWS]))
+        _fill(self.skipped_table, skipped_rows(inspection.skipped[:MAX_TABLE_ROWS]))
+        self.skipped_box.setVisible(bool(inspection.skipped))
+        text = inspection.lora_info
+        if len(inspection.entries) > MAX_TABLE_ROWS:  # the summary line, then the first bullets
+            lines = text.split("\n", MAX_TABLE_ROWS + 1)
+            text = "\n".join(lines[:MAX_TABLE_ROWS + 1]) + f"\n… {len(inspection.entries) - MAX_TABLE_ROWS:,} more"
+        self.lora_info.setPlainText(text)
+        self.inspection = inspection
         self.export_button.setEnabled(True)
-        self.inspection_shown.emit(document)
+        self.inspection_shown.emit(inspection)
 
     def _choose_export_path(self) -> None:
-        if self.document is None:
+        if self.inspection is None:
             return
         suggested = (self.source.with_suffix("").name if self.source else "stack") + ".lora.json"
         path, _ = QFileDialog.getSaveFileName(self, "Export lora_json", suggested, "JSON (*.json)")
@@ -208,18 +249,28 @@ class StacksView(QWidget):
             self.tracker.spawn(self.export_to(Path(path)), "export lora_json")
 
     async def export_to(self, path: Path) -> None:
-        if self.document is None:
+        inspection = self.inspection
+        if inspection is None:
             return
-        document = self.document
         try:
             from lora_manager_gui.services.exporter import write_document  # preloaded at start-up
 
-            await self.ctx.pool.call(write_document, document, path)
+            # the document is built here, on the worker, from the typed entries
+            await self.ctx.pool.call(lambda: write_document(inspection.document, path))
         except (OSError, LoraManagerError) as exc:
             self.message_posted.emit(f"Cannot export to {path}: {exc}")
             return
-        self.message_posted.emit(f"Exported {len(document.get('loras', []))} LoRAs to {path}")
+        self.message_posted.emit(f"Exported {len(inspection.entries)} LoRAs to {path}")
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
         await self.tracker.wait_idle(timeout)
 
+
+def _fill(table: QTableWidget, rows: list[tuple[str, ...]]) -> None:
+    table.setRowCount(len(rows))
+    for r, values in enumerate(rows):
+        for c, text in enumerate(values):
+            item = QTableWidgetItem(text)  # plain text: names from files are never rich text here
+            item.setToolTip(text)
+            table.setItem(r, c, item)
+    table.resizeColumnsToContents()

@@ -190,3 +190,54 @@ def test_dropped_folder_is_imported(run, open_window, tmp_path) -> None:
         assert str(folder) in window.ctx.settings.library_roots
 
     run(scenario(), timeout=30)
+
+
+def test_stacks_view_shows_where_each_entry_sits_and_the_loras_not_run(run, open_window, fixture_library, tmp_path) -> None:
+    """Issue 14: typed entries with their subgraph path and node title; switched-off LoRAs apart."""
+    from tests.core.test_stack_subgraphs import _switched, lora_subgraph, top_with, workflow
+
+    nested = workflow(top_with([(5, ["promoted.safetensors", 0.8], {"title": "Style block"})]), lora_subgraph())
+    nested_file = tmp_path / "nested.json"
+    nested_file.write_text(json.dumps(nested))
+    switched_file = tmp_path / "switched.json"
+    switched_file.write_text(json.dumps(_switched(False)))
+
+    async def scenario():
+        window = await open_window(fixture_library)
+        drop(window, files_mime(nested_file))
+        await wait_until(lambda: window.stacks.inspection is not None)
+        rows = table_texts(window.stacks)
+        assert [(r[1], r[2], r[7]) for r in rows] == [("promoted", "0.8", "Style block › Style LoRA (#5:1)")]
+        assert not window.stacks.skipped_box.isVisibleTo(window.stacks)
+        window.stacks.document = None
+        drop(window, files_mime(switched_file))
+        await wait_until(lambda: window.stacks.inspection is not None)
+        assert [r[1] for r in table_texts(window.stacks)] == ["when false"]
+        skipped = window.stacks.skipped_table
+        assert [[skipped.item(r, c).text() for c in range(skipped.columnCount())] for r in range(skipped.rowCount())] == [
+            ["when_true", "1", "switched off by node #4", "LoraLoaderModelOnly (#2)"]]
+        assert window.stacks.skipped_box.isVisibleTo(window.stacks)
+        assert "1 not run" in window.stacks.summary.text()
+
+    run(scenario())
+
+
+def test_a_huge_stack_lists_its_first_rows_and_says_so(run, open_window, fixture_library, tmp_path, monkeypatch) -> None:
+    from lora_manager_gui.ui import stacks_view
+
+    monkeypatch.setattr(stacks_view, "MAX_TABLE_ROWS", 3)
+    prompt = {str(i): {"class_type": "LoraLoaderModelOnly", "inputs": {"lora_name": f"l{i}.safetensors",
+                                                                        "strength_model": 1}} for i in range(7)}
+    source = tmp_path / "many.json"
+    source.write_text(json.dumps(prompt))
+
+    async def scenario():
+        window = await open_window(fixture_library)
+        drop(window, files_mime(source))
+        await wait_until(lambda: window.stacks.inspection is not None)
+        assert window.stacks.table.rowCount() == 3
+        assert "the first 3 of 7 LoRAs are listed" in window.stacks.summary.text()
+        assert window.stacks.lora_info.toPlainText().endswith("… 4 more")
+        assert len(window.stacks.inspection.document["loras"]) == 7
+
+    run(scenario())

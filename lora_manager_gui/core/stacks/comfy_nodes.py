@@ -6,35 +6,35 @@ node; `graph.literal(link)` follows a link to a primitive node's value when ther
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lora_manager_gui.core.stacks.loratags import find_lora_tags
-from lora_manager_gui.core.stacks.model import StackEntry, StackReadError
 from lora_manager_gui.core.stacks.names import (
     MODEL_EXTENSIONS,
     as_float,
     as_strength,
     is_empty_name,
     is_switched_on,
-    normalize_reference,
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Link:
     origin_id: str
     origin_slot: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class GraphNode:
     id: str
     type: str
     inputs: dict[str, Any] = field(default_factory=dict)  # API literals/links; UI linked inputs
     widgets: Any = None  # UI widgets_values (a list, sometimes a dict), None in API prompts
     is_api: bool = False
+    title: str | None = None  # the node's own title, when the file gives one
+    path: tuple[str, ...] = ()  # the subgraph instances it sits in, outermost first (their titles)
 
     def value(self, name: str, position: int | None = None) -> Any:
         if name in self.inputs:
@@ -123,7 +123,10 @@ def _power_rows(node: GraphNode) -> list[dict[str, Any]]:
     if node.is_api:
         return [v for k, v in node.inputs.items() if k.upper().startswith("LORA_") and isinstance(v, dict)]
     widgets = node.widgets if isinstance(node.widgets, list) else []
-    return [w for w in widgets if isinstance(w, dict) and "lora" in w]
+    rows = [w for w in widgets if isinstance(w, dict) and "lora" in w]
+    # a row promoted out of a subgraph (proxyWidgets) or linked: its value replaces the saved one
+    return [node.inputs[f"lora_{i}"] if isinstance(node.inputs.get(f"lora_{i}"), dict) else row
+            for i, row in enumerate(rows, start=1)]
 
 
 def read_power_lora_loader(node: GraphNode, graph: Graph, reading: NodeReading) -> None:
@@ -136,7 +139,7 @@ def read_power_lora_loader(node: GraphNode, graph: Graph, reading: NodeReading) 
 
 
 def _lora_manager_rows(node: GraphNode) -> list[Any]:
-    candidates: list[Any] = [node.inputs.get("loras")] if node.is_api else []
+    candidates: list[Any] = [node.inputs.get("loras")]  # API input, or a value promoted to it
     if isinstance(node.widgets, list):
         candidates.extend(node.widgets)
     elif isinstance(node.widgets, dict):
@@ -280,6 +283,7 @@ CONSUMERS = frozenset({
     "TriggerWord Toggle (LoraManager)", "Checkpoint Loader (LoraManager)", "Unet Loader (LoraManager)",
     "Prompt (LoraManager)", "Save Image (LoraManager)", "WanVideoLoraBlockEdit", "Debug Metadata (LoraManager)",
     "Lora Pool (LoraManager)",  # a filter a selector draws from; loads nothing itself
+    "easy loraStackApply", "LoraModelLoader", "Lora Stack Combiner (LoraManager)",  # applies a stack / a trained LORA_MODEL, names no file
 })
 
 # Nodes that choose LoRAs when the workflow runs: what they load cannot be read from the file.
@@ -296,46 +300,4 @@ def is_primitive_type(node_type: str) -> bool:
     return lowered.startswith("primitive") or lowered in ("string literal", "float literal", "int literal")
 
 
-def read_node(node: GraphNode, graph: Graph) -> NodeReading:
-    """The enabled LoRAs of one (active) node, and anything uncertain about them."""
-    reading = NodeReading()
-    if node.type in RUNTIME_SELECTORS:
-        reading.warnings.append(
-            f"{node.type} #{node.id} picks LoRAs when the workflow runs; they are not part of the file's stack")
-        return reading
-    if node.type in CONSUMERS:
-        return reading
-    extractor = EXTRACTORS.get(node.type)
-    if extractor is None:
-        if "lora" not in node.type.replace("(LoraManager)", "").lower():
-            return reading
-        extractor = read_unknown_lora_node
-    extractor(node, graph, reading)
-    return reading
-
-
 MAX_GRAPH_NODES = 200_000
-
-
-def entries_from_nodes(pairs: Iterable[tuple[GraphNode, Graph]], source: str) -> tuple[list[StackEntry], list[str]]:
-    """Entries of the active nodes, in the order given. A node (and row) reached twice counts once;
-    two different nodes that load the same file are both kept."""
-    entries: list[StackEntry] = []
-    warnings: list[str] = []
-    seen: set[tuple[str, int, str, str]] = set()
-    count = 0
-    for node, graph in pairs:
-        count += 1
-        if count > MAX_GRAPH_NODES:
-            raise StackReadError("too_large", source, f"more than {MAX_GRAPH_NODES:,} nodes")
-        reading = read_node(node, graph)
-        warnings.extend(reading.warnings)
-        for lora in reading.loras:
-            key = (node.id, lora.slot, normalize_reference(lora.path or ""), lora.name or "")
-            if key in seen:
-                continue
-            seen.add(key)
-            entries.append(StackEntry(
-                index=len(entries), name=lora.name, path=lora.path, strength=lora.strength,
-                clip_strength=lora.clip_strength, node_type=node.type, node_id=node.id, raw=lora.raw))
-    return entries, warnings

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from lora_manager_gui.core.errors import LoraManagerError
@@ -48,8 +50,19 @@ class StackEntry:
     node_id: str | None = None
     raw: Any = None
     hashes: dict[str, str] = field(default_factory=dict)
+    node_title: str | None = None  # the node's title in the workflow, when it has one
+    subgraph_path: tuple[str, ...] = ()  # the subgraph instances the node sits in, outermost first
 
     @property
+    def location(self) -> str:
+        """Where the entry sits, for people: `Upscale › LoRAs › My loader (#5:7:3)`."""
+        if self.node_id is None and self.node_type is None:
+            return ""
+        here = self.node_title or self.node_type or "node"
+        suffix = f" (#{self.node_id})" if self.node_id else ""
+        return " › ".join((*self.subgraph_path, here)) + suffix
+
+    @cached_property
     def stem(self) -> str:
         """The base file name without folders or model extension (dots inside names are kept)."""
         from lora_manager_gui.core.stacks.names import lora_stem
@@ -62,6 +75,28 @@ class StackEntry:
         return self.path or self.name or ""
 
 
+class SkipReason(StrEnum):
+    """Why an active node's LoRA does not run."""
+
+    SWITCHED_OFF = "switched_off"  # on a branch a constant switch does not take
+    NOT_CONNECTED = "not_connected"  # on no path to an output node
+
+
+@dataclass
+class SkippedEntry:
+    """A LoRA of an active node that the workflow does not run, and why."""
+
+    entry: StackEntry
+    reason: SkipReason
+    by_node: str | None = None  # the switch that turns it off
+
+    @property
+    def reason_text(self) -> str:
+        if self.reason is SkipReason.SWITCHED_OFF:
+            return f"switched off by node #{self.by_node}"
+        return "not connected to an output"
+
+
 @dataclass
 class StackReadResult:
     """The enabled entries of one stack file, in order, plus what the reader noticed on the way."""
@@ -70,3 +105,4 @@ class StackReadResult:
     format: str
     entries: list[StackEntry] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    skipped: list[SkippedEntry] = field(default_factory=list)  # LoRAs of nodes that do not run

@@ -47,6 +47,11 @@ def apply_order(entries: list[StackEntry], links: NodeLinks, unit_of: Callable[[
         return list(entries)
     position = {unit: i for i, unit in enumerate(groups)}  # file order of the LoRA nodes
     incoming = _producer_links(groups, links)
+    units = list(groups)
+    fast = _emit_acyclic(units, [[position[source] for source in incoming.get(unit, ())] for unit in units],
+                         groups, links)
+    if fast is not None:  # the usual case: no cycle, every node its own component
+        return fast
     components = _strongly_connected(list(groups), incoming)
     comp_of: dict[str, int] = {}
     for number, members in enumerate(components):
@@ -78,6 +83,51 @@ def apply_order(entries: list[StackEntry], links: NodeLinks, unit_of: Callable[[
             has_downstream[source] = True
     sinks = sorted((c for c in range(len(components)) if not has_downstream[c]), key=first_pos.__getitem__)
     return _emit(sinks, comp_in, own, own_first)
+
+
+def _emit_acyclic(units: list[str], inputs: list[list[int]], groups: dict[str, list[StackEntry]],
+                  links: NodeLinks) -> list[StackEntry] | None:
+    """The same depth-first walk as `_emit`, on the nodes themselves, or None when it meets a cycle
+    (a node reached again while it is still open, or nodes no sink leads to): then the caller
+    condenses the graph first."""
+    count = len(units)
+    own_first = [links.types.get(unit, "") in OWN_FIRST_TYPES for unit in units]
+    fed = bytearray(count)
+    for sources in inputs:
+        for source in sources:
+            fed[source] = 1
+    state = bytearray(count)  # 0 not seen, 1 open, 2 placed
+    result: list[StackEntry] = []
+    placed = 0
+    for sink in range(count):
+        if fed[sink] or state[sink]:
+            continue
+        state[sink] = 1
+        if own_first[sink]:
+            result.extend(groups[units[sink]])
+        stack = [[sink, 0]]
+        while stack:
+            frame = stack[-1]
+            node, position = frame
+            sources = inputs[node]
+            if position < len(sources):
+                frame[1] = position + 1
+                source = sources[position]
+                seen = state[source]
+                if seen == 0:
+                    state[source] = 1
+                    if own_first[source]:
+                        result.extend(groups[units[source]])
+                    stack.append([source, 0])
+                elif seen == 1:
+                    return None
+                continue
+            stack.pop()
+            state[node] = 2
+            placed += 1
+            if not own_first[node]:
+                result.extend(groups[units[node]])
+    return result if placed == count else None
 
 
 def _emit(sinks: Sequence[int], comp_in: list[list[int]], own: list[list[StackEntry]],

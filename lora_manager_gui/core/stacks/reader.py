@@ -9,10 +9,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from lora_manager_gui.core.pngtext import PngText
+from lora_manager_gui.core.stacks.gcpause import paused_gc
 from lora_manager_gui.core.stacks.a1111 import lora_hashes, looks_like_parameters, read_parameters, split_infotext
 from lora_manager_gui.core.stacks.comfy_prompt import is_api_prompt, read_api_prompt
 from lora_manager_gui.core.stacks.comfy_workflow import is_ui_workflow, read_ui_workflow
@@ -26,11 +28,25 @@ MAX_TEXT_FILE_BYTES = 64 * 1024 * 1024
 
 
 def read_stack_file(path: str | os.PathLike[str]) -> StackReadResult:
-    """The enabled LoRAs of the stack file at `path`. Raises StackReadError for anything else."""
+    with paused_gc():
+        return _read_stack_file(path)
+
+
+def _read_stack_file(path: str | os.PathLike[str]) -> StackReadResult:
+    """The enabled LoRAs of the stack file at `path`. Raises StackReadError for anything else.
+
+    Only regular files are read: a FIFO, a device (a link to /dev/zero) or a socket is refused
+    before it is opened, and the file is opened non-blocking and checked again on the open
+    descriptor, so one swapped in between cannot hang the read. Text is read in bounded chunks up to
+    the 64 MB limit, whatever size the file claims.
+    """
     path = Path(path)
     source = str(path)
     try:
-        with path.open("rb") as stream:
+        _require_regular(os.stat(path), source)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as stream:
+            _require_regular(os.fstat(stream.fileno()), source)
             head = stream.read(16)
             if is_png(head) or is_webp(head) or is_jpeg(head):
                 stream.seek(0)
@@ -39,18 +55,52 @@ def read_stack_file(path: str | os.PathLike[str]) -> StackReadResult:
             if size > MAX_TEXT_FILE_BYTES:
                 raise StackReadError("too_large", source,
                                      f"{size:,} bytes is more than a stack file may hold ({MAX_TEXT_FILE_BYTES:,})")
-            data = head + stream.read()
+            data = head + _read_bounded(stream, MAX_TEXT_FILE_BYTES - len(head), source)
     except IsADirectoryError:
         raise StackReadError("unreadable", source, "is a folder, not a file") from None
     except FileNotFoundError:
         raise StackReadError("unreadable", source, "no such file") from None
+    except BlockingIOError:
+        raise StackReadError("unreadable", source, "is not a regular file (reading it would block)") from None
     except OSError as exc:
         raise StackReadError("unreadable", source, f"cannot be read ({exc.strerror or exc})") from None
     return _from_text_bytes(data, source)
 
 
+READ_CHUNK = 1024 * 1024
+
+
+def _require_regular(st: os.stat_result, source: str) -> None:
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(source)
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
+                or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "special")
+        raise StackReadError("unreadable", source, f"is {kind}, not a regular file")
+
+
+def _read_bounded(stream: Any, limit: int, source: str) -> bytes:
+    """At most `limit` bytes, read in chunks; one byte more is `too_large` (a file that grows)."""
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = stream.read(min(READ_CHUNK, limit + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            raise StackReadError("too_large", source,
+                                 f"is more than a stack file may hold ({MAX_TEXT_FILE_BYTES:,} bytes)")
+
+
 def read_stack_bytes(data: bytes, filename: str = "<dropped data>") -> StackReadResult:
     """The same as read_stack_file, for bytes already in memory (drops, pasted data)."""
+    with paused_gc():
+        return _read_stack_bytes(data, filename)
+
+
+def _read_stack_bytes(data: bytes, filename: str) -> StackReadResult:
     head = bytes(data[:16])
     if is_png(head) or is_webp(head) or is_jpeg(head):
         return _from_image(io.BytesIO(data), head, filename)
