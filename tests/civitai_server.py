@@ -73,6 +73,10 @@ class LoggedRequest:
     body: Any
     at: float = field(default_factory=time.monotonic)
 
+    def header(self, name: str) -> str | None:
+        """A request header by name, in any case (None when it was not sent)."""
+        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
+
 
 class Catalogue:
     """Versions by id, models by id, and every hash of every file -> version id."""

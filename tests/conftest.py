@@ -123,3 +123,14 @@ def fake_civitai():
     server = FakeCivitai().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def two_civitai_servers():
+    """Two fake CivitAI hosts, for tests of a changed base URL."""
+    from tests.civitai_server import FakeCivitai
+
+    first, second = FakeCivitai().start(), FakeCivitai().start()
+    yield first, second
+    first.stop()
+    second.stop()

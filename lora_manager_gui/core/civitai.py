@@ -14,22 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from lora_manager_gui.core.civitai_errors import (  # noqa: F401  (the errors' historical home)
-    CivitaiError,
-    CivitaiHtmlResponseError,
-    CivitaiMalformedAnswerError,
-    CivitaiMalformedResponseError,
-    CivitaiNetworkError,
-    CivitaiNotFoundError,
-    CivitaiRateLimitedError,
-    CivitaiRegionBlockedError,
-    CivitaiRequestError,
-    CivitaiServerError,
-    CivitaiTimeoutError,
-    CivitaiTooLargeError,
-    CivitaiUnreachableError,
-)
-from lora_manager_gui.core.civitai_records import CivitaiImage, strip_comfy  # noqa: F401
+from lora_manager_gui.core.civitai_errors import CivitaiMalformedResponseError
+from lora_manager_gui.core.civitai_records import CivitaiImage
 from lora_manager_gui.core.civitai_records import parse_images as _parse_images
 
 # nsfwLevel bits (src/server/common/enums.ts)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from lora_manager_gui.core.civitai import CivitaiError, CivitaiInfo, first_preview
+from lora_manager_gui.core.civitai import CivitaiInfo, first_preview
+from lora_manager_gui.core.civitai_errors import CivitaiError
 from lora_manager_gui.core.config import cache_dir as default_cache_dir
 from lora_manager_gui.core.errors import FileProblemError
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from lora_manager_gui.core.civitai import (
+from lora_manager_gui.core.civitai_errors import (
     CivitaiHtmlResponseError,
     CivitaiMalformedAnswerError,
     CivitaiMalformedResponseError,

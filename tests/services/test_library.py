@@ -1,6 +1,6 @@
 """The Library: services built from plain settings, rebuilt when they change, closed in order.
 
-Real parts: a real SQLite file, the real HashService and CivitaiClient, two local CivitAI servers.
+Real parts: a real SQLite file, the real HashService and CivitaiClient, two local CivitAI two_civitai_servers.
 """
 from __future__ import annotations
 
@@ -20,23 +20,10 @@ from lora_manager_gui.services.library import (
     make_civitai_client,
     make_hasher,
 )
-from tests.civitai_server import FakeCivitai
 
 
-@pytest.fixture
-def servers():
-    first, second = FakeCivitai().start(), FakeCivitai().start()
-    yield first, second
-    first.stop()
-    second.stop()
-
-
-def _header(request, name: str) -> str | None:
-    return next((v for k, v in request.headers.items() if k.lower() == name.lower()), None)
-
-
-def test_apply_settings_gives_a_new_client_and_closes_the_old_one_after_its_user(db_path: Path, servers) -> None:
-    first, second = servers
+def test_apply_settings_gives_a_new_client_and_closes_the_old_one_after_its_user(db_path: Path, two_civitai_servers) -> None:
+    first, second = two_civitai_servers
     model_id = next(iter(first.catalogue.models))
 
     async def scenario() -> None:
@@ -58,9 +45,9 @@ def test_apply_settings_gives_a_new_client_and_closes_the_old_one_after_its_user
 
     asyncio.run(scenario())
     [new_request] = second.requests_to(f"/models/{model_id}")
-    assert _header(new_request, "Authorization") == "Bearer new-key"
+    assert new_request.header("Authorization") == "Bearer new-key"
     [old_request] = first.requests_to(f"/models/{model_id}")
-    assert _header(old_request, "Authorization") == "Bearer old-key"  # the new key never went there
+    assert old_request.header("Authorization") == "Bearer old-key"  # the new key never went there
 
 
 def test_unchanged_settings_rebuild_nothing_and_an_unbuilt_client_is_built_from_the_new_ones(db_path: Path) -> None:

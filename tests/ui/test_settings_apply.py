@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import pytest
 from PySide6.QtWidgets import QDialogButtonBox
 
 from lora_manager_gui.core.safetensors import write_safetensors
@@ -18,18 +17,6 @@ from tests.ui.conftest import wait_until
 
 OLD_KEY = "old-key-7d1e0c55"
 NEW_KEY = "new-key-94b2aa10"
-
-
-@pytest.fixture
-def two_servers():
-    first, second = FakeCivitai().start(), FakeCivitai().start()
-    yield first, second
-    first.stop()
-    second.stop()
-
-
-def _header(request, name: str) -> str | None:
-    return next((v for k, v in request.headers.items() if k.lower() == name.lower()), None)
 
 
 def _model_file(folder: Path, name: str, servers: tuple[FakeCivitai, ...], version_id: int) -> tuple[Path, str]:
@@ -53,14 +40,14 @@ def _save_in_dialog(qtbot, window, *, base_url: str, api_key: str, workers: int)
 
 
 def test_saved_base_url_and_key_are_used_by_the_very_next_identify(run, open_window, fixture_library, ui_store,
-                                                                    qtbot, tmp_path, monkeypatch, two_servers) -> None:
-    first, second = two_servers
+                                                                    qtbot, tmp_path, monkeypatch, two_civitai_servers) -> None:
+    first, second = two_civitai_servers
     monkeypatch.delenv("CIVITAI_BASE_URL", raising=False)  # tests/conftest.py points it nowhere
     save_settings(ui_store, AppSettings(base_url=first.base_url, api_key=OLD_KEY))
     folder = tmp_path / "to-identify"
     folder.mkdir()
-    before, _ = _model_file(folder, "before", two_servers, 9100)
-    after, after_sha = _model_file(folder, "after", two_servers, 9200)
+    before, _ = _model_file(folder, "before", two_civitai_servers, 9100)
+    after, after_sha = _model_file(folder, "after", two_civitai_servers, 9200)
     labels: list[str] = []
 
     async def identify(window, path: Path):
@@ -92,11 +79,11 @@ def test_saved_base_url_and_key_are_used_by_the_very_next_identify(run, open_win
     run(scenario(), timeout=60)
     [lookup] = second.requests_to("by-hash")
     assert lookup.method == "POST" and after_sha in lookup.body
-    assert _header(lookup, "Authorization") is None  # by-hash takes no key
+    assert lookup.header("Authorization") is None  # by-hash takes no key
     models = second.requests_to("/models")
-    assert models and all(_header(r, "Authorization") == f"Bearer {NEW_KEY}" for r in models)
+    assert models and all(r.header("Authorization") == f"Bearer {NEW_KEY}" for r in models)
     assert all(NEW_KEY not in str(r.headers) for r in first.requests)  # the key reached only the new host
-    assert any(_header(r, "Authorization") == f"Bearer {OLD_KEY}" for r in first.requests_to("/models"))
+    assert any(r.header("Authorization") == f"Bearer {OLD_KEY}" for r in first.requests_to("/models"))
     stored = load_settings(ui_store)
     assert stored.base_url == second.base_url and stored.api_key == NEW_KEY and stored.hash_workers == 3
     assert labels and not any("_" in text for text in labels)  # Stage.label, never "looking_up"
