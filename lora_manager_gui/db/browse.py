@@ -14,6 +14,7 @@ from typing import Any
 
 from peewee import Database
 
+from lora_manager_gui.db.library_files import NOT_FAILED_CLAIM
 from lora_manager_gui.db.models import database_proxy
 
 PAGE_SIZE = 200
@@ -339,6 +340,10 @@ def list_orphans(limit: int = 100_000, schema: LibrarySchema | None = None) -> l
            "AND h.mtime_ns = f.mtime_ns)") if has_hash else "NULL"
     folder = "f.folder" if schema.has("library_file", "folder") else "''"
     missing = " AND f.missing = 0" if schema.has("library_file", "missing") else ""
+    if schema.has("library_file", "problem"):  # a broken model file is an import problem, not an orphan
+        missing += " AND f.problem IS NULL"
+    if schema.has("import_source", "model_path", "status"):  # as its failed metadata is (library_files)
+        missing += " AND " + NOT_FAILED_CLAIM
     rows = database_proxy.execute_sql(
         f"SELECT f.id, f.path, {folder}, f.size_bytes, f.mtime_ns, {sha} FROM library_file f "
         f"WHERE f.adapter_id IS NULL{missing} ORDER BY {folder}, f.path LIMIT ?", [limit]).fetchall()

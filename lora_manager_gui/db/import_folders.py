@@ -17,7 +17,8 @@ from typing import NamedTuple
 from peewee import chunked
 
 from lora_manager_gui.core.discovery import FolderPrint
-from lora_manager_gui.core.records import STATUS_NOT_A_SIDECAR, STATUS_NOT_ON_CIVITAI, ImportIssue
+from lora_manager_gui.core.records import STATUS_NOT_A_SIDECAR, STATUS_NOT_ON_CIVITAI
+from lora_manager_gui.core.tasks import ItemProblem, ProblemKind
 from lora_manager_gui.db.fields import to_utc_text, utc_now
 from lora_manager_gui.db.models import ImportFolder
 
@@ -82,15 +83,15 @@ class FolderShare:
     sidecar_groups: int = 0
     not_sidecars: int = 0
     not_on_civitai: int = 0
-    errors: list[ImportIssue] = field(default_factory=list)
+    errors: list[ItemProblem] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
 
 
-def _issues(text: str | None) -> list[ImportIssue]:
+def _issues(text: str | None) -> list[ItemProblem]:
     if not text or text == "[]":
         return []
     return [
-        ImportIssue(i.get("path", ""), i.get("class", "unreadable"), i.get("message", ""))
+        ItemProblem(i.get("path", ""), ProblemKind.parse(i.get("class", "unreadable")), i.get("message", ""))
         for i in json.loads(text)
         if isinstance(i, dict)
     ]
@@ -152,7 +153,7 @@ def folder_share(root: str, folders: dict[str, str], whole_root: bool = False) -
         file_params,
     ):
         if problem:
-            share.errors.append(ImportIssue(path, problem, BROKEN_BEFORE))
+            share.errors.append(ItemProblem(path, ProblemKind.parse(problem), BROKEN_BEFORE))
         else:
             share.orphans.append(path)
     return share

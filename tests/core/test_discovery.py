@@ -62,7 +62,7 @@ def test_unreadable_entries_are_reported_not_opened(lora_tree) -> None:
     os.symlink(lora_tree.root / "gone", lora_tree.root / "dangling.safetensors")
     (lora_tree.root / "folder.civitai.info").mkdir()  # a folder named like a sidecar is walked as a folder
     scan = scan_root(str(lora_tree.root))
-    assert sorted((Path(i.path).name, i.error_class) for i in scan.issues) == [
+    assert sorted((Path(i.path).name, i.kind.value) for i in scan.issues) == [
         ("dangling.safetensors", "unreadable"),
         ("pipe.safetensors", "unreadable"),
     ]

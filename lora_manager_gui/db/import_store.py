@@ -1,0 +1,461 @@
+"""The importer's chunk write: the groups of a chunk stored in one transaction (adapters, their
+model files, the import's bookkeeping), with the values checked at the boundary (db/import_rows).
+
+- `store_items` converts parsed items to the column values stored (pure: it runs where the chunk
+  was parsed, a worker process for large imports). A row whose values SQLite cannot hold (a
+  number beyond 64 bits, NaN or an infinity, a lone surrogate) is not written: its group is
+  stored as failed, with an `invalid_metadata` problem.
+- `store_import_chunk` settles duplicates and ids and runs the statements. A chunk whose write
+  fails on a row nonetheless is rolled back, split in halves and retried, down to single rows,
+  so one row never takes its neighbours with it; the row that still fails becomes a problem.
+- Duplicates: a second file claiming a (name, version) is not merged; its `library_file` row is
+  linked to the kept adapter. Which file is kept does not depend on the order chunks are stored
+  in: among the files of one run claiming a row that run inserted, the first path in sort order
+  wins (`settle_duplicates`, once the run's groups are stored).
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any, NamedTuple
+
+import orjson
+import peewee
+from peewee import chunked
+
+from lora_manager_gui.core.records import (
+    INVALID_METADATA,
+    STATUS_DUPLICATE,
+    STATUS_FAILED,
+    STATUS_IMPORTED,
+    UNREADABLE_NAME,
+    DuplicateClaim,
+    ImportItem,
+    coverage_mask,
+    reduce_named_tuple,
+)
+from lora_manager_gui.core.tasks import ItemProblem, ProblemKind
+from lora_manager_gui.db import import_sources, library_files
+from lora_manager_gui.db.adapters import ADAPTER_COLUMNS, CHUNK_ROWS, _UPSERT, _adapter_rows, to_record
+from lora_manager_gui.db.fields import json_text, to_utc_text, utc_now
+from lora_manager_gui.db.import_rows import RowGuard, display_text
+from lora_manager_gui.db.models import Adapter
+
+ADAPTER_GUARD = RowGuard(_UPSERT)
+FILE_GUARD = RowGuard(library_files._UPSERT_LINK)
+SOURCE_GUARD = RowGuard(import_sources._UPSERT)
+
+# Errors of a statement that come from the values of its rows (split the chunk and retry), as
+# opposed to the database itself (locked, full, gone: the run cannot go on).
+_ROW_ERRORS: tuple[type[BaseException], ...] = (
+    sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, sqlite3.ProgrammingError,
+    peewee.IntegrityError, peewee.DataError, peewee.InterfaceError, peewee.ProgrammingError,
+    OverflowError, UnicodeError, ValueError, TypeError,
+)
+
+
+def is_row_error(exc: BaseException) -> bool:
+    if isinstance(exc, _ROW_ERRORS):
+        return True
+    # json_patch() of a malformed document (an 'extra' holding NaN written by the standard library)
+    return isinstance(exc, (sqlite3.OperationalError, peewee.OperationalError)) and "malformed" in str(exc)
+
+
+@dataclass
+class ChunkOutcome:
+    imported: int = 0
+    updated: int = 0
+    duplicates: list[DuplicateClaim] = field(default_factory=list)
+    filled: list[int] = field(default_factory=list)  # coverage_mask of each row imported or updated
+    problems: list[ItemProblem] = field(default_factory=list)  # rows refused at the boundary
+    # Duplicates of a claim made earlier in this run, with the values to write should they win
+    # (settle_duplicates, at the end of the run).
+    contested: list[StoreItem] = field(default_factory=list)
+
+    def add(self, other: ChunkOutcome) -> None:
+        self.imported += other.imported
+        self.updated += other.updated
+        self.duplicates.extend(other.duplicates)
+        self.filled.extend(other.filled)
+        self.problems.extend(other.problems)
+        self.contested.extend(other.contested)
+
+
+AdapterKeys = dict[tuple[str, str], tuple[int, "str | None"]]
+
+
+class StoreItem(NamedTuple):
+    """One group of sidecars ready to store: its rows already converted to column values. Built
+    where the group was parsed (store_items, in a worker process for large imports), so the
+    database thread only decides duplicates and ids and runs the statements; a tuple of plain
+    values is also far cheaper to send between processes than the records it comes from."""
+
+    key: str
+    signature: str
+    status: str
+    previous_adapter_id: int | None
+    model_path: str | None  # the model file of the group, when there is one
+    name: str | None  # name, version, file_path, json_file_path: of the adapter row, if any
+    version: str | None
+    file_path: str | None
+    json_file_path: str | None
+    adapter_row: list[Any] | None  # values for _UPSERT, or None when nothing could be imported
+    file_row: list[Any] | None  # values for library_files' upsert (adapter id set at store time)
+    source_row: list[Any]  # values for import_sources' upsert (adapter id and status set at store time)
+    filled: int  # coverage_mask of the record
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return reduce_named_tuple(self)
+
+
+def store_items(items: list[ImportItem], problems: list[ItemProblem] | None = None) -> list[StoreItem]:
+    """Convert import items to the values the chunk write stores. Pure: no database access.
+    Rows that cannot be stored are left out, their groups failed; their problems are added to
+    `problems` (and to the group's stored issues)."""
+    now = to_utc_text(utc_now())
+    records = [i.record for i in items if i.record is not None]
+    adapter_rows = _adapter_rows(records, now)  # type: ignore[arg-type]
+    files = [i.model_file for i in items if i.model_file is not None]
+    file_rows = library_files.file_rows(files, now)  # type: ignore[arg-type]
+    refused = ADAPTER_GUARD.rejects(adapter_rows) or FILE_GUARD.rejects(file_rows)
+    if refused:  # rare: some values cannot be stored; those groups fail, the rest are stored
+        items = _refuse_rows(items, adapter_rows, file_rows, problems)
+        records = [i.record for i in items if i.record is not None]
+        adapter_rows = _adapter_rows(records, now)  # type: ignore[arg-type]
+        file_rows = library_files.file_rows([i.model_file for i in items if i.model_file is not None], now)  # type: ignore[misc]
+    source_rows = import_sources.source_rows(items, now)
+    bad_sources = SOURCE_GUARD.rejects(source_rows)
+    adapter_iter, file_iter = iter(adapter_rows), iter(file_rows)
+    out: list[StoreItem] = []
+    for index, (item, source_row) in enumerate(zip(items, source_rows)):
+        rec = item.record
+        adapter_row = next(adapter_iter) if rec else None
+        file_row = next(file_iter) if item.model_file else None
+        if index in bad_sources:  # its own key cannot be stored (an undecodable name): nothing is
+            if problems is not None:
+                problems.append(ItemProblem(display_text(item.key), UNREADABLE_NAME, bad_sources[index]))
+            continue
+        out.append(StoreItem(
+            key=item.key,
+            signature=item.signature,
+            status=item.status,
+            previous_adapter_id=item.previous_adapter_id,
+            model_path=item.model_file.path if item.model_file else None,
+            name=rec.name if rec else None,
+            version=rec.version if rec else None,
+            file_path=rec.file_path if rec else None,
+            json_file_path=rec.json_file_path if rec else None,
+            adapter_row=adapter_row,
+            file_row=file_row,
+            source_row=source_row,
+            filled=coverage_mask(rec) if rec else 0,
+        ))
+    return out
+
+
+def _refuse_rows(items: list[ImportItem], adapter_rows: list[list[Any]], file_rows: list[list[Any]],
+                 problems: list[ItemProblem] | None) -> list[ImportItem]:
+    """The items with those whose adapter row cannot be stored made failed groups (a problem each),
+    and model files whose row cannot be stored left out."""
+    out: list[ImportItem] = []
+    adapter_iter, file_iter = iter(adapter_rows), iter(file_rows)
+    for item in items:
+        adapter_row = next(adapter_iter) if item.record is not None else None
+        file_row = next(file_iter) if item.model_file is not None else None
+        changes: dict[str, Any] = {}
+        reason = ADAPTER_GUARD.row_problem(adapter_row) if adapter_row is not None else None
+        if reason is not None:
+            where = item.record.json_file_path or item.key  # type: ignore[union-attr]
+            problem = ItemProblem(display_text(where), INVALID_METADATA, f"the metadata cannot be stored: {reason}")
+            changes.update(record=None, status=STATUS_FAILED, issues=[*item.issues, problem])
+            if problems is not None:
+                problems.append(problem)
+        file_reason = FILE_GUARD.row_problem(file_row) if file_row is not None else None
+        if file_reason is not None:
+            problem = ItemProblem(display_text(item.model_file.path), UNREADABLE_NAME,  # type: ignore[union-attr]
+                                  f"the model file cannot be stored: {file_reason}")
+            changes.update(model_file=None, issues=[*changes.get("issues", item.issues), problem])
+            if problems is not None:
+                problems.append(problem)
+        if changes:
+            item = ImportItem(**{**item.__dict__, **changes})
+        out.append(item)
+    return out
+
+
+def load_adapter_keys() -> AdapterKeys:
+    """(name, version) -> (id, file_path) of every adapter, in one query (the importer's run cache)."""
+    # A page of keys is one row (a JSON array): fetching row by row gives up the GIL at each row
+    # and waits to get it back (see store_import_chunk). Pages, not one document: decoding 100,000
+    # keys at once would hold the GIL (and so the UI) for ~0.1 s.
+    db = Adapter._meta.database
+    out: AdapterKeys = {}
+    last = 0
+    while True:
+        (page,) = db.execute_sql(
+            "SELECT json_group_array(json_array(name, version, id, file_path)) FROM"
+            " (SELECT name, version, id, file_path FROM adapter WHERE id > ? ORDER BY id LIMIT ?)",
+            (last, KEY_PAGE_ROWS),
+        ).fetchone()
+        rows = orjson.loads(page)
+        for name, version, aid, path in rows:
+            out[(name, version)] = (aid, path)
+        if len(rows) < KEY_PAGE_ROWS:
+            return out
+        last = rows[-1][2]
+
+
+KEY_PAGE_ROWS = 5000
+
+
+def max_adapter_id() -> int:
+    """The highest adapter id now: rows above it are the ones inserted after this call."""
+    return int(Adapter._meta.database.execute_sql("SELECT COALESCE(MAX(id), 0) FROM adapter").fetchone()[0])
+
+
+def store_import_chunk(
+    items: list[ImportItem] | list[StoreItem],
+    *,
+    present: Callable[[str], bool],
+    claims: dict[tuple[str, str], str],
+    existing: AdapterKeys | None = None,
+) -> ChunkOutcome:
+    """Write one chunk of import results in ONE transaction: adapters, their files, bookkeeping.
+
+    `present(path)` tells whether a model file exists now (a stored row whose file is gone may be
+    taken over by a moved file); `claims` maps (name, version) to the model file that claimed it
+    earlier in this run, so a second file claiming the same key is a duplicate, never merged.
+    `existing` is the run's cache of stored keys (load_adapter_keys), kept up to date here; without
+    it the keys of this chunk are looked up. A write that fails on the values of a row is retried
+    in halves; `claims` and `existing` then hold only what was committed.
+    """
+    problems: list[ItemProblem] = []
+    rows: list[StoreItem] = []
+    plain: list[ImportItem] = []  # a run of items still to convert, kept in place
+    for i in items:
+        if isinstance(i, StoreItem):
+            if plain:
+                rows.extend(store_items(plain, problems))
+                plain = []
+            rows.append(i)
+        else:
+            plain.append(i)
+    if plain:
+        rows.extend(store_items(plain, problems))
+    keyed = [r for r in rows if r.adapter_row is not None]
+    if existing is None:
+        existing = _keys_for_names(sorted({r.name for r in keyed}))  # type: ignore[misc]
+    outcome = _store_halves(rows, present, claims, existing)
+    outcome.problems[:0] = problems
+    return outcome
+
+
+def _store_halves(rows: list[StoreItem], present: Callable[[str], bool], claims: dict[tuple[str, str], str],
+                  existing: AdapterKeys) -> ChunkOutcome:
+    claimed_before = len(claims)
+    renamed: list[tuple[tuple[str, str], tuple[int, str | None] | None]] = []
+    try:
+        return _store_rows(rows, present, claims, existing, renamed)
+    except Exception as exc:
+        if not is_row_error(exc):
+            raise
+        # Rolled back: forget the claims and renames of the attempt (claims only grow, in order).
+        for key in list(islice(reversed(claims), len(claims) - claimed_before)):
+            del claims[key]
+        for key, old in reversed(renamed):
+            if old is None:
+                existing.pop(key, None)
+            else:
+                existing[key] = old
+        if len(rows) == 1:
+            return _store_refused(rows[0], exc, present, claims, existing)
+        middle = len(rows) // 2
+        outcome = _store_halves(rows[:middle], present, claims, existing)
+        outcome.add(_store_halves(rows[middle:], present, claims, existing))
+        return outcome
+
+
+def _store_refused(row: StoreItem, exc: BaseException, present: Callable[[str], bool],
+                   claims: dict[tuple[str, str], str], existing: AdapterKeys) -> ChunkOutcome:
+    """The one row of a chunk that SQLite refused: its group stored as failed, with the problem
+    (when even that cannot be stored, nothing of it is)."""
+    where = row.json_file_path or row.key
+    problem = ItemProblem(display_text(where), ProblemKind.INVALID_METADATA,
+                          f"the metadata cannot be stored in the library: {display_text(str(exc))}")
+    source_row = list(row.source_row)
+    issues = orjson.loads(source_row[import_sources.SourceColumn.issues]) if source_row[import_sources.SourceColumn.issues] else []
+    issues.append(problem.to_json())
+    source_row[import_sources.SourceColumn.issues] = json_text(issues)
+    failed = row._replace(status=STATUS_FAILED, adapter_row=None, name=None, version=None, source_row=source_row)
+    try:
+        outcome = _store_rows([failed], present, claims, existing, [])
+    except Exception as again:
+        if not is_row_error(again):
+            raise
+        outcome = ChunkOutcome()
+    outcome.problems.append(problem)
+    return outcome
+
+
+def _store_rows(rows: list[StoreItem], present: Callable[[str], bool], claims: dict[tuple[str, str], str],
+                existing: AdapterKeys, renamed: list[tuple[tuple[str, str], tuple[int, str | None] | None]]) -> ChunkOutcome:
+    db = Adapter._meta.database
+    outcome = ChunkOutcome()
+    keyed = [r for r in rows if r.adapter_row is not None]
+    with db.atomic():
+        max_id = db.execute_sql("SELECT COALESCE(MAX(id), 0) FROM adapter").fetchone()[0]
+        to_write: list[StoreItem] = []
+        final: dict[str, tuple[int | None, str]] = {}
+        duplicates: list[StoreItem] = []
+        for item in keyed:
+            key = (item.name, item.version)
+            model_path = item.model_path or item.file_path or ""
+            earlier = claims.get(key)  # type: ignore[arg-type]
+            stored = existing.get(key)  # type: ignore[arg-type]
+            kept = None
+            if earlier is not None and earlier != model_path:
+                kept = earlier
+                outcome.contested.append(item)
+            elif stored is not None and stored[1] and stored[1] != model_path and present(stored[1]):
+                kept = stored[1]
+            if kept is not None:
+                outcome.duplicates.append(DuplicateClaim(item.name, item.version, kept, model_path, item.json_file_path))  # type: ignore[arg-type]
+                duplicates.append(item)
+                continue
+            claims[key] = model_path  # type: ignore[index]
+            if stored is None and item.previous_adapter_id is not None:
+                _rename_previous(item.previous_adapter_id, item.name, item.version, existing, renamed)  # type: ignore[arg-type]
+            to_write.append(item)
+        if to_write:
+            _UPSERT.run([item.adapter_row for item in to_write])  # type: ignore[misc]
+        # AUTOINCREMENT ids only grow and this thread is the only writer: new rows are those above max_id.
+        # One row (a JSON array) rather than a row per adapter: each row fetched is a step that
+        # gives up the GIL, and the walk's thread takes it every time (see db/bulk.py).
+        (found,) = db.execute_sql(
+            "SELECT json_group_array(json_array(id, name, version)) FROM adapter WHERE id > ?", (max_id,)
+        ).fetchone()
+        new_ids = {(name, version): aid for aid, name, version in orjson.loads(found)}
+        written: AdapterKeys = {}  # into `existing` once every statement of the chunk has run
+        for item in to_write:
+            key = (item.name, item.version)
+            stored = existing.get(key)  # type: ignore[arg-type]
+            if stored is not None and key not in new_ids:
+                adapter_id = stored[0]
+                outcome.updated += 1
+            else:
+                adapter_id = new_ids.get(key)  # type: ignore[arg-type]
+                outcome.imported += 1
+            written[key] = (adapter_id or 0, item.file_path)  # type: ignore[index]
+            final[item.key] = (adapter_id, item.status)
+            outcome.filled.append(item.filled)
+        for item in duplicates:  # linked to the kept adapter, stored before or in this very chunk
+            key = (item.name, item.version)
+            kept_row = written.get(key) or existing.get(key)  # type: ignore[arg-type]
+            final[item.key] = (kept_row[0] if kept_row else None, STATUS_DUPLICATE)
+        linked, unlinked = [], []
+        sources = []
+        for item in rows:
+            adapter_id, status = final.get(item.key, (None, item.status))
+            if item.file_row is not None:
+                file_row = list(item.file_row)
+                if adapter_id is not None:
+                    file_row[library_files.ADAPTER_AT] = adapter_id
+                    linked.append(file_row)
+                else:
+                    unlinked.append(file_row)
+            source_row = list(item.source_row)
+            source_row[import_sources.ADAPTER_AT] = adapter_id
+            source_row[import_sources.STATUS_AT] = status
+            sources.append(source_row)
+        library_files.upsert_file_rows(linked, link=True)
+        library_files.upsert_file_rows(unlinked, link=False)
+        import_sources.upsert_source_rows(sources)
+    existing.update(written)
+    return outcome
+
+
+def _keys_for_names(names: list[str]) -> AdapterKeys:
+    out: AdapterKeys = {}
+    for batch in chunked(names, CHUNK_ROWS):
+        for aid, name, version, path in (
+            Adapter.select(Adapter.id, Adapter.name, Adapter.version, Adapter.file_path)
+            .where(Adapter.name.in_(batch))
+            .tuples()
+        ):
+            out[(name, version)] = (aid, path)
+    return out
+
+
+def _rename_previous(previous_id: int, name: str, version: str, existing: AdapterKeys,
+                     renamed: list[tuple[tuple[str, str], tuple[int, str | None] | None]]) -> None:
+    """The group's sidecars now name another (name, version): rename its row, keeping user state."""
+    prev = Adapter.get_or_none(Adapter.id == previous_id)
+    if prev is None:
+        return
+    Adapter.update(name=name, version=version).where(Adapter.id == previous_id).execute()
+    renamed.append(((name, version), existing.get((name, version))))
+    renamed.append(((prev.name, prev.version), existing.get((prev.name, prev.version))))
+    existing[(name, version)] = (previous_id, prev.file_path)
+    existing.pop((prev.name, prev.version), None)
+
+
+# --- duplicates, once the run's groups are stored ---------------------------------------------
+
+
+@dataclass
+class SettledDuplicates:
+    """What settle_duplicates changed in the report: the duplicate claims of the settled keys (in
+    place of those reported while storing) and the coverage masks to take back and to count."""
+
+    keys: set[tuple[str, str]] = field(default_factory=set)
+    duplicates: list[DuplicateClaim] = field(default_factory=list)
+    unfilled: list[int] = field(default_factory=list)
+    filled: list[int] = field(default_factory=list)
+
+
+def settle_duplicates(contested: list[StoreItem], first_new_id: int) -> SettledDuplicates:
+    """For each (name, version) several files of this run claimed, on a row this run inserted
+    (id > `first_new_id`): keep the claim of the first path in sort order, whichever chunk was
+    stored first. The row then holds exactly the kept file's values, as a clean import in sort
+    order would have written it; every claiming file is linked to it. Rows that existed before
+    the run keep their first claim (the stored file, or the first to take over a moved one)."""
+    out = SettledDuplicates()
+    if not contested:
+        return out
+    db = Adapter._meta.database
+    by_key: dict[tuple[str, str], list[StoreItem]] = {}
+    for item in contested:
+        by_key.setdefault((item.name, item.version), []).append(item)  # type: ignore[arg-type]
+    sets = ", ".join(f'"{c}" = ?' for c in ADAPTER_COLUMNS)
+    with db.atomic():
+        for key, later in by_key.items():
+            row = Adapter.get_or_none((Adapter.name == key[0]) & (Adapter.version == key[1]))
+            if row is None or row.id <= first_new_id:
+                continue
+            first_path = row.file_path or ""
+            first_source = db.execute_sql(
+                "SELECT key FROM import_source WHERE adapter_id = ? AND status = ? ORDER BY key LIMIT 1",
+                (row.id, STATUS_IMPORTED),
+            ).fetchone()
+            claimers = sorted(later, key=lambda i: i.model_path or i.file_path or "")
+            winner = claimers[0]
+            winner_path = winner.model_path or winner.file_path or ""
+            out.keys.add(key)
+            if winner_path < first_path:
+                db.execute_sql(f'UPDATE "adapter" SET {sets} WHERE id = ?', [*winner.adapter_row, row.id])  # type: ignore[misc]
+                db.execute_sql("UPDATE import_source SET status = ?, adapter_id = ? WHERE key = ?",
+                               (STATUS_IMPORTED, row.id, winner.key))
+                if first_source is not None:
+                    db.execute_sql("UPDATE import_source SET status = ? WHERE key = ?", (STATUS_DUPLICATE, first_source[0]))
+                out.unfilled.append(coverage_mask(to_record(row)))
+                out.filled.append(winner.filled)
+                kept_path = winner_path
+                losers = [(first_path, row.json_file_path)] + [
+                    (i.model_path or i.file_path or "", i.json_file_path) for i in claimers[1:]]
+            else:
+                kept_path = first_path
+                losers = [(i.model_path or i.file_path or "", i.json_file_path) for i in claimers]
+            out.duplicates.extend(DuplicateClaim(key[0], key[1], kept_path, path, sidecar) for path, sidecar in losers)
+    return out
