@@ -7,7 +7,6 @@ archetype) is written on insert only.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import fields
 from enum import IntEnum
 from typing import Any

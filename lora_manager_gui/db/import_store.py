@@ -10,8 +10,7 @@ model files, the import's bookkeeping), with the values checked at the boundary 
   so one row never takes its neighbours with it; the row that still fails becomes a problem.
 - Duplicates: a second file claiming a (name, version) is not merged; its `library_file` row is
   linked to the kept adapter. Which file is kept does not depend on the order chunks are stored
-  in: among the files of one run claiming a row that run inserted, the first path in sort order
-  wins (`settle_duplicates`, once the run's groups are stored).
+  in: see db/import_duplicates.py.
 """
 from __future__ import annotations
 
@@ -29,7 +28,6 @@ from lora_manager_gui.core.records import (
     INVALID_METADATA,
     STATUS_DUPLICATE,
     STATUS_FAILED,
-    STATUS_IMPORTED,
     UNREADABLE_NAME,
     DuplicateClaim,
     ImportItem,
@@ -38,7 +36,7 @@ from lora_manager_gui.core.records import (
 )
 from lora_manager_gui.core.tasks import ItemProblem, ProblemKind
 from lora_manager_gui.db import import_sources, library_files
-from lora_manager_gui.db.adapters import ADAPTER_COLUMNS, CHUNK_ROWS, _UPSERT, _adapter_rows, to_record
+from lora_manager_gui.db.adapters import CHUNK_ROWS, _UPSERT, _adapter_rows
 from lora_manager_gui.db.fields import json_text, to_utc_text, utc_now
 from lora_manager_gui.db.import_rows import RowGuard, display_text
 from lora_manager_gui.db.models import Adapter
@@ -399,63 +397,3 @@ def _rename_previous(previous_id: int, name: str, version: str, existing: Adapte
     renamed.append(((prev.name, prev.version), existing.get((prev.name, prev.version))))
     existing[(name, version)] = (previous_id, prev.file_path)
     existing.pop((prev.name, prev.version), None)
-
-
-# --- duplicates, once the run's groups are stored ---------------------------------------------
-
-
-@dataclass
-class SettledDuplicates:
-    """What settle_duplicates changed in the report: the duplicate claims of the settled keys (in
-    place of those reported while storing) and the coverage masks to take back and to count."""
-
-    keys: set[tuple[str, str]] = field(default_factory=set)
-    duplicates: list[DuplicateClaim] = field(default_factory=list)
-    unfilled: list[int] = field(default_factory=list)
-    filled: list[int] = field(default_factory=list)
-
-
-def settle_duplicates(contested: list[StoreItem], first_new_id: int) -> SettledDuplicates:
-    """For each (name, version) several files of this run claimed, on a row this run inserted
-    (id > `first_new_id`): keep the claim of the first path in sort order, whichever chunk was
-    stored first. The row then holds exactly the kept file's values, as a clean import in sort
-    order would have written it; every claiming file is linked to it. Rows that existed before
-    the run keep their first claim (the stored file, or the first to take over a moved one)."""
-    out = SettledDuplicates()
-    if not contested:
-        return out
-    db = Adapter._meta.database
-    by_key: dict[tuple[str, str], list[StoreItem]] = {}
-    for item in contested:
-        by_key.setdefault((item.name, item.version), []).append(item)  # type: ignore[arg-type]
-    sets = ", ".join(f'"{c}" = ?' for c in ADAPTER_COLUMNS)
-    with db.atomic():
-        for key, later in by_key.items():
-            row = Adapter.get_or_none((Adapter.name == key[0]) & (Adapter.version == key[1]))
-            if row is None or row.id <= first_new_id:
-                continue
-            first_path = row.file_path or ""
-            first_source = db.execute_sql(
-                "SELECT key FROM import_source WHERE adapter_id = ? AND status = ? ORDER BY key LIMIT 1",
-                (row.id, STATUS_IMPORTED),
-            ).fetchone()
-            claimers = sorted(later, key=lambda i: i.model_path or i.file_path or "")
-            winner = claimers[0]
-            winner_path = winner.model_path or winner.file_path or ""
-            out.keys.add(key)
-            if winner_path < first_path:
-                db.execute_sql(f'UPDATE "adapter" SET {sets} WHERE id = ?', [*winner.adapter_row, row.id])  # type: ignore[misc]
-                db.execute_sql("UPDATE import_source SET status = ?, adapter_id = ? WHERE key = ?",
-                               (STATUS_IMPORTED, row.id, winner.key))
-                if first_source is not None:
-                    db.execute_sql("UPDATE import_source SET status = ? WHERE key = ?", (STATUS_DUPLICATE, first_source[0]))
-                out.unfilled.append(coverage_mask(to_record(row)))
-                out.filled.append(winner.filled)
-                kept_path = winner_path
-                losers = [(first_path, row.json_file_path)] + [
-                    (i.model_path or i.file_path or "", i.json_file_path) for i in claimers[1:]]
-            else:
-                kept_path = first_path
-                losers = [(i.model_path or i.file_path or "", i.json_file_path) for i in claimers]
-            out.duplicates.extend(DuplicateClaim(key[0], key[1], kept_path, path, sidecar) for path, sidecar in losers)
-    return out

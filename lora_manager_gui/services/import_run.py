@@ -19,7 +19,7 @@ from lora_manager_gui.core.discovery import FileEntry, FolderPrint, RootScan, Si
 from lora_manager_gui.core.records import LibraryFile
 from lora_manager_gui.core.sidecars.group import check_model_file, folder_index
 from lora_manager_gui.core.tasks import ItemProblem, ProblemKind, Progress, ProgressThrottle, Stage
-from lora_manager_gui.db import import_folders, import_sources, import_store, library_files
+from lora_manager_gui.db import import_duplicates, import_folders, import_sources, library_files
 from lora_manager_gui.db.bulk_writes import BulkWrites
 from lora_manager_gui.services.import_parse import library_file
 from lora_manager_gui.services.import_pipeline import ChunkFeed, ParseIndex, Pipeline, Runner, StoreBook
@@ -145,7 +145,7 @@ class ImportRun:
         library holds them (what the window's orphan list shows)."""
         runner, rep = self.runner, self.report
         if self.book.contested:
-            settled = await runner.on_db(import_store.settle_duplicates, self.book.contested, self.book.first_new_id)
+            settled = await runner.on_db(import_duplicates.settle_duplicates, self.book.contested, self.book.first_new_id)
             if settled.keys:
                 rep.duplicates = [d for d in rep.duplicates if (d.name, d.version) not in settled.keys]
                 rep.duplicates.extend(settled.duplicates)
