@@ -4,12 +4,15 @@ SQLite stores integers of 64 bits, REAL values that should be finite (NaN become
 NOT NULL column; an infinity is stored and breaks every later export), and text that is valid
 UTF-8 (a lone UTF-16 surrogate from a JSON "\\ud800" escape, or an undecodable file name kept as a
 surrogate escape, cannot be encoded). One such value used to fail the statement of its whole
-chunk and so the run. Here the rows of a chunk are checked before they are written:
+chunk and so the run. Two lines of defence, both per group:
 
-- `RowGuard.rejects(rows)` answers a chunk of valid rows with one pass of C-level iteration
-  (the numbers summed and their largest magnitude taken, the texts joined and encoded: no Python
-  call per row); only a chunk that fails that test is checked row by row, to name the bad values.
-- The rows a guard rejects become a classified problem of their item; the rest are stored.
+- Before the write, `RowGuard.rejects(rows)`: what SQLite would store without a word (a NaN, an
+  infinity in a REAL column) is found in one C-level pass over a chunk's float columns (summed:
+  NaN and infinities survive a sum), so a chunk of good rows costs no Python call per row; only a
+  chunk that fails the test is checked row by row. Those rows become a problem of their group.
+- At the write, what SQLite refuses (an integer beyond 64 bits, text it cannot encode, a
+  constraint) fails the statement: the chunk is split and retried (db/import_store.py) and the
+  one row left names its reason (`RowGuard.row_problem`, which checks every column).
 
 Pure: no database access (it runs in the import's worker processes too).
 """
@@ -85,8 +88,8 @@ def value_problem(column: str, value: Any) -> str | None:
 
 
 class RowGuard:
-    """The check of one statement's rows (a BulkUpsert's columns): numbers within 64 bits and
-    finite, texts valid UTF-8."""
+    """The check of one statement's rows (a BulkUpsert's columns): floats finite before the
+    write (chunk_ok, rejects); every value storable when a row's write failed (row_problem)."""
 
     def __init__(self, upsert: BulkUpsert, names: Sequence[str] | None = None) -> None:
         meta = upsert.model._meta
@@ -95,23 +98,20 @@ class RowGuard:
         numeric = [i for i, f in enumerate(fields) if isinstance(f, (IntegerField, FloatField, BooleanField, ForeignKeyField))]
         text = [i for i, f in enumerate(fields) if isinstance(f, TextField)]  # JSON and timestamps too
         self._numeric, self._text = numeric, text
-        self._numbers = _getter(numeric)
-        self._texts = _getter(text)
+        self._float = [i for i, f in enumerate(fields) if isinstance(f, FloatField)]
+        self._floats = _getter(self._float)
 
     def chunk_ok(self, rows: Sequence[Sequence[Any]]) -> bool:
-        """True when every row can be stored (the usual answer, found without a Python call per row)."""
-        if not rows:
+        """True when no float of the rows is NaN or infinite (the usual answer, found without a
+        Python call per row; a sum of finite floats that overflows only sends the chunk to the
+        exact check)."""
+        if not rows or not self._float:
             return True
         try:
-            numbers = list(filter(None, chain.from_iterable(map(self._numbers, rows))))
-            if numbers:
-                total = sum(numbers)
-                if total != total or max(map(abs, numbers)) > INT64_MAX:  # NaN, infinity, beyond 64 bits
-                    return False
-            "\x00".join(filter(None, chain.from_iterable(map(self._texts, rows)))).encode("utf-8")
-        except (TypeError, ValueError, OverflowError, UnicodeError):  # a non-text value in a text column, ...
+            total = sum(filter(None, chain.from_iterable(map(self._floats, rows))))
+        except (TypeError, OverflowError):  # not a number in a REAL column, an int beyond a float
             return False
-        return True
+        return total - total == 0  # NaN and infinities are not
 
     def row_problem(self, row: Sequence[Any]) -> str | None:
         """The first reason `row` cannot be stored, or None."""

@@ -28,7 +28,6 @@ from lora_manager_gui.core.records import (
     INVALID_METADATA,
     STATUS_DUPLICATE,
     STATUS_FAILED,
-    UNREADABLE_NAME,
     DuplicateClaim,
     ImportItem,
     coverage_mask,
@@ -43,7 +42,6 @@ from lora_manager_gui.db.models import Adapter
 
 ADAPTER_GUARD = RowGuard(_UPSERT)
 FILE_GUARD = RowGuard(library_files._UPSERT_LINK)
-SOURCE_GUARD = RowGuard(import_sources._UPSERT)
 
 # Errors of a statement that come from the values of its rows (split the chunk and retry), as
 # opposed to the database itself (locked, full, gone: the run cannot go on).
@@ -110,31 +108,22 @@ class StoreItem(NamedTuple):
 
 def store_items(items: list[ImportItem], problems: list[ItemProblem] | None = None) -> list[StoreItem]:
     """Convert import items to the values the chunk write stores. Pure: no database access.
-    Rows that cannot be stored are left out, their groups failed; their problems are added to
+    A group whose adapter row holds a NaN or an infinity is stored as failed, its problem added to
     `problems` (and to the group's stored issues)."""
     now = to_utc_text(utc_now())
     records = [i.record for i in items if i.record is not None]
     adapter_rows = _adapter_rows(records, now)  # type: ignore[arg-type]
     files = [i.model_file for i in items if i.model_file is not None]
     file_rows = library_files.file_rows(files, now)  # type: ignore[arg-type]
-    refused = ADAPTER_GUARD.rejects(adapter_rows) or FILE_GUARD.rejects(file_rows)
-    if refused:  # rare: some values cannot be stored; those groups fail, the rest are stored
-        items = _refuse_rows(items, adapter_rows, file_rows, problems)
+    if ADAPTER_GUARD.rejects(adapter_rows):  # rare: a NaN or an infinity; those groups fail, the rest are stored
+        items = _refuse_rows(items, adapter_rows, problems)
         records = [i.record for i in items if i.record is not None]
         adapter_rows = _adapter_rows(records, now)  # type: ignore[arg-type]
-        file_rows = library_files.file_rows([i.model_file for i in items if i.model_file is not None], now)  # type: ignore[misc]
     source_rows = import_sources.source_rows(items, now)
-    bad_sources = SOURCE_GUARD.rejects(source_rows)
     adapter_iter, file_iter = iter(adapter_rows), iter(file_rows)
     out: list[StoreItem] = []
-    for index, (item, source_row) in enumerate(zip(items, source_rows)):
+    for item, source_row in zip(items, source_rows):
         rec = item.record
-        adapter_row = next(adapter_iter) if rec else None
-        file_row = next(file_iter) if item.model_file else None
-        if index in bad_sources:  # its own key cannot be stored (an undecodable name): nothing is
-            if problems is not None:
-                problems.append(ItemProblem(display_text(item.key), UNREADABLE_NAME, bad_sources[index]))
-            continue
         out.append(StoreItem(
             key=item.key,
             signature=item.signature,
@@ -145,40 +134,28 @@ def store_items(items: list[ImportItem], problems: list[ItemProblem] | None = No
             version=rec.version if rec else None,
             file_path=rec.file_path if rec else None,
             json_file_path=rec.json_file_path if rec else None,
-            adapter_row=adapter_row,
-            file_row=file_row,
+            adapter_row=next(adapter_iter) if rec else None,
+            file_row=next(file_iter) if item.model_file else None,
             source_row=source_row,
             filled=coverage_mask(rec) if rec else 0,
         ))
     return out
 
 
-def _refuse_rows(items: list[ImportItem], adapter_rows: list[list[Any]], file_rows: list[list[Any]],
+def _refuse_rows(items: list[ImportItem], adapter_rows: list[list[Any]],
                  problems: list[ItemProblem] | None) -> list[ImportItem]:
-    """The items with those whose adapter row cannot be stored made failed groups (a problem each),
-    and model files whose row cannot be stored left out."""
+    """The items with those whose adapter row cannot be stored made failed groups (a problem each)."""
     out: list[ImportItem] = []
-    adapter_iter, file_iter = iter(adapter_rows), iter(file_rows)
+    adapter_iter = iter(adapter_rows)
     for item in items:
         adapter_row = next(adapter_iter) if item.record is not None else None
-        file_row = next(file_iter) if item.model_file is not None else None
-        changes: dict[str, Any] = {}
         reason = ADAPTER_GUARD.row_problem(adapter_row) if adapter_row is not None else None
         if reason is not None:
             where = item.record.json_file_path or item.key  # type: ignore[union-attr]
             problem = ItemProblem(display_text(where), INVALID_METADATA, f"the metadata cannot be stored: {reason}")
-            changes.update(record=None, status=STATUS_FAILED, issues=[*item.issues, problem])
+            item = ImportItem(**{**item.__dict__, "record": None, "status": STATUS_FAILED, "issues": [*item.issues, problem]})
             if problems is not None:
                 problems.append(problem)
-        file_reason = FILE_GUARD.row_problem(file_row) if file_row is not None else None
-        if file_reason is not None:
-            problem = ItemProblem(display_text(item.model_file.path), UNREADABLE_NAME,  # type: ignore[union-attr]
-                                  f"the model file cannot be stored: {file_reason}")
-            changes.update(model_file=None, issues=[*changes.get("issues", item.issues), problem])
-            if problems is not None:
-                problems.append(problem)
-        if changes:
-            item = ImportItem(**{**item.__dict__, **changes})
         out.append(item)
     return out
 
@@ -230,18 +207,9 @@ def store_import_chunk(
     in halves; `claims` and `existing` then hold only what was committed.
     """
     problems: list[ItemProblem] = []
-    rows: list[StoreItem] = []
-    plain: list[ImportItem] = []  # a run of items still to convert, kept in place
-    for i in items:
-        if isinstance(i, StoreItem):
-            if plain:
-                rows.extend(store_items(plain, problems))
-                plain = []
-            rows.append(i)
-        else:
-            plain.append(i)
-    if plain:
-        rows.extend(store_items(plain, problems))
+    plain = [i for i in items if not isinstance(i, StoreItem)]
+    converted = iter(store_items(plain, problems))  # type: ignore[arg-type]
+    rows = [i if isinstance(i, StoreItem) else next(converted) for i in items]
     keyed = [r for r in rows if r.adapter_row is not None]
     if existing is None:
         existing = _keys_for_names(sorted({r.name for r in keyed}))  # type: ignore[misc]
@@ -280,8 +248,10 @@ def _store_refused(row: StoreItem, exc: BaseException, present: Callable[[str], 
     """The one row of a chunk that SQLite refused: its group stored as failed, with the problem
     (when even that cannot be stored, nothing of it is)."""
     where = row.json_file_path or row.key
+    reason = (ADAPTER_GUARD.row_problem(row.adapter_row) if row.adapter_row is not None else None) \
+        or (FILE_GUARD.row_problem(row.file_row) if row.file_row is not None else None) or display_text(str(exc))
     problem = ItemProblem(display_text(where), ProblemKind.INVALID_METADATA,
-                          f"the metadata cannot be stored in the library: {display_text(str(exc))}")
+                          f"the metadata cannot be stored in the library: {reason}")
     source_row = list(row.source_row)
     issues = orjson.loads(source_row[import_sources.SourceColumn.issues]) if source_row[import_sources.SourceColumn.issues] else []
     issues.append(problem.to_json())

@@ -83,7 +83,7 @@ def test_a_row_sqlite_refuses_is_split_from_its_chunk(dbx, lora_tree, monkeypatc
     report = imp(dbx, lora_tree.root)
     assert report.imported == 20
     assert [(Path(e.path).name, e.kind.value) for e in report.problems] == [("x.json", "invalid_metadata")]
-    assert "NOT NULL" in report.problems[0].message
+    assert "cannot be stored in the library: 'weight' holds nan" in report.problems[0].message  # found after the write failed
     counts = dbx.call_sync(lambda: (Adapter.select().count(), ImportSource.select().count(), LibraryFile.select().count()))
     assert counts == (20, 21, 21)  # the failed group keeps its bookkeeping and its model file
 
