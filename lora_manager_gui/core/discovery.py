@@ -292,6 +292,13 @@ class _Walk:
             found.append((entry, name, fst))
             parts.append(f"{name}\x1f{fst.st_size}\x1f{fst.st_mtime_ns}")
         self.pending.extend(reversed(subdirs))
+        self._close_folder(folder, rel, external, found, parts, self_contained, holds_linked_files)
+
+    def _close_folder(self, folder: str, rel: str, external: bool, found: list[tuple[os.DirEntry[str], str, os.stat_result]],
+                      parts: list[str], self_contained: bool, holds_linked_files: bool) -> None:
+        """A folder's files listed: skipped when its fingerprint matches the stored one, else
+        recorded (and handed over when `on_folder` is given and it holds no links)."""
+        scan, walk = self.scan, self.walk
         parts.sort()
         data = "\x1e".join(parts)
         try:

@@ -48,7 +48,7 @@ FILE_GUARD = RowGuard(library_files._UPSERT_LINK)
 _ROW_ERRORS: tuple[type[BaseException], ...] = (
     sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, sqlite3.ProgrammingError,
     peewee.IntegrityError, peewee.DataError, peewee.InterfaceError, peewee.ProgrammingError,
-    OverflowError, UnicodeError, ValueError, TypeError,
+    OverflowError, UnicodeError,  # an int beyond 64 bits, text that cannot be encoded (at the bind)
 )
 
 
