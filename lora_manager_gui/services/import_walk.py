@@ -52,7 +52,7 @@ async def walk(run: ImportRun, root: str, known: dict[str, str] | None = None, o
 
     # Enough new or changed files to parse in worker processes: start them while the walk goes
     # on, so their start (~0.2 s) is not waited for afterwards.
-    early = worker_count(import_workers.PROCESS_THRESHOLD, runner.options) > 0 and not run.lease.early
+    early = worker_count(import_workers.PROCESS_THRESHOLD, runner.options) > 0 and not run.lease.started
     many = 2 * import_workers.PROCESS_THRESHOLD if many is None else many
     on_many = (many, lambda: loop.call_soon_threadsafe(run.lease.start_early)) if early else None
     options = WalkOptions(

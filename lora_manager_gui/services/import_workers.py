@@ -245,9 +245,9 @@ class WorkerLease:
         self._retired: list[ParseWorkers] = []
 
     @property
-    def early(self) -> bool:
-        """Workers are started or starting already."""
-        return self._early is not None or self._starting is not None
+    def started(self) -> bool:
+        """Workers started early are waiting to be taken."""
+        return self._early is not None
 
     def start_early(self) -> None:
         """(On the loop.) Start the workers in the background; take() collects them."""
