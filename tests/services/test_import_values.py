@@ -29,6 +29,7 @@ BAD_SIDECARS = {
     "nan_weight": lambda t: t.write("bad/x.json", '{"description": "d", "preferred weight": NaN, "activation text": "a"}'),
     "minus_infinity_weight": lambda t: t.write("bad/x.json", '{"description": "d", "preferred weight": -Infinity}'),
     "lone_surrogate": lambda t: t.write("bad/x.json", '{"description": "\\ud800 alone", "activation text": "a"}'),
+    "lone_surrogate_in_an_unmapped_key": lambda t: t.civitai_model("bad/x.json", "Odd", someKey="\udfff"),
 }
 
 
@@ -141,3 +142,19 @@ def test_a_large_chunk_with_one_bad_row_keeps_its_511_neighbours(dbx, lora_tree)
     lora_tree.model("many/zz.safetensors")
     report = imp(dbx, lora_tree.root, options=ImportOptions(chunk_size=512))
     assert report.imported == 511 and [Path(e.path).name for e in report.problems] == ["zz.json"]
+
+
+def test_unmapped_values_orjson_cannot_write_are_stored_as_json_sqlite_reads(dbx, lora_tree) -> None:
+    """An integer beyond 64 bits beside a NaN in a key the import keeps in `extra`: the text is
+    the standard library's, with NaN as null (as orjson writes it), so json_patch (the next import)
+    and json_extract (every view) still read it."""
+    from lora_manager_gui.db import browse
+    from lora_manager_gui.db.models import database_proxy
+
+    lora_tree.write("a/x.json", '{"description": "d", "activation text": "a", "odd": [NaN, 1' + "0" * 30 + "]}")
+    lora_tree.model("a/x.safetensors")
+    assert imp(dbx, lora_tree.root).imported == 1
+    valid = dbx.call_sync(lambda: database_proxy.execute_sql("SELECT json_valid(extra), extra FROM adapter").fetchone())
+    assert valid[0] == 1 and '"odd":[null,1' + "0" * 30 + "]" in valid[1]
+    assert dbx.call_sync(browse.count_adapters, browse.BrowseQuery(identified=False)) == 1
+    assert imp(dbx, lora_tree.root, force=True).updated == 1  # json_patch of the stored text
