@@ -110,10 +110,20 @@ def cmd_import(args: argparse.Namespace) -> int:
     finally:
         line.close()
     if args.json:
-        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        print(printable(json.dumps(report.to_json(), ensure_ascii=False, indent=2)))
     else:
-        print(report.to_text())
+        print(printable(report.to_text()))
     return 0
+
+
+def printable(text: str) -> str:
+    """`text` with any lone surrogate (a byte of a file name that is not UTF-8, a JSON escape)
+    as a backslash escape: printing it can then never fail after the import is done."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def cmd_orphans(args: argparse.Namespace) -> int:
@@ -122,9 +132,9 @@ def cmd_orphans(args: argparse.Namespace) -> int:
 
     orphans = _with_services(args, work)
     if args.json:
-        print(json.dumps({"orphans": orphans, "count": len(orphans)}, ensure_ascii=False, indent=2))
+        print(printable(json.dumps({"orphans": orphans, "count": len(orphans)}, ensure_ascii=False, indent=2)))
     else:
         for path in orphans:
-            print(path)
+            print(printable(path))
         print(f"{len(orphans)} orphan model file(s)", file=sys.stderr)
     return 0

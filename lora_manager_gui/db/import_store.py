@@ -14,6 +14,7 @@ model files, the import's bookkeeping), with the values checked at the boundary 
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -253,9 +254,14 @@ def _store_refused(row: StoreItem, exc: BaseException, present: Callable[[str], 
     problem = ItemProblem(display_text(where), ProblemKind.INVALID_METADATA,
                           f"the metadata cannot be stored in the library: {reason}")
     source_row = list(row.source_row)
-    issues = orjson.loads(source_row[import_sources.SourceColumn.issues]) if source_row[import_sources.SourceColumn.issues] else []
+    at = import_sources.SourceColumn.issues
+    try:  # the standard library reads text with lone surrogates (orjson refuses it)
+        issues = [{k: display_text(v) if isinstance(v, str) else v for k, v in i.items()}
+                  for i in json.loads(source_row[at] or "[]") if isinstance(i, dict)]
+    except ValueError:
+        issues = []
     issues.append(problem.to_json())
-    source_row[import_sources.SourceColumn.issues] = json_text(issues)
+    source_row[at] = json_text(issues)
     failed = row._replace(status=STATUS_FAILED, adapter_row=None, name=None, version=None, source_row=source_row)
     try:
         outcome = _store_rows([failed], present, claims, existing, [])

@@ -158,3 +158,23 @@ def test_unmapped_values_orjson_cannot_write_are_stored_as_json_sqlite_reads(dbx
     assert valid[0] == 1 and '"odd":[null,1' + "0" * 30 + "]" in valid[1]
     assert dbx.call_sync(browse.count_adapters, browse.BrowseQuery(identified=False)) == 1
     assert imp(dbx, lora_tree.root, force=True).updated == 1  # json_patch of the stored text
+
+
+def test_a_group_whose_own_problems_hold_a_surrogate_is_stored_failed(library_db) -> None:
+    """Even the bookkeeping of a group can hold text SQLite cannot encode (a problem message
+    quoting a bad value): that group is stored failed, its messages escaped, beside the others."""
+    from lora_manager_gui.core.records import AdapterRecord, ImportItem
+    from lora_manager_gui.core.tasks import ItemProblem, ProblemKind
+    from lora_manager_gui.db.models import ImportSource as SourceRow
+
+    def item(name: str, message: str) -> ImportItem:
+        return ImportItem(key=f"/lib/{name}", root="/lib", signature="s", status="imported",
+                          record=AdapterRecord(name=name, json_file_path=f"/lib/{name}.json"),
+                          issues=[ItemProblem(f"/lib/{name}.json", ProblemKind.INVALID_METADATA, message)])
+
+    outcome = import_store.store_import_chunk([item("a", "fine"), item("b", "bad \ud800 text"), item("c", "fine")],
+                                              present=lambda p: True, claims={}, existing={})
+    assert outcome.imported == 2 and [p.path for p in outcome.problems] == ["/lib/b.json"]
+    stored = {s.key: (s.status, s.issues) for s in SourceRow.select()}
+    assert stored["/lib/b"][0] == "failed" and stored["/lib/b"][1][0]["message"] == "bad \\ud800 text"
+    assert stored["/lib/a"][0] == stored["/lib/c"][0] == "imported"
