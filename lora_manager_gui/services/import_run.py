@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 
 from lora_manager_gui.core.discovery import FileEntry, FolderPrint, RootScan, SidecarGroup
-from lora_manager_gui.core.records import LibraryFile
+from lora_manager_gui.core.records import STATUS_DUPLICATE, LibraryFile
 from lora_manager_gui.core.sidecars.group import check_model_file, folder_index
 from lora_manager_gui.core.tasks import ItemProblem, ProblemKind, Progress, ProgressThrottle, Stage
 from lora_manager_gui.db import import_duplicates, import_folders, import_sources, library_files
@@ -109,7 +109,8 @@ class ImportRun:
             index = ParseIndex(scan.models, await runner.off_loop(folder_index, scan.models))
             if workers is not None:
                 index.by_folder = await runner.off_loop(models_by_folder, scan.models)
-            stored_ids = {key: s.adapter_id for key, s in stored.items()}
+            # A duplicate's row is the kept file's: never renamed after the duplicate's metadata.
+            stored_ids = {key: s.adapter_id for key, s in stored.items() if s.status != STATUS_DUPLICATE}
             await Pipeline(self, root, feed, index, stored_ids, claimed, foreign, workers).run_all()
         return [m for m in scan.models.values() if m.path not in claimed]
 

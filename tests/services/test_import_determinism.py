@@ -11,7 +11,7 @@ import pytest
 
 from lora_manager_gui.core.discovery import ImportOptions
 from lora_manager_gui.db import browse
-from lora_manager_gui.db.models import database_proxy
+from lora_manager_gui.db.models import Adapter, database_proxy
 from lora_manager_gui.services import import_walk, import_workers
 from lora_manager_gui.services.executors import DatabaseExecutor
 from lora_manager_gui.services.importer import run_import
@@ -108,3 +108,17 @@ def test_two_clean_imports_give_the_same_rows_and_links(tmp_path: Path, monkeypa
     assert summary["orphans"] == ["a/x/orphan.safetensors", "b/orphan.safetensors"]
     statuses = {s[0]: s[1] for s in state["sources"]}
     assert statuses["a-b/twin"] == "imported" and statuses["a/x/twin"] == statuses["b/twin"] == "duplicate"
+
+
+def test_a_duplicate_that_changes_its_name_never_renames_the_kept_row(dbx, lora_tree) -> None:
+    lora_tree.civitai_model("a/one.json", "Twin")
+    lora_tree.model("a/one.safetensors")
+    lora_tree.civitai_model("b/two.json", "Twin")
+    lora_tree.model("b/two.safetensors")
+    first = asyncio.run(run_import(dbx, [lora_tree.root]))
+    assert first.imported == 1 and len(first.duplicates) == 1
+    lora_tree.civitai_model("b/two.json", "Other")  # the duplicate's metadata now names another model
+    second = asyncio.run(run_import(dbx, [lora_tree.root]))
+    assert second.imported == 1 and second.duplicates == []
+    names = dbx.call_sync(lambda: sorted((a.name, Path(a.file_path).name) for a in Adapter.select()))
+    assert names == [("Other", "two.safetensors"), ("Twin", "one.safetensors")]
