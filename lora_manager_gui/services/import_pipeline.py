@@ -25,7 +25,7 @@ from lora_manager_gui.db import import_store
 from lora_manager_gui.services.executors import DatabaseExecutor, WorkPool
 from lora_manager_gui.services.import_parse import PreparedChunk, merge_chunks, prepare_chunk
 from lora_manager_gui.services.import_plan import foreign_folders
-from lora_manager_gui.services.import_workers import BrokenProcessPool, ParseWorkers, folder_models
+from lora_manager_gui.services.import_workers import BrokenProcessPool, Lent, ParseWorkers, folder_models
 
 if TYPE_CHECKING:
     from lora_manager_gui.services.import_run import ImportRun
@@ -133,12 +133,22 @@ class Pipeline:
 
     def __init__(self, run: ImportRun, root: str, feed: ChunkFeed, index: ParseIndex,
                  stored_ids: dict[str, int | None], claimed: set[str], foreign: set[str],
-                 workers: ParseWorkers | None, deferred: list[SidecarGroup] | None = None) -> None:
+                 lent: Lent, deferred: list[SidecarGroup] | None = None) -> None:
         self.run, self.root, self.feed, self.index = run, root, feed, index
         self.stored_ids, self.claimed, self.foreign = stored_ids, claimed, foreign
-        self.workers, self.deferred = workers, deferred
+        self.lent, self.deferred = lent, deferred
         self.inflight: Inflight = []
         self.done = 0
+
+    @property
+    def workers(self) -> ParseWorkers | None:
+        return self.lent.workers
+
+    def retire_workers(self) -> None:
+        """The pool broke or could not start: parsing goes on in threads."""
+        if self.lent.workers is not None:
+            self.run.lease.retire(self.lent.workers)
+            self.lent.workers = None
 
     def in_thread(self, chunk: list[SidecarGroup]) -> asyncio.Future[PreparedChunk]:
         index = self.index
@@ -153,8 +163,7 @@ class Pipeline:
                                             self.stored_ids, self.run.runner.options)
             except (BrokenProcessPool, OSError, RuntimeError) as exc:  # the pool could not start
                 log.warning("the import's worker processes could not start (%s); parsing in threads", exc)
-                self.run.lease.retire(self.workers)
-                self.workers = None
+                self.retire_workers()
         return self.in_thread(chunk)
 
     async def resolve(self, chunk: list[SidecarGroup], future: asyncio.Future[PreparedChunk]) -> PreparedChunk:
@@ -162,9 +171,7 @@ class Pipeline:
             prepared = await future
         except BrokenProcessPool:
             log.warning("the import's worker processes stopped; parsing goes on in threads")
-            if self.workers is not None:
-                self.run.lease.retire(self.workers)
-                self.workers = None
+            self.retire_workers()
             for _c, dead in self.inflight:
                 dead.add_done_callback(_consume_failure)
             self.inflight = [(c, self.in_thread(c)) for c, _dead in self.inflight]
@@ -225,8 +232,7 @@ class Pipeline:
         finally:
             for _chunk, future in self.inflight:
                 future.cancel()
-            await run.lease.give_back(self.workers, idle=drained)
-            self.workers = None
+            self.lent.idle = drained
 
     async def store(self, batch: list[PreparedChunk]) -> None:
         run = self.run

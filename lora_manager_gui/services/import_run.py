@@ -103,15 +103,15 @@ class ImportRun:
             feed.add(changed)
             feed.close()
             count = worker_count(len(changed), runner.options) if processes else 0
-            workers = await self.lease.take(count) if count else None
-            if workers is not None:
-                log.info("parsing %d changed groups of %s in %d worker processes", len(changed), root, count)
-            index = ParseIndex(scan.models, await runner.off_loop(folder_index, scan.models))
-            if workers is not None:
-                index.by_folder = await runner.off_loop(models_by_folder, scan.models)
-            # A duplicate's row is the kept file's: never renamed after the duplicate's metadata.
-            stored_ids = {key: s.adapter_id for key, s in stored.items() if s.status != STATUS_DUPLICATE}
-            await Pipeline(self, root, feed, index, stored_ids, claimed, foreign, workers).run_all()
+            async with self.lease.lend(count) as lent:
+                if lent.workers is not None:
+                    log.info("parsing %d changed groups of %s in %d worker processes", len(changed), root, count)
+                index = ParseIndex(scan.models, await runner.off_loop(folder_index, scan.models))
+                if lent.workers is not None:
+                    index.by_folder = await runner.off_loop(models_by_folder, scan.models)
+                # A duplicate's row is the kept file's: never renamed after the duplicate's metadata.
+                stored_ids = {key: s.adapter_id for key, s in stored.items() if s.status != STATUS_DUPLICATE}
+                await Pipeline(self, root, feed, index, stored_ids, claimed, foreign, lent).run_all()
         return [m for m in scan.models.values() if m.path not in claimed]
 
     async def store_orphans(self, root: str, entries: list[FileEntry],

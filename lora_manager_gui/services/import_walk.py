@@ -137,10 +137,10 @@ async def walk_and_store(run: ImportRun, root: str) -> tuple[RootScan, Streamed 
     streamed = Streamed()
     run.seen.walking = True
     try:
-        workers = await run.lease.take(worker_count(import_workers.PROCESS_THRESHOLD, run.runner.options))
-        if workers is not None:
-            log.info("parsing the groups of %s in %d worker processes while it is walked", root, workers.count)
-        await Pipeline(run, root, feed, index, {}, streamed.claimed, streamed.foreign, workers, streamed.deferred).run_all()
+        async with run.lease.lend(worker_count(import_workers.PROCESS_THRESHOLD, run.runner.options)) as lent:
+            if lent.workers is not None:
+                log.info("parsing the groups of %s in %d worker processes while it is walked", root, lent.workers.count)
+            await Pipeline(run, root, feed, index, {}, streamed.claimed, streamed.foreign, lent, streamed.deferred).run_all()
         scan = await walking
     except BaseException:
         stop.set()  # the walk ends at its next folder

@@ -16,9 +16,11 @@ import logging
 import multiprocessing
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 
 from lora_manager_gui.core.discovery import FileEntry, ImportOptions, SidecarGroup
 from lora_manager_gui.services.import_parse import FolderModels, PreparedChunk, prepare_chunk
@@ -45,7 +47,7 @@ def fork_server_up() -> bool:
 KEEP_IDLE_S = 60.0
 
 __all__ = [
-    "KEEP_IDLE_S", "PROCESS_THRESHOLD", "WARM_STREAM_FILES", "BrokenProcessPool", "ParseWorkers", "WorkerLease",
+    "KEEP_IDLE_S", "PROCESS_THRESHOLD", "WARM_STREAM_FILES", "BrokenProcessPool", "Lent", "ParseWorkers", "WorkerLease",
     "fork_server_up", "keep_workers", "models_by_folder", "stop_kept_workers", "take_kept_workers", "worker_count",
 ]
 
@@ -226,15 +228,25 @@ def _expire(workers: ParseWorkers) -> None:
     workers.stop()
 
 
+@dataclass
+class Lent:
+    """Worker processes lent to one pipeline (WorkerLease.lend): `workers` is None when parsing
+    stays in threads (or once the pool broke and was retired); the pipeline sets `idle` when it
+    parsed all it had, so that the workers are kept for the next import."""
+
+    workers: ParseWorkers | None
+    idle: bool = False
+
+
 class WorkerLease:
     """The worker processes of one import run: an async context manager that gives a pool and,
     when the run ends, keeps it for the next import or stops it.
 
     - `start_early()` (on the loop) starts them in the background while a large walk goes on;
-      `take(count)` hands out `count` started workers (those, one an earlier import kept, or
-      new ones), or None when a pool cannot start (parsing then stays in threads).
-    - `give_back(workers, idle=...)`: idle workers (every chunk parsed) are kept (KEEP_IDLE_S);
-      others may still be busy with a chunk and are stopped, as is a pool that broke (`retire`).
+      `lend(count)` (a context) gives `count` started workers (those, the pool an earlier import
+      kept, or new ones), or none when a pool cannot start (parsing then stays in threads);
+    - when it ends, idle workers (every chunk parsed) are kept (KEEP_IDLE_S); others may still be
+      busy with a chunk and are stopped, as is a pool that broke (`retire`).
     """
 
     def __init__(self, options: ImportOptions) -> None:
@@ -285,6 +297,15 @@ class WorkerLease:
             await self._start(count)
         workers, self._early = self._early, None
         return workers
+
+    @asynccontextmanager
+    async def lend(self, count: int) -> AsyncIterator[Lent]:
+        """`count` workers (none for 0) for the time of the context; then kept if idle, else stopped."""
+        lent = Lent(await self.take(count) if count else None)
+        try:
+            yield lent
+        finally:
+            await self.give_back(lent.workers, idle=lent.idle)
 
     def retire(self, workers: ParseWorkers) -> None:
         """A pool that broke or could not start: stopped once its run no longer needs it."""

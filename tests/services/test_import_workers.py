@@ -388,3 +388,20 @@ def test_with_the_fork_server_up_a_new_root_streams_after_fewer_files(tmp_path: 
     assert run("cold.sqlite3") == (350, False)  # walked first, then parsed
     monkeypatch.setattr(import_workers, "_fork_server_up", True)
     assert run("warm.sqlite3") == (350, True)
+
+
+def test_a_lease_keeps_idle_workers_for_the_next_pipeline_and_stops_busy_ones() -> None:
+    async def go() -> None:
+        async with import_workers.WorkerLease(ImportOptions(parse_processes=1)) as lease:
+            async with lease.lend(0) as none:
+                assert none.workers is None  # parsing in threads
+            async with lease.lend(1) as first:
+                assert first.workers is not None and first.workers.usable()
+                first.idle = True  # it parsed all it had
+            assert import_workers._kept is first.workers
+            async with lease.lend(1) as second:
+                assert second.workers is first.workers  # the kept pool, not a new one
+            # Not idle (cancelled, failed): a worker may be busy, so the pool is stopped.
+            assert import_workers._kept is None and not second.workers.usable()
+
+    asyncio.run(go())
