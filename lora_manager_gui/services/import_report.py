@@ -8,10 +8,21 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from lora_manager_gui.core.records import COVERAGE_FIELDS, DuplicateClaim
 from lora_manager_gui.core.tasks import Changes, ItemProblem, TaskOutcome
+
+
+class ReportShare(Protocol):
+    """What a comparison of groups adds to the report (a tally of parsed or unchanged groups)."""
+
+    unchanged: int
+    sidecar_groups: int
+    not_sidecars: int
+    not_on_civitai: int
+    errors: list[ItemProblem]
+    orphans: list[str]
 
 
 @dataclass
@@ -65,7 +76,7 @@ class ImportReport:
         if filled:
             self.count_coverage(filled)
 
-    def add_share(self, share: Any) -> None:
+    def add_share(self, share: ReportShare) -> None:
         """A part with the comparison's counters (import_parse.ImportTally, import_folders.FolderShare)."""
         self.add(unchanged=share.unchanged, sidecar_groups=share.sidecar_groups, not_sidecars=share.not_sidecars,
                  not_on_civitai=share.not_on_civitai, problems=share.errors, orphans=share.orphans)
