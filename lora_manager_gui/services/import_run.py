@@ -90,7 +90,9 @@ class ImportRun:
         if end.any:
             await runner.on_db(_finish_root, root, end.gone_files, end.gone_keys, end.prints, end.forget)
         if skipped:
-            rep.add_share(await runner.on_db(import_folders.folder_share, root, skipped, len(skipped) == scan.folders))
+            # Orphans are read for the whole run at its end (finish).
+            rep.add_share(await runner.on_db(import_folders.folder_share, root, skipped, len(skipped) == scan.folders,
+                                             orphans=False))
 
     async def store_changed(self, root: str, scan: RootScan, changed: list[SidecarGroup],
                             stored: dict[str, import_sources.StoredSource], claimed: set[str],
@@ -142,8 +144,8 @@ class ImportRun:
             await runner.on_db(_store_orphan_files, files)
 
     async def finish(self) -> None:
-        """After the last root: duplicates settled by path, and the report's orphans as the
-        library holds them (what the window's orphan list shows)."""
+        """After the last root (or a cancel): duplicates settled by path, and the report's orphans
+        as the library holds them (what the window's orphan list shows)."""
         runner, rep = self.runner, self.report
         if self.book.contested:
             settled = await runner.on_db(import_duplicates.settle_duplicates, self.book.contested, self.book.first_new_id)
@@ -153,10 +155,7 @@ class ImportRun:
                 rep.count_coverage(settled.unfilled, -1)
                 rep.count_coverage(settled.filled)
         rep.duplicates.sort(key=lambda d: (d.name, d.version, d.kept_path, d.duplicate_path))
-        if not rep.cancelled:
-            rep.orphans = await runner.on_db(library_files.orphan_paths, self.seen.roots)
-        else:
-            rep.orphans = sorted(set(rep.orphans))
+        rep.orphans = await runner.on_db(library_files.orphan_paths, self.seen.roots)
         self.progress(Progress(Stage.FINISH, rep.files_processed, rep.files_processed, problems=len(rep.errors)),
                       force=True)
 
