@@ -22,7 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from lora_manager_gui.core.records import UNREADABLE, UNREADABLE_NAME, ImportIssue
+from lora_manager_gui.core.records import UNREADABLE, UNREADABLE_NAME
+from lora_manager_gui.core.tasks import ItemProblem, ProblemKind
 from lora_manager_gui.core.safetensors import MODEL_EXTENSIONS
 from lora_manager_gui.core.sidecars import SIDECAR_SUFFIXES, sidecar_kind
 from lora_manager_gui.core.sidecars.base import DEFAULT_MAX_SIDECAR_BYTES
@@ -201,8 +202,8 @@ class _Walk:
         self.scan.groups.extend(groups)
         self.walk.on_folder(groups, {m.path: m for m in files[1]})  # type: ignore[misc]
 
-    def _problem(self, path: str, kind: str, message: str) -> None:
-        self.scan.issues.append(ImportIssue(shown_name(path), kind, message))
+    def _problem(self, path: str, kind: ProblemKind, message: str) -> None:
+        self.scan.issues.append(ItemProblem(shown_name(path), kind, message))
 
     def _file_problem(self, entry: os.DirEntry[str], is_link: bool) -> os.stat_result | None:
         """The file's stat, or None after reporting why it cannot be read (sidecars and models only)."""

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from lora_manager_gui.core.records import ImportIssue, reduce_named_tuple
+from lora_manager_gui.core.records import reduce_named_tuple
+from lora_manager_gui.core.tasks import ItemProblem
 
 
 class FileEntry(NamedTuple):
@@ -58,7 +59,7 @@ class RootScan:
     root: str
     groups: list[SidecarGroup] = field(default_factory=list)
     models: dict[str, FileEntry] = field(default_factory=dict)  # every model file, by path
-    issues: list[ImportIssue] = field(default_factory=list)
+    issues: list[ItemProblem] = field(default_factory=list)
     external: list[str] = field(default_factory=list)  # links followed out of the root
     skipped_links: list[str] = field(default_factory=list)  # links to what was already seen
     ignored: int = 0

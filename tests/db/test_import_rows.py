@@ -80,7 +80,7 @@ def test_stored_keys_read_back_exactly_whatever_the_text(library_db, monkeypatch
 
 
 def test_file_and_source_rows_equal_the_general_conversion() -> None:
-    from lora_manager_gui.core.records import ImportIssue
+    from lora_manager_gui.core.tasks import ItemProblem, ProblemKind
     from lora_manager_gui.db import import_sources, library_files
 
     now = "2025-01-01T00:00:00.000000Z"
@@ -94,7 +94,7 @@ def test_file_and_source_rows_equal_the_general_conversion() -> None:
     items = [
         ImportItem(key="/lib/a/B", root="/lib", signature="sig", status="imported", record=None, model_file=files[0]),
         ImportItem(key="/lib/c", root="/lib", signature="s2", status="failed", record=None, model_file=None,
-                   issues=[ImportIssue("/lib/c.json", "invalid_json", "bad ü \"quoted\"")]),
+                   issues=[ItemProblem("/lib/c.json", ProblemKind.INVALID_JSON, "bad ü \"quoted\"")]),
     ]
     general = import_sources._UPSERT.rows([import_sources._row_dict(i, now) for i in items])
     assert import_sources.source_rows(items, now) == general
