@@ -27,7 +27,17 @@ from lora_manager_gui.core.tasks import ItemProblem, ProblemKind
 from lora_manager_gui.core.safetensors import MODEL_EXTENSIONS
 from lora_manager_gui.core.sidecars import SIDECAR_SUFFIXES, sidecar_kind
 from lora_manager_gui.core.sidecars.base import DEFAULT_MAX_SIDECAR_BYTES
-from lora_manager_gui.core.walk_entries import FileEntry, FolderPrint, RootScan, SidecarGroup, _ignore_matcher
+from lora_manager_gui.core.walk_entries import (
+    FileEntry,
+    FolderPrint,
+    RootScan,
+    SidecarGroup,
+    _FolderFiles,
+    _folder_groups,
+    _ignore_matcher,
+    _undecodable,
+    shown_name,
+)
 
 __all__ = [
     "DEFAULT_IGNORE_PATTERNS", "FileEntry", "FolderPrint", "ImportOptions", "RootScan", "SidecarGroup", "WalkOptions",
@@ -131,22 +141,6 @@ def scan_root(root: str, options: ImportOptions = ImportOptions(), walk: WalkOpt
     """Walk `root` (absolute) once; see WalkOptions. Every self-contained folder entered is in
     `prints`. Groups are sorted by folder path, or with `on_folder` come in walk order."""
     return _Walk(root, options, walk or WalkOptions()).run()
-
-
-def shown_name(path: str) -> str:
-    """A path as it can be printed and stored: undecodable bytes as backslash escapes (\xff)."""
-    try:
-        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte (a Windows name)
-        return path.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _undecodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-        return False
-    except UnicodeEncodeError:
-        return True
 
 
 _NAME_PROBLEM = ("the file name is not valid UTF-8 (bytes the library cannot store as text); "
@@ -422,22 +416,3 @@ def list_folder_models(folder: str, rel: str, options: ImportOptions = ImportOpt
         if stat.S_ISREG(st.st_mode):
             out[entry.path] = FileEntry(entry.path, name, rel_path, st.st_size, st.st_mtime_ns)
     return out
-
-
-_FolderFiles = tuple[list[tuple[str, str, FileEntry]], list[FileEntry], str]  # (kind, base, sidecar), models, rel
-
-
-def _folder_groups(root: str, folder: str, files: _FolderFiles) -> list[SidecarGroup]:
-    sidecars, models, _rel = files
-    by_stem: dict[str, list[FileEntry]] = {}
-    for m in models:
-        by_stem.setdefault(model_stem(m.name).lower(), []).append(m)
-    groups: dict[str, SidecarGroup] = {}
-    for kind, base, fe in sorted(sidecars, key=lambda s: s[2].name):
-        low = base.lower()
-        group = groups.get(low)
-        if group is None:
-            group = SidecarGroup(f"{folder}/{base}", root, folder, base, models=sorted(by_stem.get(low, []), key=lambda m: m.name))
-            groups[low] = group
-        group.sidecars.append((kind, fe))
-    return list(groups.values())

@@ -1,11 +1,13 @@
 """What a walk of a library root finds (core/discovery.py walks): model files and sidecars as
 `FileEntry` tuples, sidecars grouped by base name (`SidecarGroup`), self-contained folders'
-fingerprints (`FolderPrint`), the whole `RootScan`; and the matching of names against ignore
-patterns. Plain values: bulk entries are NamedTuples, which the garbage collector does not track.
+fingerprints (`FolderPrint`), the whole `RootScan`; the matching of names against ignore
+patterns, the grouping of a folder's sidecars, and names shown with undecodable bytes escaped.
+Plain values: bulk entries are NamedTuples, which the garbage collector does not track.
 """
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -123,3 +125,38 @@ def _ignore_matcher(patterns: tuple[str, ...]) -> tuple[Callable[[str], bool], C
     by_name = [p for p in patterns if "/" not in p]
     by_path = [p.strip("/") for p in patterns if "/" in p]
     return _name_matcher(by_name), (_name_matcher(by_path) if by_path else None)
+
+
+def shown_name(path: str) -> str:
+    """A path as it can be printed and stored: undecodable bytes as backslash escapes (\xff)."""
+    try:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte (a Windows name)
+        return path.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _undecodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+_FolderFiles = tuple[list[tuple[str, str, FileEntry]], list[FileEntry], str]  # (kind, base, sidecar), models, rel
+
+
+def _folder_groups(root: str, folder: str, files: _FolderFiles) -> list[SidecarGroup]:
+    sidecars, models, _rel = files
+    by_stem: dict[str, list[FileEntry]] = {}
+    for m in models:
+        by_stem.setdefault(os.path.splitext(m.name)[0].lower(), []).append(m)
+    groups: dict[str, SidecarGroup] = {}
+    for kind, base, fe in sorted(sidecars, key=lambda s: s[2].name):
+        low = base.lower()
+        group = groups.get(low)
+        if group is None:
+            group = SidecarGroup(f"{folder}/{base}", root, folder, base, models=sorted(by_stem.get(low, []), key=lambda m: m.name))
+            groups[low] = group
+        group.sidecars.append((kind, fe))
+    return list(groups.values())
