@@ -10,23 +10,28 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-# Error classes an import reports per file. Stable strings: the CLI's --json and the UI use them.
-INVALID_JSON = "invalid_json"
-INVALID_METADATA = "invalid_metadata"
-MISSING_MODEL_FILE = "missing_model_file"
-UNSAFE_PATH = "unsafe_path"
-INVALID_MODEL_FILE = "invalid_model_file"
-UNREADABLE = "unreadable"
-TOO_LARGE = "too_large"
-ERROR_CLASSES: tuple[str, ...] = (
+from lora_manager_gui.core.tasks import ItemProblem, ProblemKind
+
+# Problem classes an import reports per file (ProblemKind members: they equal their stable strings,
+# which the CLI's --json and the UI use).
+INVALID_JSON = ProblemKind.INVALID_JSON
+INVALID_METADATA = ProblemKind.INVALID_METADATA
+MISSING_MODEL_FILE = ProblemKind.MISSING_MODEL_FILE
+UNSAFE_PATH = ProblemKind.UNSAFE_PATH
+INVALID_MODEL_FILE = ProblemKind.INVALID_MODEL_FILE
+UNREADABLE = ProblemKind.UNREADABLE
+UNREADABLE_NAME = ProblemKind.UNREADABLE_NAME
+TOO_LARGE = ProblemKind.TOO_LARGE
+ERROR_CLASSES: tuple[str, ...] = tuple(k.value for k in (
     INVALID_JSON,
     INVALID_METADATA,
     MISSING_MODEL_FILE,
     UNSAFE_PATH,
     INVALID_MODEL_FILE,
     UNREADABLE,
+    UNREADABLE_NAME,
     TOO_LARGE,
-)
+))
 
 
 @dataclass
@@ -115,16 +120,12 @@ class LibraryFile:
         return self.adapter_id is None
 
 
-@dataclass(frozen=True)
 class ImportIssue:
-    """A classified problem with one file; the import carries on with the others."""
+    """The import's former problem record: `ImportIssue(path, error_class, message)` now builds
+    the task contract's `ItemProblem` (same JSON: {"path", "class", "message"})."""
 
-    path: str
-    error_class: str
-    message: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"path": self.path, "class": self.error_class, "message": self.message}
+    def __new__(cls, path: str, error_class: str, message: str) -> ItemProblem:  # type: ignore[misc]
+        return ItemProblem(path, ProblemKind.parse(error_class), message)
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ class ImportItem:
     status: str
     record: AdapterRecord | None = None  # None when nothing could be imported
     model_file: LibraryFile | None = None
-    issues: list[ImportIssue] = field(default_factory=list)
+    issues: list[ItemProblem] = field(default_factory=list)
     previous_adapter_id: int | None = None
 
     @property

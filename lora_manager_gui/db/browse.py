@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any
 
 from peewee import Database
 
+from lora_manager_gui.db.library_files import NOT_FAILED_CLAIM
 from lora_manager_gui.db.models import database_proxy
 
 PAGE_SIZE = 200
@@ -155,12 +157,37 @@ def _size_sql(schema: LibrarySchema) -> str:
     return "CAST(a.primary_file_size_kb * 1024 AS INTEGER)"
 
 
-def _select_columns(schema: LibrarySchema) -> str:
-    return (
-        f"a.id, a.name, a.version, a.author_username, {_base_model_sql(schema)}, a.nsfw_level, "
-        f"a.primary_file_name, a.file_path, a.json_file_path, {_size_sql(schema)}, "
-        f"a.primary_file_sha256, {_identified_sql(schema)}, {_missing_sql(schema)}"
-    )
+# The columns of an AdapterRow, then those the details pane adds, in the order they are selected;
+# rows are read by these names (`r[Col.sha256]`), never by bare position.
+ADAPTER_ROW_COLUMNS: tuple[str, ...] = (
+    "id", "name", "version", "creator", "base_model", "nsfw_level", "file_name", "file_path", "json_file_path",
+    "size_bytes", "sha256", "identified", "missing",
+)
+DETAIL_COLUMNS: tuple[str, ...] = ADAPTER_ROW_COLUMNS + (
+    "description", "tags", "trained_words", "activation_text", "weight", "stats", "published_at", "extra",
+    "model_id", "version_id",
+)
+Col = IntEnum("Col", {name: i for i, name in enumerate(DETAIL_COLUMNS)})
+
+
+def _column_sql(schema: LibrarySchema) -> dict[str, str]:
+    """The SQL expression of every column by name, for the open library's schema."""
+    ids = schema.has("adapter", "civitai_model_id", "civitai_version_id")
+    return {
+        "id": "a.id", "name": "a.name", "version": "a.version", "creator": "a.author_username",
+        "base_model": _base_model_sql(schema), "nsfw_level": "a.nsfw_level", "file_name": "a.primary_file_name",
+        "file_path": "a.file_path", "json_file_path": "a.json_file_path", "size_bytes": _size_sql(schema),
+        "sha256": "a.primary_file_sha256", "identified": _identified_sql(schema), "missing": _missing_sql(schema),
+        "description": "a.description", "tags": "a.tags", "trained_words": "a.trained_words",
+        "activation_text": "a.activation_text", "weight": "a.weight", "stats": "a.stats",
+        "published_at": "a.published_at", "extra": "a.extra",
+        "model_id": "a.civitai_model_id" if ids else "NULL", "version_id": "a.civitai_version_id" if ids else "NULL",
+    }
+
+
+def _select_columns(schema: LibrarySchema, names: tuple[str, ...] = ADAPTER_ROW_COLUMNS) -> str:
+    sql = _column_sql(schema)
+    return ", ".join(sql[name] for name in names)
 
 
 def _where(query: BrowseQuery, schema: LibrarySchema) -> tuple[str, list[Any]]:
@@ -210,12 +237,15 @@ def fetch_adapters(query: BrowseQuery, offset: int, limit: int = PAGE_SIZE,
 
 
 def _row(r: tuple[Any, ...]) -> AdapterRow:
+    file_path = r[Col.file_path]
+    size = r[Col.size_bytes]
     return AdapterRow(
-        id=r[0], name=r[1], version=r[2] or "", creator=r[3], base_model=r[4],
-        nsfw_level=int(r[5] or 0), file_name=r[6] or (os.path.basename(r[7]) if r[7] else None),
-        file_path=r[7], json_file_path=r[8],
-        size_bytes=int(r[9]) if r[9] is not None else None,
-        sha256=r[10], identified=bool(r[11]), missing=bool(r[12]),
+        id=r[Col.id], name=r[Col.name], version=r[Col.version] or "", creator=r[Col.creator],
+        base_model=r[Col.base_model], nsfw_level=int(r[Col.nsfw_level] or 0),
+        file_name=r[Col.file_name] or (os.path.basename(file_path) if file_path else None),
+        file_path=file_path, json_file_path=r[Col.json_file_path],
+        size_bytes=int(size) if size is not None else None,
+        sha256=r[Col.sha256], identified=bool(r[Col.identified]), missing=bool(r[Col.missing]),
     )
 
 
@@ -250,18 +280,12 @@ def _int_or_none(value: Any) -> int | None:
 
 def adapter_details(adapter_id: int, schema: LibrarySchema | None = None) -> AdapterDetails | None:
     schema = schema or read_schema()
-    sql = (
-        f"SELECT {_select_columns(schema)}, a.description, a.tags, a.trained_words, a.activation_text, a.weight, a.stats, "
-        "a.published_at, a.extra, "
-        + ("a.civitai_model_id, a.civitai_version_id" if schema.has("adapter", "civitai_model_id",
-                                                                   "civitai_version_id") else "NULL, NULL")
-        + " FROM adapter a WHERE a.id = ?"
-    )
+    sql = f"SELECT {_select_columns(schema, DETAIL_COLUMNS)} FROM adapter a WHERE a.id = ?"
     r = database_proxy.execute_sql(sql, [adapter_id]).fetchone()
     if r is None:
         return None
     row = _row(r)
-    extra = _json(r[20], {}) or {}
+    extra = _json(r[Col.extra], {}) or {}
     civitai = extra.get("civitai") if isinstance(extra.get("civitai"), dict) else {}
     model = extra.get("model") if isinstance(extra.get("model"), dict) else {}
     model_description = extra.get("modelDescription") or model.get("description") or (
@@ -271,16 +295,16 @@ def adapter_details(adapter_id: int, schema: LibrarySchema | None = None) -> Ada
     sha = (row.sha256 or hashes.get("SHA256") or "") or None
     return AdapterDetails(
         row=row,
-        description_html=r[13],
+        description_html=r[Col.description],
         model_description_html=model_description if isinstance(model_description, str) else None,
-        tags=[str(t) for t in _json(r[14], []) or []],
-        trained_words=[str(t) for t in _json(r[15], []) or []],
-        activation_text=r[16],
-        weight=float(r[17] if r[17] is not None else 1.0),
-        stats=_json(r[18], {}) or {},
-        published_at=r[19],
-        model_id=_int_or_none(r[21] or extra.get("modelId") or civitai.get("modelId")),
-        version_id=_int_or_none(r[22] or extra.get("modelVersionId") or civitai.get("id")
+        tags=[str(t) for t in _json(r[Col.tags], []) or []],
+        trained_words=[str(t) for t in _json(r[Col.trained_words], []) or []],
+        activation_text=r[Col.activation_text],
+        weight=float(r[Col.weight] if r[Col.weight] is not None else 1.0),
+        stats=_json(r[Col.stats], {}) or {},
+        published_at=r[Col.published_at],
+        model_id=_int_or_none(r[Col.model_id] or extra.get("modelId") or civitai.get("modelId")),
+        version_id=_int_or_none(r[Col.version_id] or extra.get("modelVersionId") or civitai.get("id")
                                 or (extra.get("id") if extra.get("modelId") else None)),
         file_exists=file_exists, file_size=size, file_mtime_ns=mtime,
         autov2=(hashes.get("AutoV2") or (sha[:10] if sha else None)),
@@ -339,15 +363,19 @@ def list_orphans(limit: int = 100_000, schema: LibrarySchema | None = None) -> l
            "AND h.mtime_ns = f.mtime_ns)") if has_hash else "NULL"
     folder = "f.folder" if schema.has("library_file", "folder") else "''"
     missing = " AND f.missing = 0" if schema.has("library_file", "missing") else ""
+    if schema.has("library_file", "problem"):  # a broken model file is an import problem, not an orphan
+        missing += " AND f.problem IS NULL"
+    if schema.has("import_source", "model_path", "status"):  # as its failed metadata is (library_files)
+        missing += " AND " + NOT_FAILED_CLAIM
     rows = database_proxy.execute_sql(
         f"SELECT f.id, f.path, {folder}, f.size_bytes, f.mtime_ns, {sha} FROM library_file f "
         f"WHERE f.adapter_id IS NULL{missing} ORDER BY {folder}, f.path LIMIT ?", [limit]).fetchall()
     result = []
-    for r in rows:
+    for file_id, path, folder_name, size, mtime, sha in rows:
         status = None
-        if has_lookup and r[5]:
+        if has_lookup and sha:
             hit = database_proxy.execute_sql(
-                "SELECT status FROM civitai_lookup WHERE sha256 IN (?, ?)", [r[5].lower(), r[5].upper()]).fetchone()
+                "SELECT status FROM civitai_lookup WHERE sha256 IN (?, ?)", [sha.lower(), sha.upper()]).fetchone()
             status = hit[0] if hit else None
-        result.append(OrphanRow(r[0], r[1], r[2] or os.path.dirname(r[1]), int(r[3]), int(r[4]), r[5], status))
+        result.append(OrphanRow(file_id, path, folder_name or os.path.dirname(path), int(size), int(mtime), sha, status))
     return result

@@ -11,13 +11,15 @@ stored exactly as the models store them.
 """
 from __future__ import annotations
 
+import json
+import math
 import sqlite3
-
 from collections.abc import Callable, Iterable, Sequence
 from itertools import chain
 from operator import attrgetter, itemgetter
 from typing import Any
 
+import orjson
 from peewee import BooleanField, Field, FloatField, ForeignKeyField, IntegerField, Model, TextField
 
 from lora_manager_gui.db.fields import JSONField, UTCDateTimeField, to_utc_text
@@ -39,12 +41,43 @@ def _timestamp(value: Any) -> Any:
     return value if isinstance(value, str) or value is None else to_utc_text(value)
 
 
+_strict_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every NaN and infinity made null, as orjson writes them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json(value: Any) -> str | None:
+    """fields.json_text, whose text SQLite's JSON functions can always read: when orjson cannot
+    encode a value (an integer beyond 64 bits), the standard library's text has no NaN or
+    Infinity tokens either (they are null, as orjson makes them). One such row in `extra` used
+    to break json_patch on its next import and json_extract in every view."""
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
+    except (orjson.JSONEncodeError, TypeError):
+        pass
+    try:
+        return _strict_json(value)
+    except ValueError:  # NaN or an infinity
+        return _strict_json(_finite(value))
+
+
 def _converter(field: Field) -> Callable[[Any], Any]:
     """The field's own conversion, with fast paths for the plain types (same stored values)."""
     if isinstance(field, UTCDateTimeField):
         return _timestamp
     if isinstance(field, JSONField):
-        return field.db_value
+        return _json if type(field).db_value is JSONField.db_value else field.db_value
     if isinstance(field, BooleanField):
         return _boolean
     if isinstance(field, (TextField, IntegerField, FloatField, ForeignKeyField)):

@@ -17,7 +17,8 @@ from typing import NamedTuple
 from peewee import chunked
 
 from lora_manager_gui.core.discovery import FolderPrint
-from lora_manager_gui.core.records import STATUS_NOT_A_SIDECAR, STATUS_NOT_ON_CIVITAI, ImportIssue
+from lora_manager_gui.core.records import STATUS_NOT_A_SIDECAR, STATUS_NOT_ON_CIVITAI
+from lora_manager_gui.core.tasks import ItemProblem, ProblemKind
 from lora_manager_gui.db.fields import to_utc_text, utc_now
 from lora_manager_gui.db.models import ImportFolder
 
@@ -82,21 +83,21 @@ class FolderShare:
     sidecar_groups: int = 0
     not_sidecars: int = 0
     not_on_civitai: int = 0
-    errors: list[ImportIssue] = field(default_factory=list)
+    errors: list[ItemProblem] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
 
 
-def _issues(text: str | None) -> list[ImportIssue]:
+def _issues(text: str | None) -> list[ItemProblem]:
     if not text or text == "[]":
         return []
     return [
-        ImportIssue(i.get("path", ""), i.get("class", "unreadable"), i.get("message", ""))
+        ItemProblem(i.get("path", ""), ProblemKind.parse(i.get("class", "unreadable")), i.get("message", ""))
         for i in json.loads(text)
         if isinstance(i, dict)
     ]
 
 
-def folder_share(root: str, folders: dict[str, str], whole_root: bool = False) -> FolderShare:
+def folder_share(root: str, folders: dict[str, str], whole_root: bool = False, orphans: bool = True) -> FolderShare:
     """The report's share of `folders` (absolute path -> path relative to root), exactly as a walk
     and comparison of every file would give it for folders that did not change:
 
@@ -105,7 +106,8 @@ def folder_share(root: str, folders: dict[str, str], whole_root: bool = False) -
     - a model file no group claims is an orphan, or an error if it was found broken.
 
     `whole_root`: these are all the folders of the root that have rows (no folder filter needed).
-    One aggregate pass over the groups; the rows behind a non-zero count are fetched only then."""
+    Without `orphans`, only the broken files are read of the model files (the caller reads the
+    orphans of the whole run at its end: library_files.orphan_paths). One aggregate pass over the groups; the rows behind a non-zero count are fetched only then."""
     share = FolderShare()
     if not folders:
         return share
@@ -139,7 +141,7 @@ def folder_share(root: str, folders: dict[str, str], whole_root: bool = False) -
             f"SELECT issues FROM import_source WHERE {src_where} AND issues <> '[]' ORDER BY key", src_params
         ):
             share.errors.extend(_issues(issues))
-    if no_civitai_models:
+    if no_civitai_models and orphans:
         for (path,) in db.execute_sql(
             f"SELECT model_path FROM import_source WHERE {src_where} AND status = ? AND model_path IS NOT NULL",
             (*src_params, STATUS_NOT_ON_CIVITAI),
@@ -147,12 +149,12 @@ def folder_share(root: str, folders: dict[str, str], whole_root: bool = False) -
             share.orphans.append(path)
     for path, problem in db.execute_sql(
         f"SELECT f.path, f.problem FROM library_file AS f WHERE {file_where} AND f.missing = 0"
-        " AND (f.problem IS NOT NULL OR f.adapter_id IS NULL)"
+        + (" AND (f.problem IS NOT NULL OR f.adapter_id IS NULL)" if orphans else " AND f.problem IS NOT NULL") +
         " AND NOT EXISTS (SELECT 1 FROM import_source AS s WHERE s.model_path = f.path) ORDER BY f.path",
         file_params,
     ):
         if problem:
-            share.errors.append(ImportIssue(path, problem, BROKEN_BEFORE))
+            share.errors.append(ItemProblem(path, ProblemKind.parse(problem), BROKEN_BEFORE))
         else:
             share.orphans.append(path)
     return share

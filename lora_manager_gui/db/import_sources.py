@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from enum import IntEnum
 from typing import Any, NamedTuple
 
 from peewee import chunked
 
-from lora_manager_gui.core.records import ImportIssue, ImportItem
+from lora_manager_gui.core.records import ImportItem
+from lora_manager_gui.core.tasks import ItemProblem, ProblemKind
 from lora_manager_gui.db.bulk import BulkUpsert, take_new
 from lora_manager_gui.db.fields import json_text, to_utc_text, utc_now
 from lora_manager_gui.db.import_folders import root_and_folders
@@ -27,7 +29,7 @@ class StoredSource(NamedTuple):
     status: str
     model_path: str | None
     adapter_id: int | None
-    issues: tuple[ImportIssue, ...]
+    issues: tuple[ItemProblem, ...]
 
 
 def load_sources(root: str, folders: list[str] | None = None) -> dict[str, StoredSource]:
@@ -41,10 +43,10 @@ def load_sources(root: str, folders: list[str] | None = None) -> dict[str, Store
     cursor = ImportSource._meta.database.execute_sql(*query)
     out: dict[str, StoredSource] = {}
     for key, signature, status, model_path, adapter_id, issues in cursor:
-        stored: tuple[ImportIssue, ...] = ()
+        stored: tuple[ItemProblem, ...] = ()
         if issues and issues != "[]":
             stored = tuple(
-                ImportIssue(i.get("path", ""), i.get("class", "unreadable"), i.get("message", ""))
+                ItemProblem(i.get("path", ""), ProblemKind.parse(i.get("class", "unreadable")), i.get("message", ""))
                 for i in json.loads(issues)
                 if isinstance(i, dict)
             )
@@ -108,8 +110,9 @@ _UPSERT = BulkUpsert(
     ["key"],
     {col: take_new(col) for col in ("root", "folder", "signature", "model_path", "adapter_id", "status", "issues", "checked_at")},
 )
-ADAPTER_AT = _SOURCE_COLUMNS.index("adapter")
-STATUS_AT = _SOURCE_COLUMNS.index("status")
+SourceColumn = IntEnum("SourceColumn", {name: i for i, name in enumerate(_SOURCE_COLUMNS)})
+ADAPTER_AT = SourceColumn.adapter.value
+STATUS_AT = SourceColumn.status.value
 
 
 def forget_sources(keys: list[str]) -> None:

@@ -9,7 +9,9 @@ from typing import NamedTuple
 
 import os
 from collections.abc import Iterable
+from enum import IntEnum
 
+import orjson
 from peewee import chunked
 
 from lora_manager_gui.core.records import LibraryFile
@@ -207,7 +209,8 @@ _FILE_UPDATE = {
 }
 _UPSERT_KEEP_LINK = BulkUpsert(LibraryFileRow, _FILE_COLUMNS, ["path"], _FILE_UPDATE)
 _UPSERT_LINK = BulkUpsert(LibraryFileRow, _FILE_COLUMNS, ["path"], {**_FILE_UPDATE, "adapter_id": take_new("adapter_id")})
-ADAPTER_AT = _FILE_COLUMNS.index("adapter")
+FileColumn = IntEnum("FileColumn", {name: i for i, name in enumerate(_FILE_COLUMNS)})
+ADAPTER_AT = FileColumn.adapter.value
 
 
 def link_file(path: str, adapter_id: int | None) -> None:
@@ -222,3 +225,20 @@ def mark_missing(paths: list[str]) -> None:
         Adapter.update(file_missing=True).where(Adapter.file_path.in_(batch)).execute()
 
 
+
+
+# A model file whose group of sidecars failed to parse is that group's problem, not an orphan.
+NOT_FAILED_CLAIM = "NOT EXISTS (SELECT 1 FROM import_source s WHERE s.model_path = f.path AND s.status = 'failed')"
+
+
+def orphan_paths(roots: list[str]) -> list[str]:
+    """The orphans of `roots` by path, as the window lists them (browse.list_orphans): present,
+    readable model files that no adapter describes and whose metadata did not fail to parse (that
+    is an import problem of the file, reported as such). One row (a JSON array), not a row per file."""
+    (page,) = LibraryFileRow._meta.database.execute_sql(
+        "SELECT json_group_array(path) FROM (SELECT f.path FROM library_file f WHERE f.adapter_id IS NULL"
+        " AND f.missing = 0 AND f.problem IS NULL AND f.root IN (SELECT value FROM json_each(?))"
+        f" AND {NOT_FAILED_CLAIM} ORDER BY f.path)",
+        (orjson.dumps(list(roots)).decode(),),
+    ).fetchone()
+    return orjson.loads(page)

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from lora_manager_gui.core.discovery import FileEntry, ImportOptions, SidecarGroup
-from lora_manager_gui.core.records import STATUS_NOT_A_SIDECAR, ImportIssue, ImportItem, LibraryFile
+from lora_manager_gui.core.records import STATUS_NOT_A_SIDECAR, ImportItem, LibraryFile
+from lora_manager_gui.core.tasks import ItemProblem
 from lora_manager_gui.core.sidecars.group import ModelIndexMissError, parse_one
 
 
@@ -35,7 +36,7 @@ class ImportTally:
     """What a piece of an import adds to the report (counted off the loop, absorbed on it)."""
 
     claimed: set[str] = field(default_factory=set)  # model files that belong to a sidecar group
-    errors: list[ImportIssue] = field(default_factory=list)
+    errors: list[ItemProblem] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     unchanged: int = 0
     sidecar_groups: int = 0

@@ -1,48 +1,28 @@
-"""What an import reports: progress while it runs, and the final report (text or --json)."""
+"""What an import reports: the final report (text or --json), summed in one place (`add`).
+
+Progress while it runs is `core.tasks.Progress` (stages WALK, PARSE, STORE, FINISH), throttled
+by `core.tasks.ProgressThrottle`; problems are `core.tasks.ItemProblem`s.
+"""
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from lora_manager_gui.core.records import COVERAGE_FIELDS, DuplicateClaim, ImportIssue
-
-
-@dataclass(frozen=True)
-class ImportProgress:
-    phase: str  # "scanning", "importing", "finishing"
-    files_done: int
-    files_total: int | None  # None while scanning: the total is not known yet
-    rate: float  # items per second in this phase
-    eta_s: float | None
-    root: str = ""
+from lora_manager_gui.core.records import COVERAGE_FIELDS, DuplicateClaim
+from lora_manager_gui.core.tasks import Changes, ItemProblem, TaskOutcome
 
 
-class ProgressThrottle:
-    """Calls `callback` at most every `interval` seconds (and always for `force`)."""
+class ReportShare(Protocol):
+    """What a comparison of groups adds to the report (a tally of parsed or unchanged groups)."""
 
-    def __init__(self, callback: Callable[[ImportProgress], None] | None, interval: float = 0.25) -> None:
-        self.callback = callback
-        self.interval = interval
-        self._last = 0.0
-        self._phase_start = time.monotonic()
-        self._phase = ""
-
-    def __call__(self, phase: str, done: int, total: int | None, root: str = "", *, force: bool = False) -> None:
-        if self.callback is None:
-            return
-        now = time.monotonic()
-        if phase != self._phase:
-            self._phase, self._phase_start = phase, now
-        if not force and now - self._last < self.interval:
-            return
-        self._last = now
-        elapsed = max(now - self._phase_start, 1e-6)
-        rate = done / elapsed
-        eta = (total - done) / rate if total is not None and rate > 0 else None
-        self.callback(ImportProgress(phase, done, total, rate, eta, root))
+    unchanged: int
+    sidecar_groups: int
+    not_sidecars: int
+    not_on_civitai: int
+    errors: list[ItemProblem]
+    orphans: list[str]
 
 
 @dataclass
@@ -56,7 +36,7 @@ class ImportReport:
     unchanged: int = 0
     orphans: list[str] = field(default_factory=list)
     duplicates: list[DuplicateClaim] = field(default_factory=list)
-    errors: list[ImportIssue] = field(default_factory=list)
+    errors: list[ItemProblem] = field(default_factory=list)  # `problems`: one per file and class
     missing: list[str] = field(default_factory=list)  # model files gone since the last import
     external: list[str] = field(default_factory=list)  # symlinks followed out of the root
     skipped_links: list[str] = field(default_factory=list)  # links to files/folders already counted
@@ -71,13 +51,58 @@ class ImportReport:
     coverage_filled: dict[str, int] = field(default_factory=dict, repr=False)
     coverage_total: int = 0
 
-    def count_coverage(self, masks: list[int]) -> None:
-        """Count the filled columns of the rows a chunk wrote (records.coverage_mask of each)."""
-        self.coverage_total += len(masks)
+    def add(self, *, files: int = 0, models: int = 0, imported: int = 0, updated: int = 0, unchanged: int = 0,
+            sidecar_groups: int = 0, not_sidecars: int = 0, not_on_civitai: int = 0, ignored: int = 0,
+            problems: Iterable[ItemProblem] = (), orphans: Iterable[str] = (),
+            duplicates: Iterable[DuplicateClaim] = (), missing: Iterable[str] = (), external: Iterable[str] = (),
+            skipped_links: Iterable[str] = (), filled: list[int] | None = None) -> None:
+        """The one place the report's counters are summed: what a walk, a comparison, a stored
+        chunk or a skipped folder's share adds."""
+        self.files_processed += files
+        self.model_files += models
+        self.imported += imported
+        self.updated += updated
+        self.unchanged += unchanged
+        self.sidecar_groups += sidecar_groups
+        self.not_sidecars += not_sidecars
+        self.not_on_civitai += not_on_civitai
+        self.ignored += ignored
+        self.errors.extend(problems)
+        self.orphans.extend(orphans)
+        self.duplicates.extend(duplicates)
+        self.missing.extend(missing)
+        self.external.extend(external)
+        self.skipped_links.extend(skipped_links)
+        if filled:
+            self.count_coverage(filled)
+
+    def add_share(self, share: ReportShare) -> None:
+        """A part with the comparison's counters (import_parse.ImportTally, import_folders.FolderShare)."""
+        self.add(unchanged=share.unchanged, sidecar_groups=share.sidecar_groups, not_sidecars=share.not_sidecars,
+                 not_on_civitai=share.not_on_civitai, problems=share.errors, orphans=share.orphans)
+
+    def count_coverage(self, masks: list[int], sign: int = 1) -> None:
+        """Count the filled columns of the rows a chunk wrote (records.coverage_mask of each);
+        `sign` -1 takes rows back (a duplicate settled for another file)."""
+        self.coverage_total += sign * len(masks)
         for i, name in enumerate(COVERAGE_FIELDS):
             bit = 1 << i
             filled = sum(1 for m in masks if m & bit)
-            self.coverage_filled[name] = self.coverage_filled.get(name, 0) + filled
+            self.coverage_filled[name] = self.coverage_filled.get(name, 0) + sign * filled
+
+    @property
+    def problems(self) -> list[ItemProblem]:
+        return self.errors
+
+    def outcome(self, *, cancelled: bool = False) -> TaskOutcome:
+        """How the import ended, by the task contract's one rule."""
+        return TaskOutcome.decide(
+            done=self.imported + self.updated + self.unchanged,
+            problems=len(self.errors),
+            was_cancelled=cancelled or self.cancelled,
+            changes=Changes(adapters=bool(self.imported or self.updated or self.missing),
+                            files=bool(self.model_files or self.missing)),
+        )
 
     @property
     def failed(self) -> int:
@@ -85,7 +110,7 @@ class ImportReport:
 
     @property
     def failed_by_class(self) -> dict[str, int]:
-        return dict(sorted(Counter(e.error_class for e in self.errors).items()))
+        return dict(sorted(Counter(e.kind.value for e in self.errors).items()))
 
     @property
     def success_rate(self) -> float:
@@ -151,7 +176,7 @@ class ImportReport:
             if len(items) > max_listed:
                 lines.append(f"  ... and {len(items) - max_listed} more (--json lists all)")
 
-        listing("Errors", [f"{e.path}: [{e.error_class}] {e.message}" for e in self.errors])
+        listing("Errors", [f"{e.path}: [{e.kind.value}] {e.message}" for e in self.errors])
         listing("Duplicates", [f"{d.name} {d.version}: {d.duplicate_path} (kept {d.kept_path})" for d in self.duplicates])
         listing("Orphans (model files with no metadata)", self.orphans)
         listing("Missing since the last import", self.missing)

@@ -16,9 +16,11 @@ import logging
 import multiprocessing
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 
 from lora_manager_gui.core.discovery import FileEntry, ImportOptions, SidecarGroup
 from lora_manager_gui.services.import_parse import FolderModels, PreparedChunk, prepare_chunk
@@ -45,8 +47,8 @@ def fork_server_up() -> bool:
 KEEP_IDLE_S = 60.0
 
 __all__ = [
-    "KEEP_IDLE_S", "PROCESS_THRESHOLD", "WARM_STREAM_FILES", "BrokenProcessPool", "ParseWorkers", "fork_server_up",
-    "keep_workers", "models_by_folder", "stop_kept_workers", "take_kept_workers", "worker_count",
+    "KEEP_IDLE_S", "PROCESS_THRESHOLD", "WARM_STREAM_FILES", "BrokenProcessPool", "Lent", "ParseWorkers", "WorkerLease",
+    "fork_server_up", "keep_workers", "models_by_folder", "stop_kept_workers", "take_kept_workers", "worker_count",
 ]
 
 
@@ -83,21 +85,21 @@ def prepare_rows(root: str, groups: list[SidecarGroup], models: Mapping[str, Fil
                  options: ImportOptions) -> PreparedChunk:
     """prepare_chunk, then the column values the database stores (in the worker process): the
     database thread gets rows to run, and plain tuples cross the pipe ~3x faster than records."""
-    from lora_manager_gui.db.adapters import store_items  # peewee: ~30 ms once per worker
+    from lora_manager_gui.db.import_store import store_items  # peewee: ~30 ms once per worker
 
     # The collector runs between chunks, not during one: a chunk allocates ~100 containers a
     # group (JSON, records, rows) that are all alive until it is sent (5-10% of a worker's CPU).
     gc.disable()
     try:
         prepared = prepare_chunk(root, groups, models, folders, stored_ids, options)
-        prepared.items = store_items(prepared.items)  # type: ignore[assignment]
+        prepared.items = store_items(prepared.items, prepared.errors)  # type: ignore[assignment]
     finally:
         gc.enable()
     return prepared
 
 
 # What a worker needs, imported once in the fork server instead of in every worker.
-PRELOAD = ("lora_manager_gui.services.import_parse", "lora_manager_gui.db.adapters")
+PRELOAD = ("lora_manager_gui.services.import_parse", "lora_manager_gui.db.import_store")
 
 
 def start_context() -> multiprocessing.context.BaseContext:
@@ -113,7 +115,7 @@ def start_context() -> multiprocessing.context.BaseContext:
 
 
 def _warm_up() -> None:
-    import lora_manager_gui.db.adapters  # noqa: F401  (what prepare_rows imports on first use)
+    import lora_manager_gui.db.import_store  # noqa: F401  (what prepare_rows imports on first use)
 
 
 def _ignore_result(future: object) -> None:
@@ -224,3 +226,112 @@ def _expire(workers: ParseWorkers) -> None:
             return
         _kept, _kept_timer = None, None
     workers.stop()
+
+
+@dataclass
+class Lent:
+    """Worker processes lent to one pipeline (WorkerLease.lend): `workers` is None when parsing
+    stays in threads (or once the pool broke and was retired); the pipeline sets `idle` when it
+    parsed all it had, so that the workers are kept for the next import."""
+
+    workers: ParseWorkers | None
+    idle: bool = False
+
+
+class WorkerLease:
+    """The worker processes of one import run: an async context manager that gives a pool and,
+    when the run ends, keeps it for the next import or stops it.
+
+    - `start_early()` (on the loop) starts them in the background while a large walk goes on;
+      `lend(count)` (a context) gives `count` started workers (those, the pool an earlier import
+      kept, or new ones), or none when a pool cannot start (parsing then stays in threads);
+    - when it ends, idle workers (every chunk parsed) are kept (KEEP_IDLE_S); others may still be
+      busy with a chunk and are stopped, as is a pool that broke (`retire`).
+    """
+
+    def __init__(self, options: ImportOptions) -> None:
+        self.options = options
+        self.wanted: asyncio.Event | None = None  # set when a walk has found enough to parse in workers
+        self._early: ParseWorkers | None = None  # started while a large walk is still going
+        self._starting: asyncio.Future[None] | None = None
+        self._retired: list[ParseWorkers] = []
+
+    @property
+    def started(self) -> bool:
+        """Workers started early are waiting to be taken."""
+        return self._early is not None
+
+    def start_early(self) -> None:
+        """(On the loop.) Start the workers in the background; take() collects them."""
+        if self.wanted is not None:
+            self.wanted.set()
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start(worker_count(PROCESS_THRESHOLD, self.options)))
+
+    async def _start(self, count: int) -> None:
+        """Start `count` workers into _early (or take those an earlier import kept), or none if
+        the pool cannot start. Starting them is blocking work (a fork server starts on first use,
+        ~0.25 s): on a thread."""
+        kept = take_kept_workers(count)
+        if kept is not None:
+            self._early = kept
+            return
+        workers = ParseWorkers(count)
+        try:
+            await asyncio.to_thread(workers.warm_up)
+        except (BrokenProcessPool, OSError, RuntimeError) as exc:
+            log.warning("the import's worker processes could not start (%s); parsing in threads", exc)
+            self._retired.append(workers)
+            return
+        self._early = workers
+
+    async def take(self, count: int) -> ParseWorkers | None:
+        """`count` started worker processes (those started during the walk if they fit), or None."""
+        if self._starting is not None:
+            await self._starting
+            self._starting = None
+        if self._early is not None and self._early.count != count:
+            self._retired.append(self._early)
+            self._early = None
+        if self._early is None:
+            await self._start(count)
+        workers, self._early = self._early, None
+        return workers
+
+    @asynccontextmanager
+    async def lend(self, count: int) -> AsyncIterator[Lent]:
+        """`count` workers (none for 0) for the time of the context; then kept if idle, else stopped."""
+        lent = Lent(await self.take(count) if count else None)
+        try:
+            yield lent
+        finally:
+            await self.give_back(lent.workers, idle=lent.idle)
+
+    def retire(self, workers: ParseWorkers) -> None:
+        """A pool that broke or could not start: stopped once its run no longer needs it."""
+        self._retired.append(workers)
+
+    async def give_back(self, workers: ParseWorkers | None, *, idle: bool) -> None:
+        """The pool a pipeline used: kept when `idle` (all it had was parsed), else stopped; and
+        the pools retired meanwhile are stopped (waited for)."""
+        if workers is not None and idle:
+            keep_workers(workers)
+        elif workers is not None:  # cancelled or failed: a worker may still be busy with a chunk
+            self._retired.append(workers)
+        retired, self._retired = self._retired, []
+        for pool in retired:
+            await pool.close()
+
+    async def __aenter__(self) -> WorkerLease:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._starting is not None:  # still starting: let it finish, then keep what it started
+            await asyncio.shield(self._starting)
+            self._starting = None
+        if self._early is not None:  # started for a walk whose files turned out unchanged: idle
+            keep_workers(self._early)
+            self._early = None
+        retired, self._retired = self._retired, []
+        for pool in retired:
+            await pool.close(wait=False)

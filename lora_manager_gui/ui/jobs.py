@@ -12,12 +12,11 @@ the GUI thread before the window opens.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lora_manager_gui.core.errors import LoraManagerError
-from lora_manager_gui.core.tasks import Changes, ItemProblem, ProblemKind, Progress, Stage, TaskOutcome
+from lora_manager_gui.core.tasks import Changes, ItemProblem, Progress, Stage, TaskOutcome
 from lora_manager_gui.services.library import Library
 from lora_manager_gui.ui.tasks import JobFn, TaskContext, problem_for_exception
 
@@ -27,58 +26,6 @@ if TYPE_CHECKING:
     from lora_manager_gui.services.import_report import ImportReport
 
 log = logging.getLogger(__name__)
-
-
-# ---- ADAPTERS (issue 12) ----------------------------------------------------------------------
-# The importer service is being converted to the task contract in
-# parallel. Until they are, these functions turn their current progress and report shapes into
-# `Progress`, `ItemProblem` and `TaskOutcome`. Each passes a converted shape through unchanged, so
-# the merge breaks nothing; once a service is converted, delete its adapter and call the service's
-# own `report.problems` / `report.outcome(cancelled=...)` in the job below.
-
-_IMPORT_STAGES = {"scanning": Stage.WALK, "walking": Stage.WALK, "importing": Stage.PARSE,
-                  "storing": Stage.STORE, "finishing": Stage.FINISH}
-
-
-def _kind(error_class: str | None) -> ProblemKind:
-    """ADAPTER: a service's error class as a ProblemKind (unknown: INTERNAL)."""
-    return ProblemKind.parse(error_class)
-
-
-def adapt_import_progress(p: Any) -> Progress:
-    """ADAPTER: services.import_report.ImportProgress -> Progress."""
-    if isinstance(p, Progress):
-        return p
-    return Progress(_IMPORT_STAGES.get(str(p.phase), Stage.PARSE), p.files_done, p.files_total, detail=p.root)
-
-
-def import_problems(report: ImportReport) -> list[ItemProblem]:
-    """ADAPTER: ImportReport.errors (ImportIssue) -> ItemProblem."""
-    converted = getattr(report, "problems", None)
-    if converted is not None:
-        return list(converted)
-    return [ItemProblem(e.path, _kind(e.error_class), e.message) for e in report.errors]
-
-
-def import_outcome(report: ImportReport, *, cancelled: bool) -> TaskOutcome:
-    """ADAPTER: the outcome of an import report."""
-    if callable(getattr(report, "outcome", None)):
-        return report.outcome(cancelled=cancelled)  # type: ignore[attr-defined, no-any-return]
-    return TaskOutcome.decide(done=report.imported + report.updated + report.unchanged,
-                              problems=len(report.errors), was_cancelled=cancelled or report.cancelled,
-                              changes=Changes(adapters=True, files=True))
-
-
-# ---- end of ADAPTERS ---------------------------------------------------------------------------
-
-
-def reporter(task: TaskContext, adapt: Callable[[Any], Progress]) -> Callable[[Any], None]:
-    """A `progress=` callback for a service: hands each record to task.report (any thread)."""
-
-    def forward(p: Any) -> None:
-        task.report(adapt(p))
-
-    return forward
 
 
 def finish(task: TaskContext, problems: list[ItemProblem], outcome: TaskOutcome) -> None:
@@ -107,8 +54,8 @@ class ServiceJobs:
 
             library = self.library
             report = await run_import(library.db, list(roots), pool=library.pool,
-                                      progress=reporter(task, adapt_import_progress), cancel=task.cancel_event)
-            finish(task, import_problems(report), import_outcome(report, cancelled=task.cancelled))
+                                      progress=task.report, cancel=task.cancel_event)
+            finish(task, report.problems, report.outcome(cancelled=task.cancelled))
             return report
 
         return job

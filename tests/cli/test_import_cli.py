@@ -85,3 +85,52 @@ def test_killed_import_leaves_consistent_rows_and_a_rerun_completes(lora_tree, d
     assert out["imported"] + out["unchanged"] == n and out["failed"] == 0
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT count(*) FROM adapter").fetchone()[0] == n
+
+
+def test_the_progress_line_gives_files_per_second_of_elapsed_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lora_manager_gui.cli.library import ProgressLine
+    from lora_manager_gui.core.tasks import Progress, Stage
+
+    now = [100.0]
+    line = ProgressLine(clock=lambda: now[0])
+    now[0] = 100.25  # the walk's first record, a quarter second in: no rate from so short a time
+    assert line.text(Progress(Stage.WALK, 42_800)) == "scanning folders: 42,800 files"
+    now[0] = 104.0
+    assert line.text(Progress(Stage.WALK, 42_800)) == "scanning folders: 42,800 files (10,700/s)"
+    assert line.text(Progress(Stage.PARSE, 0, 10_000)) == "reading metadata: 0/10,000"
+    now[0] = 105.0
+    assert line.text(Progress(Stage.STORE, 1_000, 10_000)) == "saving: 1,000/10,000"
+    now[0] = 107.0
+    text = line.text(Progress(Stage.STORE, 4_000, 10_000, problems=3))
+    assert text == "saving: 4,000/10,000 (1,500/s, about 4 s left), 3 problems"
+
+
+def test_an_import_reports_its_stages_in_order_and_its_outcome(lora_tree, db_path: Path) -> None:
+    import asyncio
+
+    from lora_manager_gui.core.tasks import OutcomeStatus, Stage
+    from lora_manager_gui.services.executors import DatabaseExecutor
+    from lora_manager_gui.services.importer import run_import
+
+    for i in range(5):
+        lora_tree.civitai_model(f"a/m{i}.json", f"M{i}")
+        lora_tree.model(f"a/m{i}.safetensors")
+    lora_tree.write("a/bad.json", "{nope")
+    lora_tree.model("a/bad.safetensors")
+    seen = []
+    db = DatabaseExecutor(db_path)
+    try:
+        report = asyncio.run(run_import(db, [lora_tree.root], progress=seen.append))
+        again = asyncio.run(run_import(db, [lora_tree.root]))
+    finally:
+        db.close()
+    stages = [p.stage for p in seen]
+    assert stages[0] is Stage.PARSE and stages[-1] is Stage.FINISH and Stage.STORE in stages
+    assert all(p.total is None or p.done <= p.total for p in seen)
+    store = [p for p in seen if p.stage is Stage.STORE]
+    assert store[-1].done == store[-1].total == 6 and store[-1].problems == 1
+    outcome = report.outcome()
+    assert (outcome.status, outcome.done, outcome.problems) == (OutcomeStatus.DONE_WITH_PROBLEMS, 5, 1)
+    assert outcome.changes.adapters and outcome.changes.files
+    assert report.problems == report.errors and report.problems[0].to_json()["class"] == "invalid_json"
+    assert again.outcome().changes.adapters is False and again.outcome().done == 6  # the failed group too

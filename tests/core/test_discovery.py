@@ -4,7 +4,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lora_manager_gui.core.discovery import ImportOptions, scan_root
+import pytest
+
+from lora_manager_gui.core.discovery import ImportOptions, WalkOptions, scan_root
 
 
 def names(scan) -> list[str]:
@@ -62,7 +64,7 @@ def test_unreadable_entries_are_reported_not_opened(lora_tree) -> None:
     os.symlink(lora_tree.root / "gone", lora_tree.root / "dangling.safetensors")
     (lora_tree.root / "folder.civitai.info").mkdir()  # a folder named like a sidecar is walked as a folder
     scan = scan_root(str(lora_tree.root))
-    assert sorted((Path(i.path).name, i.error_class) for i in scan.issues) == [
+    assert sorted((Path(i.path).name, i.kind.value) for i in scan.issues) == [
         ("dangling.safetensors", "unreadable"),
         ("pipe.safetensors", "unreadable"),
     ]
@@ -96,3 +98,26 @@ def test_walk_results_cross_to_worker_processes_unchanged(lora_tree) -> None:
     group = copy.deepcopy(scan.groups[0])
     group.sidecars.clear()
     assert scan.groups[0].sidecars  # a deep copy shares no lists
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows file names are UTF-16")
+def test_names_that_are_not_utf8_are_reported_not_walked(lora_tree) -> None:
+    lora_tree.model("ok/fine.safetensors")
+    lora_tree.model("mixed/fine.safetensors")
+    mixed = os.fsencode(lora_tree.root / "mixed")
+    with open(mixed + b"/\xff.safetensors", "wb") as f:
+        f.write(b"x")
+    os.makedirs(mixed + b"/\xfe")
+    with open(mixed + b"/\xfe/inside.json", "w") as f:
+        f.write("{}")
+    found: list[str] = []
+    walk = WalkOptions(on_folder=lambda groups, models: found.extend(sorted(models)))
+    scan = scan_root(str(lora_tree.root), ImportOptions(), walk)
+    assert sorted(Path(p).name for p in scan.models) == ["fine.safetensors", "fine.safetensors"]
+    assert sorted((i.path, i.kind.value) for i in scan.issues) == [
+        (str(lora_tree.root / "mixed") + "/\\xfe", "unreadable_name"),
+        (str(lora_tree.root / "mixed") + "/\\xff.safetensors", "unreadable_name"),
+    ]
+    # A folder with such a name in it is walked in full every time: no fingerprint.
+    assert str(lora_tree.root / "ok") in scan.prints and str(lora_tree.root / "mixed") not in scan.prints
+    assert sorted(found) == sorted(scan.models)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from lora_manager_gui.core.records import COVERAGE_FIELDS, AdapterRecord, ImportItem, LibraryFile, coverage_mask
-from lora_manager_gui.db import adapters
+from lora_manager_gui.db import adapters, import_store
 
 
 def records() -> list[AdapterRecord]:
@@ -43,12 +43,12 @@ def test_a_chunk_stored_from_rows_reads_back_as_its_records(library_db) -> None:
                                           size_bytes=7, mtime_ns=8))
         for r in recs
     ]
-    rows = adapters.store_items(items)
+    rows = import_store.store_items(items)
     import pickle
 
     rows = pickle.loads(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))  # as a worker sends them
-    assert all(type(r) is adapters.StoreItem for r in rows)
-    outcome = adapters.store_import_chunk(rows, present=lambda p: True, claims={})
+    assert all(type(r) is import_store.StoreItem for r in rows)
+    outcome = import_store.store_import_chunk(rows, present=lambda p: True, claims={})
     assert (outcome.imported, outcome.updated) == (2, 0)
     assert outcome.filled == [coverage_mask(r) for r in recs]
     stored = adapters.find_by_name("Full ünïcode")
@@ -61,26 +61,26 @@ def test_a_chunk_stored_from_rows_reads_back_as_its_records(library_db) -> None:
 def test_stored_keys_read_back_exactly_whatever_the_text(library_db, monkeypatch) -> None:
     """Keys come back from SQLite as JSON, a page at a time: quotes, escapes and non-BMP text
     survive, and no key is lost or read twice at the edges of the pages."""
-    monkeypatch.setattr(adapters, "KEY_PAGE_ROWS", 2)
+    monkeypatch.setattr(import_store, "KEY_PAGE_ROWS", 2)
     names = ['Quote "q" \\ back', "new\nline\ttab", "emoji 🎨 ünï", "  spaced  ", "0123"]
     items = [
         ImportItem(key=f"/lib/k{i}", root="/lib", signature="s", status="imported",
                    record=AdapterRecord(name=n, version=f"v\u2028{i}", file_path=None if i == 2 else f"/lib/{i}.pt"))
         for i, n in enumerate(names)
     ]
-    outcome = adapters.store_import_chunk(adapters.store_items(items), present=lambda p: True, claims={})
+    outcome = import_store.store_import_chunk(import_store.store_items(items), present=lambda p: True, claims={})
     assert outcome.imported == len(names)
-    keys = adapters.load_adapter_keys()
+    keys = import_store.load_adapter_keys()
     assert set(keys) == {(n, f"v\u2028{i}") for i, n in enumerate(names)}
     assert keys[(names[2], "v\u20282")][1] is None and keys[(names[0], "v\u20280")][1] == "/lib/0.pt"
     ids = sorted(aid for aid, _path in keys.values())
     assert ids == list(range(ids[0], ids[0] + len(names)))
-    monkeypatch.setattr(adapters, "KEY_PAGE_ROWS", len(names))  # the last page is full, the next empty
-    assert adapters.load_adapter_keys() == keys
+    monkeypatch.setattr(import_store, "KEY_PAGE_ROWS", len(names))  # the last page is full, the next empty
+    assert import_store.load_adapter_keys() == keys
 
 
 def test_file_and_source_rows_equal_the_general_conversion() -> None:
-    from lora_manager_gui.core.records import ImportIssue
+    from lora_manager_gui.core.tasks import ItemProblem, ProblemKind
     from lora_manager_gui.db import import_sources, library_files
 
     now = "2025-01-01T00:00:00.000000Z"
@@ -94,7 +94,7 @@ def test_file_and_source_rows_equal_the_general_conversion() -> None:
     items = [
         ImportItem(key="/lib/a/B", root="/lib", signature="sig", status="imported", record=None, model_file=files[0]),
         ImportItem(key="/lib/c", root="/lib", signature="s2", status="failed", record=None, model_file=None,
-                   issues=[ImportIssue("/lib/c.json", "invalid_json", "bad ü \"quoted\"")]),
+                   issues=[ItemProblem("/lib/c.json", ProblemKind.INVALID_JSON, "bad ü \"quoted\"")]),
     ]
     general = import_sources._UPSERT.rows([import_sources._row_dict(i, now) for i in items])
     assert import_sources.source_rows(items, now) == general

@@ -16,7 +16,8 @@ from lora_manager_gui.core.discovery import ImportOptions
 from lora_manager_gui.core.sidecars import group as group_module
 from lora_manager_gui.db import adapters, library_files
 from lora_manager_gui.db.models import ImportFolder, ImportSource
-from lora_manager_gui.services import importer
+from lora_manager_gui.services import import_walk
+from lora_manager_gui.core.tasks import Stage
 from lora_manager_gui.services.executors import DatabaseExecutor
 from lora_manager_gui.services.importer import run_import
 
@@ -25,14 +26,14 @@ from lora_manager_gui.services.importer import run_import
 def scans(monkeypatch):
     """Every RootScan the importer's walks return, in order."""
     seen: list[discovery.RootScan] = []
-    original = importer.scan_root
+    original = import_walk.scan_root
 
     def spy(*args, **kwargs):
         scan = original(*args, **kwargs)
         seen.append(scan)
         return scan
 
-    monkeypatch.setattr(importer, "scan_root", spy)
+    monkeypatch.setattr(import_walk, "scan_root", spy)
     return seen
 
 
@@ -221,7 +222,7 @@ def test_a_cancelled_run_stores_no_fingerprints(dbx, lora_tree) -> None:
     cancel = threading.Event()
 
     def progress(p) -> None:
-        if p.phase == "importing" and p.files_done:
+        if p.stage is Stage.STORE and p.done:
             cancel.set()
 
     report = imp(dbx, lora_tree.root, options=ImportOptions(chunk_size=2), cancel=cancel, progress=progress)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from pathlib import Path
@@ -9,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from lora_manager_gui.core.discovery import ImportOptions
+from lora_manager_gui.core.tasks import Stage
+from lora_manager_gui.db import import_store
 from lora_manager_gui.db.models import Adapter, ImportSource, LibraryFile
-from lora_manager_gui.services import import_workers
+from lora_manager_gui.services import import_walk, import_workers
 from lora_manager_gui.services.executors import DatabaseExecutor
 from lora_manager_gui.services.importer import run_import
 from tests.conftest import LibraryTree
@@ -64,15 +67,15 @@ def unhurried(scan_root, pause_s: float):
     """`scan_root`, pausing after each folder it hands over: a walk of a few local files ends in
     ~10 ms, maybe before the loop has seen that workers are wanted (the walk is then imported the
     usual way); a share is never that quick."""
-    def walk(*args, **kwargs):
-        on_folder = kwargs.get("on_folder")
+    def walk(root, options, walk=None):
+        on_folder = walk.on_folder if walk is not None else None
         if on_folder is not None:
             def slower(groups, models):
                 on_folder(groups, models)
                 time.sleep(pause_s)
 
-            kwargs["on_folder"] = slower
-        return scan_root(*args, **kwargs)
+            walk = dataclasses.replace(walk, on_folder=slower)
+        return scan_root(root, options, walk)
 
     return walk
 
@@ -99,7 +102,7 @@ def test_a_broken_pool_falls_back_to_threads(tmp_path: Path, monkeypatch: pytest
             future.set_exception(import_workers.BrokenProcessPool("a worker died"))
             return future
 
-    monkeypatch.setattr("lora_manager_gui.services.importer.ParseWorkers", DeadWorkers)
+    monkeypatch.setattr("lora_manager_gui.services.import_workers.ParseWorkers", DeadWorkers)
     tree = LibraryTree(tmp_path / "library")
     build(tree)
     summary, adapters, _files, _sources = import_tree(tree.root, tmp_path / "lib.sqlite3", processes=2)
@@ -120,7 +123,7 @@ def test_a_pool_that_cannot_start_falls_back_to_threads(tmp_path: Path, monkeypa
         def prepare(self, *args, **kwargs):
             raise OSError("no processes here")
 
-    monkeypatch.setattr("lora_manager_gui.services.importer.ParseWorkers", UnstartableWorkers)
+    monkeypatch.setattr("lora_manager_gui.services.import_workers.ParseWorkers", UnstartableWorkers)
     tree = LibraryTree(tmp_path / "library")
     build(tree)
     summary, adapters, _files, _sources = import_tree(tree.root, tmp_path / "lib.sqlite3", processes=2)
@@ -142,8 +145,8 @@ def test_workers_start_during_a_large_walk_and_are_the_ones_used(tmp_path: Path,
             threads.append(threading.current_thread())
             super().warm_up()
 
-    monkeypatch.setattr("lora_manager_gui.services.importer.ParseWorkers", CountedWorkers)
-    monkeypatch.setattr("lora_manager_gui.services.importer.PROCESS_THRESHOLD", 5)  # "large": 10 files
+    monkeypatch.setattr("lora_manager_gui.services.import_workers.ParseWorkers", CountedWorkers)
+    monkeypatch.setattr("lora_manager_gui.services.import_workers.PROCESS_THRESHOLD", 5)  # "large": 10 files
     tree = LibraryTree(tmp_path / "library")
     build(tree)
     expected_tree = LibraryTree(tmp_path / "threads" / "library")
@@ -179,9 +182,9 @@ class CountedWorkers(import_workers.ParseWorkers):
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> list[import_workers.ParseWorkers]:
     """Imports of the small test trees use worker processes; the pools they start, in order."""
-    monkeypatch.setattr("lora_manager_gui.services.importer.PROCESS_THRESHOLD", 5)
+    monkeypatch.setattr("lora_manager_gui.services.import_workers.PROCESS_THRESHOLD", 5)
     monkeypatch.setattr(CountedWorkers, "started", [])
-    monkeypatch.setattr("lora_manager_gui.services.importer.ParseWorkers", CountedWorkers)
+    monkeypatch.setattr("lora_manager_gui.services.import_workers.ParseWorkers", CountedWorkers)
     return CountedWorkers.started
 
 
@@ -245,20 +248,18 @@ def test_kept_workers_that_died_are_not_used(tmp_path: Path, counted: list) -> N
 @pytest.fixture
 def streaming(monkeypatch: pytest.MonkeyPatch):
     """Imports of the small test trees behave like large ones: 10 files make a walk 'large'."""
-    monkeypatch.setattr("lora_manager_gui.services.importer.PROCESS_THRESHOLD", 5)
+    monkeypatch.setattr("lora_manager_gui.services.import_workers.PROCESS_THRESHOLD", 5)
 
 
 def test_a_new_library_is_stored_while_it_is_walked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streaming) -> None:
-    from lora_manager_gui.db import adapters
-    from lora_manager_gui.services import importer
 
     stored_while_walking: list[bool] = []
     walk_done = threading.Event()
     first_store = threading.Event()
-    original_scan, original_store = importer.scan_root, adapters.store_import_chunk
+    original_scan, original_store = import_walk.scan_root, import_store.store_import_chunk
 
-    def slow_walk(*args, **kwargs):
-        on_folder = kwargs.get("on_folder")
+    def slow_walk(root, options, walk=None):
+        on_folder = walk.on_folder if walk is not None else None
         seen = [0]
 
         def held(groups, models):
@@ -268,9 +269,9 @@ def test_a_new_library_is_stored_while_it_is_walked(tmp_path: Path, monkeypatch:
                 first_store.wait(timeout=20)
 
         if on_folder is not None:
-            kwargs["on_folder"] = held
+            walk = dataclasses.replace(walk, on_folder=held)
         try:
-            return original_scan(*args, **kwargs)
+            return original_scan(root, options, walk)
         finally:
             walk_done.set()
 
@@ -279,14 +280,14 @@ def test_a_new_library_is_stored_while_it_is_walked(tmp_path: Path, monkeypatch:
         first_store.set()
         return original_store(items, **kwargs)
 
-    monkeypatch.setattr(importer, "scan_root", slow_walk)
-    monkeypatch.setattr(importer.adapters, "store_import_chunk", store)
+    monkeypatch.setattr(import_walk, "scan_root", slow_walk)
+    monkeypatch.setattr(import_store, "store_import_chunk", store)
     tree = LibraryTree(tmp_path / "library")
     build(tree)
     expected_tree = LibraryTree(tmp_path / "threads" / "library")
     build(expected_tree)
     got = import_tree(tree.root, tmp_path / "lib.sqlite3", processes=2)
-    monkeypatch.setattr(importer, "scan_root", original_scan)
+    monkeypatch.setattr(import_walk, "scan_root", original_scan)
     expected = import_tree(expected_tree.root, tmp_path / "threads.sqlite3", processes=0)
     assert got == expected  # the same library, errors, orphans and duplicates as a walk-then-parse import
     assert stored_while_walking[0] is True and stored_while_walking[-1] is False
@@ -301,18 +302,17 @@ def test_folders_handed_over_in_batches_lose_nothing(tmp_path: Path, monkeypatch
     the last folder's 4 groups, all 19) are imported too."""
     import logging
 
-    from lora_manager_gui.services import importer
 
-    original_scan = importer.scan_root
+    original_scan = import_walk.scan_root
     tree = LibraryTree(tmp_path / "library")
     build(tree)
     expected_tree = LibraryTree(tmp_path / "threads" / "library")
     build(expected_tree)
-    monkeypatch.setattr(importer, "scan_root", unhurried(original_scan, 0.03))  # so that the import streams
-    with caplog.at_level(logging.INFO, logger="lora_manager_gui.services.importer"):
+    monkeypatch.setattr(import_walk, "scan_root", unhurried(original_scan, 0.03))  # so that the import streams
+    with caplog.at_level(logging.INFO, logger="lora_manager_gui.services"):
         got = import_tree(tree.root, tmp_path / "lib.sqlite3", processes=2, chunk_size=chunk_size)
     assert any("while it is walked" in r.getMessage() for r in caplog.records)
-    monkeypatch.setattr(importer, "scan_root", original_scan)
+    monkeypatch.setattr(import_walk, "scan_root", original_scan)
     expected = import_tree(expected_tree.root, tmp_path / "threads.sqlite3", processes=0)
     assert got == expected
     assert len(got[3]) == 19  # every group has its import_source row
@@ -324,7 +324,7 @@ def test_cancelling_while_walking_and_storing_keeps_what_was_stored(tmp_path: Pa
     cancel = threading.Event()
 
     def progress(p) -> None:
-        if p.phase == "importing" and p.files_done:
+        if p.stage is Stage.STORE and p.done:
             cancel.set()
 
     db = DatabaseExecutor(tmp_path / "lib.sqlite3")
@@ -345,12 +345,11 @@ def test_cancelling_while_walking_and_storing_keeps_what_was_stored(tmp_path: Pa
 
 def test_a_failing_store_stops_the_walk_and_reports_the_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streaming) -> None:
     from lora_manager_gui.core.errors import DatabaseError
-    from lora_manager_gui.services import importer
 
     def broken(items, **kwargs):
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(importer.adapters, "store_import_chunk", broken)
+    monkeypatch.setattr(import_store, "store_import_chunk", broken)
     tree = LibraryTree(tmp_path / "library")
     build(tree)
     db = DatabaseExecutor(tmp_path / "lib.sqlite3")
@@ -367,20 +366,19 @@ def test_with_the_fork_server_up_a_new_root_streams_after_fewer_files(tmp_path: 
     once one runs (started by an earlier large import), its folders go to workers as it is walked."""
     import logging
 
-    from lora_manager_gui.services import importer
 
     tree = LibraryTree(tmp_path / "library")
     for i in range(350):
         tree.write(f"f{i % 7}/m{i:03d}.json", {"description": f"d{i}", "activation text": f"w{i}"})
         tree.model(f"f{i % 7}/m{i:03d}.safetensors")
-    assert 2 * importer.PROCESS_THRESHOLD > 700 > importer.WARM_STREAM_FILES
-    monkeypatch.setattr(importer, "scan_root", unhurried(importer.scan_root, 0.05))
+    assert 2 * import_workers.PROCESS_THRESHOLD > 700 > import_workers.WARM_STREAM_FILES
+    monkeypatch.setattr(import_walk, "scan_root", unhurried(import_walk.scan_root, 0.05))
 
     def run(db_name: str) -> tuple[int, bool]:
         caplog.clear()
         db = DatabaseExecutor(tmp_path / db_name)
         try:
-            with caplog.at_level(logging.INFO, logger="lora_manager_gui.services.importer"):
+            with caplog.at_level(logging.INFO, logger="lora_manager_gui.services"):
                 report = asyncio.run(run_import(db, [tree.root], options=ImportOptions(parse_processes=2)))
         finally:
             db.close()
@@ -390,3 +388,20 @@ def test_with_the_fork_server_up_a_new_root_streams_after_fewer_files(tmp_path: 
     assert run("cold.sqlite3") == (350, False)  # walked first, then parsed
     monkeypatch.setattr(import_workers, "_fork_server_up", True)
     assert run("warm.sqlite3") == (350, True)
+
+
+def test_a_lease_keeps_idle_workers_for_the_next_pipeline_and_stops_busy_ones() -> None:
+    async def go() -> None:
+        async with import_workers.WorkerLease(ImportOptions(parse_processes=1)) as lease:
+            async with lease.lend(0) as none:
+                assert none.workers is None  # parsing in threads
+            async with lease.lend(1) as first:
+                assert first.workers is not None and first.workers.usable()
+                first.idle = True  # it parsed all it had
+            assert import_workers._kept is first.workers
+            async with lease.lend(1) as second:
+                assert second.workers is first.workers  # the kept pool, not a new one
+            # Not idle (cancelled, failed): a worker may be busy, so the pool is stopped.
+            assert import_workers._kept is None and not second.workers.usable()
+
+    asyncio.run(go())

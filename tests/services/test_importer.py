@@ -13,6 +13,7 @@ import pytest
 
 from lora_manager_gui.core.discovery import ImportOptions
 from lora_manager_gui.core.records import ERROR_CLASSES
+from lora_manager_gui.core.tasks import Stage
 from lora_manager_gui.core.sidecars import group as group_module
 from lora_manager_gui.db import adapters, library_files
 from lora_manager_gui.db.models import Adapter, ImportSource, LibraryFile
@@ -97,7 +98,7 @@ def test_every_error_class_is_reported_and_the_rest_imports(dbx, lora_tree, tmp_
     os.symlink(t.root / "nowhere.civitai.info", t.root / "bad/dangling.civitai.info")  # unreadable
     os.mkfifo(t.root / "bad/fifo.metadata.json")  # unreadable, and never opened (it would block)
     report = imp(dbx, t.root)
-    by_path = {Path(e.path).name: e.error_class for e in report.errors}
+    by_path = {Path(e.path).name: e.kind.value for e in report.errors}
     assert by_path == {
         "broken.json": "invalid_json",
         "deep.civitai.info": "invalid_json",
@@ -256,7 +257,7 @@ def test_cancel_stops_between_chunks_and_keeps_what_was_committed(dbx, lora_tree
 
     def on_progress(p) -> None:
         seen.append(p)
-        if p.phase == "importing":
+        if p.stage is Stage.STORE:
             cancel.set()
 
     async def go():
@@ -270,7 +271,7 @@ def test_cancel_stops_between_chunks_and_keeps_what_was_committed(dbx, lora_tree
     report = asyncio.run(go())
     assert report.cancelled and 0 < report.imported < 12
     assert dbx.call_sync(adapters.count_adapters) == report.imported
-    assert all(p.files_total is None or p.files_done <= p.files_total for p in seen)
+    assert all(p.total is None or p.done <= p.total for p in seen)
     assert imp(dbx, lora_tree.root).imported == 12 - report.imported
 
 

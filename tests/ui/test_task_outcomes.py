@@ -8,8 +8,6 @@ from pathlib import Path
 from lora_manager_gui.core.errors import DatabaseError
 from lora_manager_gui.core.safetensors import write_safetensors
 from lora_manager_gui.core.tasks import ItemProblem, OutcomeStatus, ProblemKind, Progress, Stage, TaskOutcome
-from lora_manager_gui.services.import_report import ImportProgress
-from lora_manager_gui.ui import jobs
 from lora_manager_gui.ui.task_panel import outcome_text
 from tests.ui.conftest import wait_until
 
@@ -25,13 +23,6 @@ def test_outcome_text_never_says_done_over_deferred_failed_or_cancelled_items() 
     for outcome in (TaskOutcome.decide(done=9, deferred=1), TaskOutcome.decide(done=9, cancelled=1),
                     TaskOutcome.decide(done=9, error="x")):
         assert "done" not in outcome_text(outcome)
-
-
-def test_the_import_adapter_maps_the_old_progress_onto_the_contract() -> None:
-    assert jobs.adapt_import_progress(ImportProgress("importing", 7, None, 3.0, None, "/loras")) == \
-        Progress(Stage.PARSE, 7, None, detail="/loras")
-    already = Progress(Stage.WALK, 2)
-    assert jobs.adapt_import_progress(already) is already  # a converted service passes through
 
 
 class OutcomeJobs:

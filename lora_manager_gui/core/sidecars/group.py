@@ -129,7 +129,7 @@ def _resolve_model(
             if hit is not None:
                 return hit, None
         expected = expected or os.path.join(group.folder, candidates[0].replace("/", os.sep))
-    if any(i.error_class == UNSAFE_PATH for i in issues) and expected is None:
+    if any(i.kind == UNSAFE_PATH for i in issues) and expected is None:
         return None, None
     expected = expected or os.path.join(group.folder, group.base + ".safetensors")
     shown = ", ".join(repr(n) for n in names[:3]) or "none"
@@ -201,7 +201,7 @@ def parse_group(
     problem, header = check_model_file_header(model, options)
     if problem is not None:
         issues.append(problem)
-        result.model_problem = problem.error_class
+        result.model_problem = problem.kind.value
         return result
     if merged.not_on_civitai and not any(not p.not_on_civitai for p in parsed):
         result.status = STATUS_NOT_ON_CIVITAI
