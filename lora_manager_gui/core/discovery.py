@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 from lora_manager_gui.core.records import UNREADABLE, ImportIssue, reduce_named_tuple
 from lora_manager_gui.core.safetensors import MODEL_EXTENSIONS
 from lora_manager_gui.core.sidecars import SIDECAR_SUFFIXES, sidecar_kind
+from lora_manager_gui.core.sidecars.registry import parser_set_version
 from lora_manager_gui.core.sidecars.base import DEFAULT_MAX_SIDECAR_BYTES
 
 # Cheap first test of a lower-cased file name: can it be a sidecar at all?
@@ -96,7 +97,8 @@ class SidecarGroup:
     models: list[FileEntry] = field(default_factory=list)  # same base name, any model extension
 
     def sidecar_signature(self) -> str:
-        parts = [e.signature() for _, e in self.sidecars] + ["#"] + [m.signature() for m in self.models]
+        """The files' (name, size, mtime_ns) and the parser set that read them (a new one re-reads)."""
+        parts = [e.signature() for _, e in self.sidecars] + ["#" + parser_set_version()] + [m.signature() for m in self.models]
         return "\x1e".join(parts)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -195,9 +197,9 @@ _by_name = attrgetter("name")
 
 def options_key(options: ImportOptions) -> bytes:
     """A digest of what in the options changes a folder's meaning: a fingerprint taken under other
-    options never matches."""
+    options, or by another parser set (core/sidecars/registry.py), never matches."""
     salt = repr((options.ignore_patterns, options.follow_symlinks, options.min_model_bytes, options.max_model_bytes,
-                 options.max_sidecar_bytes, options.check_safetensors))
+                 options.max_sidecar_bytes, options.check_safetensors, parser_set_version()))
     return hashlib.blake2b(salt.encode("utf-8", "surrogateescape"), digest_size=32).digest()
 
 

@@ -17,6 +17,11 @@ VERSION_KEYS = frozenset(
 )
 
 
+def is_version_object(data: Any) -> bool:
+    """A CivitAI model-version object: `modelId` and a `model` object."""
+    return isinstance(data, dict) and "modelId" in data and isinstance(data.get("model"), dict)
+
+
 def primary_file(files: list[Fields]) -> Fields | None:
     """`primary: true`, else the largest file (by sizeKB)."""
     for f in files:

@@ -26,14 +26,15 @@ from lora_manager_gui.core.records import (
     derive_triggers,
 )
 from lora_manager_gui.core.safetensors import MODEL_EXTENSIONS, SafetensorsHeader, read_header
-from lora_manager_gui.core.sidecars import civitai_model, parse_sidecar
+from lora_manager_gui.core.sidecars import parse_sidecar
 from lora_manager_gui.core.sidecars.base import SidecarContext, SidecarFields, read_json_file
 from lora_manager_gui.core.sidecars.header import header_fields
 from lora_manager_gui.core.sidecars.merge import merge, rank
+from lora_manager_gui.core.sidecars.registry import PARSE_ORDER, PLAIN_JSON_KIND, plain_json_format
 
-# Parse order: sidecars that may know the local file's SHA-256 first, so a model JSON can pick its
-# version by hash.
-_PARSE_ORDER = {"lora_manager": 0, "civitai_info": 1, "stability_matrix": 2, "json": 3, "civitai_api_info": 4}
+# Parse order (from the registry): sidecars that may know the local file's SHA-256 first, so a model
+# JSON can pick its version by hash.
+_PARSE_ORDER = PARSE_ORDER
 log = logging.getLogger(__name__)
 _EXT_ORDER = {ext: i for i, ext in enumerate(MODEL_EXTENSIONS)}
 _NO_NAMES: frozenset[str] = frozenset()
@@ -177,7 +178,7 @@ def parse_group(
     sha = None
     parsed: list[SidecarFields] = []
     for kind, entry, data in loaded:
-        if kind == "json" and not group.models and not civitai_model.is_model_object(data) and not _is_version_object(data):
+        if kind == PLAIN_JSON_KIND and not group.models and plain_json_format(data).needs_model_file:
             continue  # a stray .json (workflow, config) beside no model file: not a sidecar
         try:
             fields = parse_sidecar(kind, entry.path, data, SidecarContext(folder_names, sha))
@@ -213,10 +214,6 @@ def parse_group(
     result.record = build_record(merged, model, best, result.formats)
     result.status = STATUS_IMPORTED
     return result
-
-
-def _is_version_object(data: Any) -> bool:
-    return isinstance(data, dict) and "modelId" in data and isinstance(data.get("model"), dict)
 
 
 def build_record(merged: SidecarFields, model: FileEntry, best: FileEntry, formats: list[str]) -> AdapterRecord:
