@@ -77,6 +77,8 @@ class AdapterRecord:
     file_size_bytes: int | None = None
     file_mtime_ns: int | None = None
     file_missing: bool = False
+    # m0005: preview images and videos the sidecars list, [{"url", "type", "nsfw_level", "width", "height"}]
+    preview_images: list[dict[str, Any]] = field(default_factory=list)
 
 
 ADAPTER_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(AdapterRecord))

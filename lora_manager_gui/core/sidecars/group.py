@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+
+import orjson
 import posixpath
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,9 +29,11 @@ from lora_manager_gui.core.records import (
 )
 from lora_manager_gui.core.safetensors import MODEL_EXTENSIONS, SafetensorsHeader, read_header
 from lora_manager_gui.core.sidecars import parse_sidecar
-from lora_manager_gui.core.sidecars.base import SidecarContext, SidecarFields, read_json_file
+from lora_manager_gui.core.sidecars.base_models import normalize_base_model
+from lora_manager_gui.core.sidecars.base import SidecarContext, SidecarFields, read_sidecar
 from lora_manager_gui.core.sidecars.header import header_fields
 from lora_manager_gui.core.sidecars.merge import merge, rank
+from lora_manager_gui.core.sidecars.validation import clean_json
 from lora_manager_gui.core.sidecars.registry import PARSE_ORDER, PLAIN_JSON_KIND, plain_json_format
 
 # Parse order (from the registry): sidecars that may know the local file's SHA-256 first, so a model
@@ -56,6 +60,9 @@ class ParsedGroup:
     issues: list[ImportIssue] = field(default_factory=list)
     formats: list[str] = field(default_factory=list)
     not_on_civitai: bool = False
+    # The model file's SHA-256 as a sidecar knows it (Lora Manager, Stability Matrix, sd-civitai-browser-plus),
+    # upper-case; the store may seed the hash cache with it for the model file's (size, mtime_ns).
+    file_sha256: str | None = None
 
 
 def check_model_file(entry: FileEntry, options: ImportOptions) -> ImportIssue | None:
@@ -98,9 +105,13 @@ def _load(group: SidecarGroup, options: ImportOptions, issues: list[ImportIssue]
         sidecars = sorted(sidecars, key=lambda s: _PARSE_ORDER.get(s[0], 9))
     for kind, entry in sidecars:
         try:
-            loaded.append((kind, entry, read_json_file(entry.path, options.max_sidecar_bytes, size=entry.size)))
+            data, problems = read_sidecar(entry.path, options.max_sidecar_bytes, size=entry.size)
         except FileProblemError as exc:
             issues.append(ImportIssue(entry.path, exc.error_class, exc.message))
+            continue
+        loaded.append((kind, entry, data))
+        for message in problems:  # values no column can hold, left out of the document
+            issues.append(ImportIssue(entry.path, INVALID_METADATA, message))
     return loaded
 
 
@@ -187,6 +198,8 @@ def parse_group(
             continue
         sha = sha or fields.file_sha256
         parsed.append(fields)
+        for message in fields.problems:  # items a parser left out (a malformed preview image, ...)
+            issues.append(ImportIssue(entry.path, INVALID_METADATA, message))
     if not parsed:
         if not issues and loaded:
             result.status = STATUS_NOT_A_SIDECAR
@@ -211,7 +224,9 @@ def parse_group(
     if not merged.base_model and header is not None:  # the header read by the check above
         merged = merge(parsed + [header_fields(model.path, header, full=False)])
     best = next(e for _, e in group.sidecars if e.path == merged.path)
+    issues.extend(storable_json(merged))
     result.record = build_record(merged, model, best, result.formats)
+    result.file_sha256 = merged.file_sha256
     result.status = STATUS_IMPORTED
     return result
 
@@ -255,7 +270,7 @@ def build_record(merged: SidecarFields, model: FileEntry, best: FileEntry, forma
         "last_ingested_at": None,
         "created_at": None,
         "updated_at": None,
-        "base_model": merged.base_model,
+        "base_model": normalize_base_model(merged.base_model),
         "model_type": merged.model_type,
         "civitai_model_id": merged.civitai_model_id,
         "civitai_version_id": merged.civitai_version_id,
@@ -264,4 +279,22 @@ def build_record(merged: SidecarFields, model: FileEntry, best: FileEntry, forma
         "file_size_bytes": model.size,
         "file_mtime_ns": model.mtime_ns,
         "file_missing": False,
+        "preview_images": merged.preview_images,
     })
+
+
+def storable_json(merged: SidecarFields) -> list[ImportIssue]:
+    """Make `extra` and `stats` writable as JSON (orjson writes at most 254 levels; what the standard
+    library decoded was cleaned already): what cannot be written is left out, one issue each."""
+    issues = []
+    for name in ("extra", "stats"):
+        value = getattr(merged, name)
+        if not value:
+            continue
+        try:
+            orjson.dumps(value)
+        except (TypeError, orjson.JSONEncodeError):
+            cleaned, problems = clean_json(value)
+            setattr(merged, name, cleaned or ({} if name == "extra" else None))
+            issues.extend(ImportIssue(merged.path, INVALID_METADATA, f"{name}: {m}") for m in problems)
+    return issues

@@ -19,7 +19,7 @@ from operator import itemgetter, not_
 from lora_manager_gui.core.sidecars.base import SidecarFields
 from lora_manager_gui.core.sidecars.registry import PRECEDENCE
 
-_SKIP = {"format", "path", "extra", "not_on_civitai", "model_file_names"}
+_SKIP = {"format", "path", "extra", "not_on_civitai", "model_file_names", "problems"}
 _MERGED = tuple(f.name for f in fields(SidecarFields) if f.name not in _SKIP)
 _MERGED_SET = frozenset(_MERGED)
 _EMPTY = (None, "", [], {})  # `value in _EMPTY` is is_empty(value): identity or equality with each
@@ -99,4 +99,5 @@ def merge_one(source: SidecarFields) -> SidecarFields:
     out.extra = dict(source.extra)
     out.model_file_names = list(dict.fromkeys(source.model_file_names))  # names are strings: hashable
     out.not_on_civitai = bool(source.not_on_civitai)
+    out.problems = list(source.problems)
     return out
