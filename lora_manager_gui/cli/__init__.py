@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "library",
     "stacks",
     "identify",
+    "headers",
 )
 
 

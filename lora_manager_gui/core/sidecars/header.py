@@ -8,6 +8,7 @@ from lora_manager_gui.core.safetensors import SafetensorsHeader
 from lora_manager_gui.core.sidecars.base import SidecarFields, upper_hex
 from lora_manager_gui.core.sidecars.base_models import normalize_base_model
 from lora_manager_gui.core.sidecars.training_tags import rank_training_tags
+from lora_manager_gui.core.sidecars.validation import repair_text
 
 FORMAT = "safetensors_header"
 MAX_SUGGESTED_TAGS = 10
@@ -66,26 +67,34 @@ def suggested_triggers(header: SafetensorsHeader, limit: int = MAX_SUGGESTED_TAG
     return rank_training_tags(header.metadata_json("ss_tag_frequency"), header.metadata_json("ss_dataset_dirs"), limit)
 
 
+def _text(meta: dict[str, str], key: str) -> str:
+    """A metadata value, trimmed, "" for none; lone surrogates (JSON escapes can hold them) repaired."""
+    value = meta.get(key)
+    return repair_text(value.strip()) if isinstance(value, str) else ""
+
+
 def header_fields(path: str, header: SafetensorsHeader, *, full: bool) -> SidecarFields:
     """With `full`, everything usable (name, triggers, description); else only the base model."""
     meta = header.metadata
     out = SidecarFields(format=FORMAT, path=path)
-    out.base_model, out.sd_version = base_model_of(meta)
+    base, out.sd_version = base_model_of(meta)
+    out.base_model = repair_text(base) if base else None
     if not full:
         return out
     stem = os.path.splitext(os.path.basename(path))[0]
-    title = (meta.get("modelspec.title") or "").strip()
-    output_name = (meta.get("ss_output_name") or "").strip()
+    title = _text(meta, "modelspec.title")
+    output_name = _text(meta, "ss_output_name")
     out.name = title or (output_name if output_name and output_name != "None" else "") or stem
-    out.description = (meta.get("modelspec.description") or "").strip() or None
-    out.author_username = (meta.get("modelspec.author") or "").strip() or None
-    out.trained_words = suggested_triggers(header)
-    tags = (meta.get("modelspec.tags") or "").strip()
+    out.description = _text(meta, "modelspec.description") or None
+    out.author_username = _text(meta, "modelspec.author") or None
+    out.trained_words = [repair_text(t) for t in suggested_triggers(header)]
+    tags = _text(meta, "modelspec.tags")
     out.tags = [t.strip() for t in tags.split(",") if t.strip()] if tags else []
-    sha = upper_hex(meta.get("modelspec.hash_sha256", "").removeprefix("0x"))
+    sha = upper_hex(_text(meta, "modelspec.hash_sha256").removeprefix("0x"))
     if sha and len(sha) == 64:
         out.extra["modelspec.hash_sha256"] = sha  # embedded hashes can be wrong: kept, never trusted
     for key in ("ss_network_module", "ss_network_dim", "ss_network_alpha", "ss_sd_model_name", "modelspec.architecture"):
-        if meta.get(key) and meta[key] != "None":
-            out.extra[key] = meta[key]
+        value = _text(meta, key)
+        if value and value != "None":
+            out.extra[key] = value
     return out
