@@ -182,6 +182,9 @@ class ImportItem:
     model_file: LibraryFile | None = None
     issues: list[ImportIssue] = field(default_factory=list)
     previous_adapter_id: int | None = None
+    # The model file's SHA-256 as a sidecar knows it (upper-case), for the hash cache: the store may
+    # write it for model_file's (path, size_bytes, mtime_ns) when the cache has no entry valid for them.
+    file_sha256: str | None = None
 
     @property
     def model_path(self) -> str | None:

@@ -41,7 +41,7 @@ from lora_manager_gui.services.import_parse import FolderModels, prepare_chunk
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SEED = 20240611
 EXPECTED_CASES = 37391
-EXPECTED_DIGEST = "55183f6a8d79e96097bfec03ad5a6bd82647bf71b5b7f62e5f7cacec798cec50"
+EXPECTED_DIGEST = "b168f9576549147b5a02903aea7a4e5df106541eb84d8fd00aa2659a32c61434"
 
 KINDS = ("json", "civitai_info", "civitai_api_info", "lora_manager", "stability_matrix")
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from lora_manager_gui.cli import run
+from lora_manager_gui.core.discovery import ImportOptions
 from lora_manager_gui.db import adapters
 from lora_manager_gui.db.models import Adapter
 from lora_manager_gui.services.header_import import import_headers
@@ -124,3 +125,33 @@ def test_import_headers_service_reports_progress_and_outcome(dbx, lora_tree) -> 
     assert [r.name for r in report.imported] == ["Alpha"] and report.imported[0].base_model == "SDXL 1.0"
     assert report.outcome().status == "done" and report.outcome().changes.adapters
     assert seen[0].done == 0 and seen[-1].stage == "done" and seen[-1].done == 1
+
+
+def test_a_sidecar_sha256_seeds_the_hash_cache_so_the_file_is_not_hashed(dbx, lora_tree) -> None:
+    """What the import hands the store (ImportItem.file_sha256) and hash_cache.seed_from_sidecars:
+    the hasher then answers from the cache. A valid computed entry is never replaced by a seed."""
+    from lora_manager_gui.core.discovery import scan_root
+    from lora_manager_gui.core.hashing import CachedHash
+    from lora_manager_gui.core.sidecars.group import folder_index
+    from lora_manager_gui.db import hash_cache
+    from lora_manager_gui.services.hasher import HashService
+    from lora_manager_gui.services.import_parse import prepare_chunk
+
+    sha = stability_matrix_cm_info()["Hashes"]["SHA256"]
+    lora_tree.write("s/m.cm-info.json", stability_matrix_cm_info())
+    model = lora_tree.model("s/m.safetensors")
+    lora_tree.civitai_model("s/n.json", "No hash")
+    lora_tree.model("s/n.safetensors")
+    scan = scan_root(str(lora_tree.root))
+    items = prepare_chunk(str(lora_tree.root), scan.groups, scan.models, folder_index(scan.models), {}, ImportOptions()).items
+    known = {Path(i.key).name: i.file_sha256 for i in items}
+    assert known == {"m": sha, "n": None}
+    seeds = [(i.model_file.path, i.model_file.size_bytes, i.model_file.mtime_ns, i.file_sha256) for i in items if i.file_sha256]
+    assert dbx.call_sync(hash_cache.seed_from_sidecars, seeds) == 1
+    results = asyncio.run(HashService(dbx).hash_paths([str(model)]))
+    assert results[0].cached and results[0].sha256 == sha  # not read: the true hash of these bytes differs
+    # A computed entry for the file as it is now wins over any later seed.
+    st = model.stat()
+    dbx.call_sync(hash_cache.put, CachedHash(str(model), st.st_size, st.st_mtime_ns, "C" * 64, None, None))
+    dbx.call_sync(hash_cache.seed_from_sidecars, seeds)
+    assert dbx.call_sync(hash_cache.get_any, str(model)).sha256 == "C" * 64

@@ -20,6 +20,8 @@ _OLD_NSFW = {"none": 1, "soft": 2, "mature": 4, "x": 8}  # CivitAI's image nsfw 
 
 
 def media_type(url: str, declared: Any = None) -> str:
+    if declared == "image" or declared == "video":  # what CivitAI writes: answered first
+        return declared
     if isinstance(declared, str) and declared.strip().lower() in ("image", "video", "audio"):
         return declared.strip().lower()
     path = url.split("?", 1)[0].split("#", 1)[0].lower()
@@ -34,23 +36,25 @@ def _level(value: Any) -> int | None:
     return None
 
 
-def _size(value: Any) -> int | None:
-    return value if type(value) is int and 0 < value < 2**31 else None
-
-
 def web_url(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     url = value.strip()
-    if not url or len(url) > MAX_URL_CHARS or not url.lower().startswith(("https://", "http://")):
+    if not url.startswith(("https://", "http://")) and not url[:8].lower().startswith(("https://", "http://")):
         return None
-    if any(ch in url for ch in "\x00\r\n\t "):
+    if len(url) > MAX_URL_CHARS or not url.isprintable() or " " in url:  # no control characters or spaces
         return None
     return url
 
 
 def preview_image(url: str, kind: Any = None, nsfw_level: Any = None, width: Any = None, height: Any = None) -> dict[str, Any]:
-    return {"url": url, "type": media_type(url, kind), "nsfw_level": _level(nsfw_level), "width": _size(width), "height": _size(height)}
+    return {
+        "url": url,
+        "type": media_type(url, kind),
+        "nsfw_level": nsfw_level if type(nsfw_level) is int and 0 <= nsfw_level < INT64 else _level(nsfw_level),
+        "width": width if type(width) is int and 0 < width < 2**31 else None,
+        "height": height if type(height) is int and 0 < height < 2**31 else None,
+    }
 
 
 def images_of(items: Any, where: Callable[[], str], problems: list[str]) -> list[dict[str, Any]]:
