@@ -190,3 +190,14 @@ def test_base_models_from_sidecars_are_normalized_in_the_record(tmp_path: Path) 
     lm = parse_sidecar("lora_manager", "x.metadata.json", {"model_name": "X", "base_model": "SDXL"}, SidecarContext())
     entry = FileEntry(str(tmp_path / "x.safetensors"), "x.safetensors", "x.safetensors", 1, 1)
     assert build_record(lm, entry, entry, ["lora_manager"]).base_model == "SDXL 1.0"
+
+
+def test_sentence_captions_are_counted_by_word() -> None:
+    captions = {
+        "a photo of zxq woman standing in a park with trees": 1,
+        "zxq woman sitting on a bench, smiling at the camera": 1,
+        "close-up portrait of zxq woman with red hair and freckles": 1,
+    }
+    ranked = rank_training_tags({"img": captions}, {"img": {"n_repeats": 1, "img_count": 3}})
+    assert ranked[0] == "zxq" and ranked[-1] == "woman"  # in every caption; "woman" is generic: last
+    assert all(len(word) >= 3 and " " not in word for word in ranked)

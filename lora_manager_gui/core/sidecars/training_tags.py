@@ -6,6 +6,7 @@ and of nearly every other LoRA. The real trigger is, in this order:
      `<repeats>_<token> <class>` convention), when the captions use it or there are no captions;
   2. a tag in nearly every image of its dataset (>= 90 %) that is not a generic booru tag;
   3. the other specific tags, by frequency; generic tags come last.
+Captions written as sentences are counted by word, as A1111's metadata editor does.
 """
 from __future__ import annotations
 
@@ -70,9 +71,31 @@ def _frequencies(freq: Any) -> dict[str, dict[str, int]]:
     return out
 
 
+SENTENCE_TAGS = 16  # captions whose "tags" average this many characters are sentences (as A1111 judges)
+_WORD = re.compile(r"[-_\w']+")
+_STOPWORDS = frozenset({"the", "and", "with", "her", "his", "their", "wearing", "from", "that", "this", "are", "has",
+                        "have", "into", "its", "for", "while", "who", "which", "there", "background"})
+
+
+def _as_words(datasets: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Sentence captions counted by word (of 3 characters or more), as A1111's editor shows them."""
+    tags = [t for d in datasets.values() for t in d]
+    if not tags or sum(map(len, tags)) / len(tags) < SENTENCE_TAGS:
+        return datasets
+    out: dict[str, dict[str, int]] = {}
+    for name, counts in datasets.items():
+        words: dict[str, int] = {}
+        for text, n in counts.items():
+            for word in dict.fromkeys(w.casefold() for w in _WORD.findall(text)):  # once per caption
+                if len(word) >= 3 and word not in _STOPWORDS:
+                    words[word] = words.get(word, 0) + n
+        out[name] = words
+    return out
+
+
 def rank_training_tags(freq: Any, dirs: Any = None, limit: int = 10) -> list[str]:
     """Up to `limit` suggested triggers, best first (see the module's docstring)."""
-    datasets = _frequencies(freq)
+    datasets = _as_words(_frequencies(freq))
     images = _image_counts(dirs)
     totals: dict[str, int] = {}
     shown: dict[str, str] = {}  # plain form -> the first spelling seen
