@@ -66,17 +66,34 @@ def images_of(items: Any, where: Callable[[], str], problems: list[str]) -> list
         problems.append(f"field '{where()}' must be a list of images, got {type(items).__name__}: left out")
         return []
     out: list[dict[str, Any]] = []
+    append = out.append
     for i, item in enumerate(items):
-        url = web_url(item.get("url")) if isinstance(item, dict) else None
-        if url is None:
-            if not (isinstance(item, dict) and isinstance(item.get("url"), str)):  # a local path is no problem
-                problems.append(f"field '{where()}[{i}]' is not an image with a URL: left out")
-            continue
-        level = item.get("nsfwLevel")
-        if level is None:
-            level = item.get("nsfw")
-        out.append(preview_image(url, item.get("type"), level, item.get("width"), item.get("height")))
-        if len(out) >= MAX_IMAGES:
+        url = item.get("url") if type(item) is dict else None
+        if type(url) is str and url.startswith("https://") and " " not in url and "\n" not in url and len(url) <= MAX_URL_CHARS:
+            # CivitAI's shape, checked inline (a model JSON lists up to 10 images per version); a
+            # control character left in is harmless in the column and refused by the HTTP client
+            kind = item.get("type")
+            level = item.get("nsfwLevel")
+            width = item.get("width")
+            height = item.get("height")
+            append({
+                "url": url,
+                "type": kind if kind == "image" or kind == "video" else media_type(url, kind),
+                "nsfw_level": level if type(level) is int and 0 <= level < 2**63 else _level(item.get("nsfw") if level is None else level),
+                "width": width if type(width) is int and 0 < width < 2**31 else None,
+                "height": height if type(height) is int and 0 < height < 2**31 else None,
+            })
+        else:
+            url = web_url(url)
+            if url is None:
+                if not (isinstance(item, dict) and isinstance(item.get("url"), str)):  # a local path is no problem
+                    problems.append(f"field '{where()}[{i}]' is not an image with a URL: left out")
+                continue
+            level = item.get("nsfwLevel")
+            if level is None:
+                level = item.get("nsfw")
+            append(preview_image(url, item.get("type"), level, item.get("width"), item.get("height")))
+        if i >= MAX_IMAGES - 1 and len(out) >= MAX_IMAGES:
             break
     return out
 
