@@ -26,6 +26,7 @@ from lora_manager_gui.core.records import UNREADABLE, UNREADABLE_NAME
 from lora_manager_gui.core.tasks import ItemProblem, ProblemKind
 from lora_manager_gui.core.safetensors import MODEL_EXTENSIONS
 from lora_manager_gui.core.sidecars import SIDECAR_SUFFIXES, sidecar_kind
+from lora_manager_gui.core.sidecars.registry import parser_set_version
 from lora_manager_gui.core.sidecars.base import DEFAULT_MAX_SIDECAR_BYTES
 from lora_manager_gui.core.walk_entries import (
     FileEntry,
@@ -99,9 +100,9 @@ _by_name = attrgetter("name")
 
 def options_key(options: ImportOptions) -> bytes:
     """A digest of what in the options changes a folder's meaning: a fingerprint taken under other
-    options never matches."""
+    options, or by another parser set (core/sidecars/registry.py), never matches."""
     salt = repr((options.ignore_patterns, options.follow_symlinks, options.min_model_bytes, options.max_model_bytes,
-                 options.max_sidecar_bytes, options.check_safetensors))
+                 options.max_sidecar_bytes, options.check_safetensors, parser_set_version()))
     return hashlib.blake2b(salt.encode("utf-8", "surrogateescape"), digest_size=32).digest()
 
 

@@ -82,6 +82,8 @@ class AdapterRecord:
     file_size_bytes: int | None = None
     file_mtime_ns: int | None = None
     file_missing: bool = False
+    # m0005: preview images and videos the sidecars list, [{"url", "type", "nsfw_level", "width", "height"}]
+    preview_images: list[dict[str, Any]] = field(default_factory=list)
 
 
 ADAPTER_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(AdapterRecord))
@@ -181,6 +183,9 @@ class ImportItem:
     model_file: LibraryFile | None = None
     issues: list[ItemProblem] = field(default_factory=list)
     previous_adapter_id: int | None = None
+    # The model file's SHA-256 as a sidecar knows it (upper-case), for the hash cache: the store may
+    # write it for model_file's (path, size_bytes, mtime_ns) when the cache has no entry valid for them.
+    file_sha256: str | None = None
 
     @property
     def model_path(self) -> str | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from lora_manager_gui.core.records import reduce_named_tuple
+from lora_manager_gui.core.sidecars.registry import parser_set_version
 from lora_manager_gui.core.tasks import ItemProblem
 
 
@@ -47,7 +48,8 @@ class SidecarGroup:
     models: list[FileEntry] = field(default_factory=list)  # same base name, any model extension
 
     def sidecar_signature(self) -> str:
-        parts = [e.signature() for _, e in self.sidecars] + ["#"] + [m.signature() for m in self.models]
+        """The files' (name, size, mtime_ns) and the parser set that read them (a new one re-reads)."""
+        parts = [e.signature() for _, e in self.sidecars] + ["#" + parser_set_version()] + [m.signature() for m in self.models]
         return "\x1e".join(parts)
 
     def __reduce__(self) -> tuple[Any, ...]:

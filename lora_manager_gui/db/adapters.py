@@ -32,7 +32,7 @@ _TEXT_KEEP_FILLED = (
     "primary_file_sha256", "primary_file_download_url", "sd_version", "activation_text", "base_model",
     "model_type", "notes", "visibility",
 )
-_JSON_LIST_KEEP_FILLED = ("tags", "trained_words", "triggers", "sources")
+_JSON_LIST_KEEP_FILLED = ("tags", "trained_words", "triggers", "sources", "preview_images")
 _NULLABLE_KEEP_FILLED = (
     "primary_file_size_kb", "supports_generation", "stats", "civitai_model_id", "civitai_version_id",
 )

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from lora_manager_gui.core.hashing import CachedHash
-from lora_manager_gui.db.fields import utc_now
+from lora_manager_gui.db.fields import to_utc_text, utc_now
 from lora_manager_gui.db.models import HashCacheEntry, database_proxy
 
 CHUNK = 400  # rows per statement, well below SQLite's variable limit
@@ -94,6 +94,26 @@ def put_many(entries: Iterable[CachedHash]) -> int:
     with database_proxy.atomic():
         for start in range(0, len(rows), CHUNK // 6):
             HashCacheEntry.insert_many(rows[start : start + CHUNK // 6]).on_conflict_replace().execute()
+    return len(rows)
+
+
+def seed_from_sidecars(entries: Iterable[tuple[str, int, int, str]]) -> int:
+    """Entries (path, size_bytes, mtime_ns, sha256) for model files whose SHA-256 a sidecar knows
+    (Lora Manager, Stability Matrix, sd-civitai-browser-plus: ImportItem.file_sha256), so they are
+    not hashed to be identified. An entry still valid for the file (same size and mtime_ns, from
+    hashing or an earlier seed) is never replaced; a stale one is. Run inside the caller's transaction."""
+    rows = [(path, size, mtime, sha.upper()) for path, size, mtime, sha in entries if sha and len(sha) == 64]
+    if not rows:
+        return 0
+    now = to_utc_text(utc_now())
+    cursor = database_proxy.cursor()
+    cursor.executemany(
+        "INSERT INTO hash_cache (path, size_bytes, mtime_ns, sha256, autov3, hashed_at) VALUES (?, ?, ?, ?, NULL, ?)"
+        " ON CONFLICT (path) DO UPDATE SET size_bytes = excluded.size_bytes, mtime_ns = excluded.mtime_ns,"
+        " sha256 = excluded.sha256, autov3 = NULL, hashed_at = excluded.hashed_at"
+        " WHERE hash_cache.size_bytes <> excluded.size_bytes OR hash_cache.mtime_ns <> excluded.mtime_ns",
+        [(*row, now) for row in rows],
+    )
     return len(rows)
 
 

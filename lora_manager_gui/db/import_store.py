@@ -35,7 +35,7 @@ from lora_manager_gui.core.records import (
     reduce_named_tuple,
 )
 from lora_manager_gui.core.tasks import ItemProblem, ProblemKind
-from lora_manager_gui.db import import_sources, library_files
+from lora_manager_gui.db import hash_cache, import_sources, library_files
 from lora_manager_gui.db.adapters import CHUNK_ROWS, _UPSERT, _adapter_rows
 from lora_manager_gui.db.fields import json_text, to_utc_text, utc_now
 from lora_manager_gui.db.import_rows import RowGuard, display_text
@@ -102,6 +102,7 @@ class StoreItem(NamedTuple):
     file_row: list[Any] | None  # values for library_files' upsert (adapter id set at store time)
     source_row: list[Any]  # values for import_sources' upsert (adapter id and status set at store time)
     filled: int  # coverage_mask of the record
+    seed: tuple[str, int, int, str] | None = None  # (path, size, mtime_ns, sha256) a sidecar knows: hash_cache
 
     def __reduce__(self) -> tuple[Any, ...]:
         return reduce_named_tuple(self)
@@ -139,8 +140,18 @@ def store_items(items: list[ImportItem], problems: list[ItemProblem] | None = No
             file_row=next(file_iter) if item.model_file else None,
             source_row=source_row,
             filled=coverage_mask(rec) if rec else 0,
+            seed=_seed(item),
         ))
     return out
+
+
+def _seed(item: ImportItem) -> tuple[str, int, int, str] | None:
+    """The hash cache entry a sidecar's SHA-256 gives the group's model file (Stability Matrix,
+    Lora Manager): that file is then not hashed to be identified. Only for a group that imported."""
+    sha, model = item.file_sha256, item.model_file
+    if not sha or model is None or item.status == "failed":
+        return None
+    return (model.path, model.size_bytes, model.mtime_ns, sha)
 
 
 def _refuse_rows(items: list[ImportItem], adapter_rows: list[list[Any]],
@@ -346,6 +357,9 @@ def _store_rows(rows: list[StoreItem], present: Callable[[str], bool], claims: d
         library_files.upsert_file_rows(linked, link=True)
         library_files.upsert_file_rows(unlinked, link=False)
         import_sources.upsert_source_rows(sources)
+        seeds = [item.seed for item in rows if item.seed is not None]
+        if seeds:
+            hash_cache.seed_from_sidecars(seeds)
     existing.update(written)
     return outcome
 

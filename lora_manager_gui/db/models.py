@@ -68,6 +68,7 @@ class Adapter(BaseModel):
     file_size_bytes = IntegerField(null=True)
     file_mtime_ns = IntegerField(null=True)
     file_missing = BooleanField(default=False)  # the model file was not found by the latest import
+    preview_images = JSONField(default=list)  # m0005: [{url, type, nsfw_level, width, height}] from the sidecars
 
     class Meta:
         table_name = "adapter"

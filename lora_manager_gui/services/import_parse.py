@@ -106,6 +106,7 @@ def prepare_chunk(root: str, groups: list[SidecarGroup], models: Mapping[str, Fi
             model_file=library_file(parsed.model, root, parsed.model_problem) if parsed.model else None,
             issues=parsed.issues,
             previous_adapter_id=stored_ids.get(group.key),
+            file_sha256=parsed.file_sha256,
         ))
     return out
 

@@ -40,9 +40,10 @@ from lora_manager_gui.services.import_parse import FolderModels, prepare_chunk
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SEED = 20240611
-EXPECTED_CASES = 37418
-# Problems are core.tasks.ItemProblem since issue 12 (same path, class and message; another repr).
-EXPECTED_DIGEST = "1713ccd55701dae21a523989cc469d579083731f59219b8cc99cee3247536455"
+EXPECTED_CASES = 37391
+# Problems are core.tasks.ItemProblem since issue 12 (same path, class and message; another repr);
+# the sidecar mappings of issue 13 add fields (preview images, Stability Matrix's, activation-text words).
+EXPECTED_DIGEST = "a9efb7dbf98a0bc8de4f4f5fd1e84fcc353af5f91a3c19cb527dd6f132329de0"
 
 KINDS = ("json", "civitai_info", "civitai_api_info", "lora_manager", "stability_matrix")
 

@@ -6,15 +6,17 @@ tags, ...) and say which field is wrong; unknown keys are kept in `extra`, never
 from __future__ import annotations
 
 import json
-
-import orjson
+import math
 import os
 import stat
+
+import orjson
 from dataclasses import dataclass, field
 from typing import Any
 
 from lora_manager_gui.core.errors import FileProblemError
 from lora_manager_gui.core.files import READ_FLAGS, read_up_to
+from lora_manager_gui.core.sidecars.validation import INT64, clean_json
 from lora_manager_gui.core.records import INVALID_JSON, INVALID_METADATA, MISSING_MODEL_FILE, TOO_LARGE, UNREADABLE, UNSAFE_PATH
 
 DEFAULT_MAX_SIDECAR_BYTES = 32 * 1024 * 1024  # a CivitAI model JSON with every version and image is a few MB
@@ -74,10 +76,13 @@ class SidecarFields:
     notes: str | None = None
     weight: float | None = None  # a preferred weight (A1111 "preferred weight", Lora Manager usage tips)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Preview images and videos the source lists: {"url", "type", "nsfw_level", "width", "height"} (see previews.py)
+    preview_images: list[dict[str, Any]] = field(default_factory=list)
     # Hints, not columns:
     file_sha256: str | None = None  # SHA-256 of the local model file, when the sidecar knows it
     model_file_names: list[str] = field(default_factory=list)  # names the metadata gives the model file
     not_on_civitai: bool = False  # a `{}` .civitai.info: looked up, not found
+    problems: list[str] = field(default_factory=list)  # fields or items left out as invalid (invalid_metadata)
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,16 @@ def read_json_file(path: str, max_bytes: int = DEFAULT_MAX_SIDECAR_BYTES, *, siz
     `size`: what the walk's stat of this regular file saw, which saves a second stat (~2 us of
     ~100 us a group); the file is then opened non-blocking, so that one replaced by a FIFO since
     reads as empty instead of waiting for a writer."""
+    return decode_json(path, read_sidecar_bytes(path, max_bytes, size=size))
+
+
+def read_sidecar(path: str, max_bytes: int = DEFAULT_MAX_SIDECAR_BYTES, *, size: int | None = None) -> tuple[Any, list[str]]:
+    """read_json_file, with the values no column can hold left out (validation.clean_json): the
+    decoded document and the problems found (each an invalid_metadata issue of the file)."""
+    return decode_json_checked(path, read_sidecar_bytes(path, max_bytes, size=size))
+
+
+def read_sidecar_bytes(path: str, max_bytes: int = DEFAULT_MAX_SIDECAR_BYTES, *, size: int | None = None) -> bytes:
     flags = READ_FLAGS
     if size is None:
         try:
@@ -118,7 +133,7 @@ def read_json_file(path: str, max_bytes: int = DEFAULT_MAX_SIDECAR_BYTES, *, siz
         raise TooLargeError(path, f"the file grew over the {max_bytes:,}-byte limit while being read")
     if not raw and size:
         raise SidecarUnreadableError(path, "the file changed while the import ran (it is now empty or not a regular file)")
-    return decode_json(path, raw)
+    return raw
 
 
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
@@ -131,6 +146,26 @@ def decode_json(path: str, raw: bytes) -> Any:
         return orjson.loads(raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw)
     except orjson.JSONDecodeError:
         pass
+    return _decode_slowly(path, raw)
+
+
+def decode_json_checked(path: str, raw: bytes) -> tuple[Any, list[str]]:
+    """decode_json, and the problems of a document only the standard library would decode (NaN,
+    Infinity, lone surrogates, huge integers, deep nesting), left out of it by clean_json. What
+    orjson decodes holds none of those: it is returned as it is."""
+    if not raw.strip():
+        raise InvalidJsonError(path, "the file is empty")
+    try:
+        return orjson.loads(raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw), _NO_PROBLEMS
+    except orjson.JSONDecodeError:
+        pass
+    return clean_json(_decode_slowly(path, raw))
+
+
+_NO_PROBLEMS: list[str] = []  # shared, never appended to
+
+
+def _decode_slowly(path: str, raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -144,6 +179,13 @@ def decode_json(path: str, raw: bytes) -> Any:
 
 
 # --- typed field access -----------------------------------------------------------------------
+
+
+def _digits(value: Any) -> str:
+    """A number for an error message, never thousands of digits long."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= INT64:
+        return f"an integer of {value.bit_length()} bits"
+    return repr(value)[:40]
 
 
 def _kind(value: Any) -> str:
@@ -197,38 +239,52 @@ class Fields:
 
     def int(self, key: str) -> int | None:
         value = self.obj.get(key)
-        if type(value) is int:  # not a bool (an int subclass): the common case, answered first
+        if type(value) is int and -INT64 <= value < INT64:  # not a bool (an int subclass): the common case
             return value
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
             raise self._bad(key, "an integer", value)
+        if not -INT64 <= value < INT64:  # SQLite's INTEGER is 64-bit: a bigger one is no id or count
+            raise InvalidMetadataError(self.path, f"field '{self.where}{key}' must be an integer within 64 bits, got {_digits(value)}")
         return int(value)
 
     def id(self, key: str) -> int | None:
         """A CivitAI id: an integer, or a string of digits; anything else ("Model not found") is no id."""
         value = self.obj.get(key)
-        if type(value) is int:
+        if type(value) is int and -INT64 <= value < INT64:
             return value
         if isinstance(value, str):
             # isdecimal, not isdigit: "²" is a digit that int() refuses (the group failed on it)
-            return int(value) if value.strip().isdecimal() else None
+            digits = value.strip()
+            if not digits.isdecimal():
+                return None
+            if len(digits) > 19 or int(digits) >= INT64:  # len first: int() of a huge string is slow
+                raise InvalidMetadataError(self.path, f"field '{self.where}{key}' must be an id within 64 bits, got {len(digits)} digits")
+            return int(digits)
         return self.int(key)
 
     def float(self, key: str) -> float | None:
         value = self.obj.get(key)
-        if type(value) is float:  # sizeKB, weights: the common case, answered first
+        if type(value) is float and value - value == 0.0:  # sizeKB, weights: finite, the common case
             return value
         if value is None:
             return None
         if isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 raise self._bad(key, "a number", value) from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self._bad(key, "a number", value)
-        return float(value)
+        else:
+            try:
+                number = float(value)
+            except OverflowError:  # an int beyond any float
+                number = math.inf
+        if not math.isfinite(number):
+            raise InvalidMetadataError(self.path, f"field '{self.where}{key}' must be a finite number, got {_digits(value)}")
+        return number
 
     def bool(self, key: str) -> bool | None:
         value = self.obj.get(key)

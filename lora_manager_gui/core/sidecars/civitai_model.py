@@ -67,3 +67,8 @@ def parse(path: str, data: Any, ctx: SidecarContext, *, fmt: str = FORMAT) -> Si
     a1111.apply_a1111_keys(out, top)
     out.extra = top.extra(MAPPED_KEYS)
     return out
+
+
+def parse_api_info(path: str, data: Any, ctx: SidecarContext) -> SidecarFields:
+    """sd-civitai-browser-plus's `.api_info.json`: a model object under its own format name."""
+    return parse(path, data, ctx, fmt="civitai_api_info")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from lora_manager_gui.core.sidecars.base import Fields, SidecarContext, SidecarFields, upper_hex
+from lora_manager_gui.core.sidecars.preview_images import images_of
 
 FORMAT = "civitai_info"
 
@@ -15,6 +16,11 @@ VERSION_KEYS = frozenset(
         "creator", "description", "nsfwLevel", "availability", "downloadUrl",
     }
 )
+
+
+def is_version_object(data: Any) -> bool:
+    """A CivitAI model-version object: `modelId` and a `model` object."""
+    return isinstance(data, dict) and "modelId" in data and isinstance(data.get("model"), dict)
 
 
 def primary_file(files: list[Fields]) -> Fields | None:
@@ -68,6 +74,9 @@ def apply_version(out: SidecarFields, version: Fields, files: list[Fields] | Non
         out.primary_file_sha256 = file_sha256(primary)
         out.primary_file_download_url = primary.str("downloadUrl") or version.str("downloadUrl")
     out.model_file_names = [n for n in (f.str("name") for f in files) if n]
+    images = version.obj.get("images")
+    if images:
+        out.preview_images = images_of(images, lambda: version.where + "images", out.problems)
 
 
 def parse_version_object(path: str, data: Any, ctx: SidecarContext, *, fmt: str = FORMAT) -> SidecarFields:

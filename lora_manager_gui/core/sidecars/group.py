@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+
+import orjson
 import posixpath
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,14 +28,17 @@ from lora_manager_gui.core.records import (
     derive_triggers,
 )
 from lora_manager_gui.core.safetensors import MODEL_EXTENSIONS, SafetensorsHeader, read_header
-from lora_manager_gui.core.sidecars import civitai_model, parse_sidecar
-from lora_manager_gui.core.sidecars.base import SidecarContext, SidecarFields, read_json_file
+from lora_manager_gui.core.sidecars import parse_sidecar
+from lora_manager_gui.core.sidecars.base_models import normalize_base_model
+from lora_manager_gui.core.sidecars.base import SidecarContext, SidecarFields, read_sidecar
 from lora_manager_gui.core.sidecars.header import header_fields
 from lora_manager_gui.core.sidecars.merge import merge, rank
+from lora_manager_gui.core.sidecars.validation import clean_json
+from lora_manager_gui.core.sidecars.registry import PARSE_ORDER, PLAIN_JSON_KIND, plain_json_format
 
-# Parse order: sidecars that may know the local file's SHA-256 first, so a model JSON can pick its
-# version by hash.
-_PARSE_ORDER = {"lora_manager": 0, "civitai_info": 1, "stability_matrix": 2, "json": 3, "civitai_api_info": 4}
+# Parse order (from the registry): sidecars that may know the local file's SHA-256 first, so a model
+# JSON can pick its version by hash.
+_PARSE_ORDER = PARSE_ORDER
 log = logging.getLogger(__name__)
 _EXT_ORDER = {ext: i for i, ext in enumerate(MODEL_EXTENSIONS)}
 _NO_NAMES: frozenset[str] = frozenset()
@@ -55,6 +60,9 @@ class ParsedGroup:
     issues: list[ImportIssue] = field(default_factory=list)
     formats: list[str] = field(default_factory=list)
     not_on_civitai: bool = False
+    # The model file's SHA-256 as a sidecar knows it (Lora Manager, Stability Matrix, sd-civitai-browser-plus),
+    # upper-case; the store may seed the hash cache with it for the model file's (size, mtime_ns).
+    file_sha256: str | None = None
 
 
 def check_model_file(entry: FileEntry, options: ImportOptions) -> ImportIssue | None:
@@ -97,9 +105,13 @@ def _load(group: SidecarGroup, options: ImportOptions, issues: list[ImportIssue]
         sidecars = sorted(sidecars, key=lambda s: _PARSE_ORDER.get(s[0], 9))
     for kind, entry in sidecars:
         try:
-            loaded.append((kind, entry, read_json_file(entry.path, options.max_sidecar_bytes, size=entry.size)))
+            data, problems = read_sidecar(entry.path, options.max_sidecar_bytes, size=entry.size)
         except FileProblemError as exc:
             issues.append(ImportIssue(entry.path, exc.error_class, exc.message))
+            continue
+        loaded.append((kind, entry, data))
+        for message in problems:  # values no column can hold, left out of the document
+            issues.append(ImportIssue(entry.path, INVALID_METADATA, message))
     return loaded
 
 
@@ -177,7 +189,7 @@ def parse_group(
     sha = None
     parsed: list[SidecarFields] = []
     for kind, entry, data in loaded:
-        if kind == "json" and not group.models and not civitai_model.is_model_object(data) and not _is_version_object(data):
+        if kind == PLAIN_JSON_KIND and not group.models and plain_json_format(data).needs_model_file:
             continue  # a stray .json (workflow, config) beside no model file: not a sidecar
         try:
             fields = parse_sidecar(kind, entry.path, data, SidecarContext(folder_names, sha))
@@ -186,6 +198,8 @@ def parse_group(
             continue
         sha = sha or fields.file_sha256
         parsed.append(fields)
+        for message in fields.problems:  # items a parser left out (a malformed preview image, ...)
+            issues.append(ImportIssue(entry.path, INVALID_METADATA, message))
     if not parsed:
         if not issues and loaded:
             result.status = STATUS_NOT_A_SIDECAR
@@ -210,13 +224,11 @@ def parse_group(
     if not merged.base_model and header is not None:  # the header read by the check above
         merged = merge(parsed + [header_fields(model.path, header, full=False)])
     best = next(e for _, e in group.sidecars if e.path == merged.path)
+    issues.extend(storable_json(merged))
     result.record = build_record(merged, model, best, result.formats)
+    result.file_sha256 = merged.file_sha256
     result.status = STATUS_IMPORTED
     return result
-
-
-def _is_version_object(data: Any) -> bool:
-    return isinstance(data, dict) and "modelId" in data and isinstance(data.get("model"), dict)
 
 
 def build_record(merged: SidecarFields, model: FileEntry, best: FileEntry, formats: list[str]) -> AdapterRecord:
@@ -258,7 +270,7 @@ def build_record(merged: SidecarFields, model: FileEntry, best: FileEntry, forma
         "last_ingested_at": None,
         "created_at": None,
         "updated_at": None,
-        "base_model": merged.base_model,
+        "base_model": normalize_base_model(merged.base_model),
         "model_type": merged.model_type,
         "civitai_model_id": merged.civitai_model_id,
         "civitai_version_id": merged.civitai_version_id,
@@ -267,4 +279,22 @@ def build_record(merged: SidecarFields, model: FileEntry, best: FileEntry, forma
         "file_size_bytes": model.size,
         "file_mtime_ns": model.mtime_ns,
         "file_missing": False,
+        "preview_images": merged.preview_images,
     })
+
+
+def storable_json(merged: SidecarFields) -> list[ImportIssue]:
+    """Make `extra` and `stats` writable as JSON (orjson writes at most 254 levels; what the standard
+    library decoded was cleaned already): what cannot be written is left out, one issue each."""
+    issues = []
+    for name in ("extra", "stats"):
+        value = getattr(merged, name)
+        if not value:
+            continue
+        try:
+            orjson.dumps(value)
+        except (TypeError, orjson.JSONEncodeError):
+            cleaned, problems = clean_json(value)
+            setattr(merged, name, cleaned or ({} if name == "extra" else None))
+            issues.extend(ImportIssue(merged.path, INVALID_METADATA, f"{name}: {m}") for m in problems)
+    return issues

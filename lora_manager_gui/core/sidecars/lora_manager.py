@@ -9,6 +9,7 @@ from typing import Any
 
 from lora_manager_gui.core.sidecars.base import Fields, SidecarContext, SidecarFields, upper_hex
 from lora_manager_gui.core.sidecars.civitai_version import parse_version_object
+from lora_manager_gui.core.sidecars.preview_images import add_images, images_of, preview_image, web_url
 
 FORMAT = "lora_manager"
 MAPPED_KEYS = frozenset(
@@ -44,6 +45,12 @@ def parse(path: str, data: Any, ctx: SidecarContext) -> SidecarFields:
     if file_name:
         out.model_file_names = [file_name] + out.model_file_names
     out.weight = _usage_strength(top.get("usage_tips"))
+    if isinstance(civitai, dict) and civitai.get("customImages"):  # a local-only model's own images
+        custom = images_of(civitai["customImages"], lambda: "civitai.customImages", out.problems)
+        out.preview_images = add_images(list(out.preview_images), custom)
+    preview = web_url(top.get("preview_url"))  # usually a local path, which the previews service finds itself
+    if preview is not None:
+        out.preview_images = add_images([preview_image(preview, None, top.get("preview_nsfw_level"))], out.preview_images)
     out.extra = top.extra(MAPPED_KEYS)
     return out
 
@@ -57,4 +64,6 @@ def _usage_strength(raw: Any) -> float | None:
     except (ValueError, RecursionError):
         return None
     value = tips.get("strength") if isinstance(tips, dict) else None
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:  # NaN fails too
+        return None
+    return float(value)

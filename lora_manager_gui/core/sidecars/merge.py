@@ -1,6 +1,6 @@
 """Merging what several sidecars say about one model file, with a fixed precedence.
 
-Highest first (documented in docs/architecture.md):
+Highest first (registry.FORMATS holds the order; documented in docs/architecture.md):
   1. Lora Manager `.metadata.json`  - the user's library tool, with the local file's own SHA-256
   2. CivitAI model JSON (`.api_info.json`, or `.json` holding `modelVersions`) - the full model object
   3. Civitai Helper `.civitai.info`  - one version object
@@ -17,17 +17,9 @@ from itertools import compress
 from operator import itemgetter, not_
 
 from lora_manager_gui.core.sidecars.base import SidecarFields
+from lora_manager_gui.core.sidecars.registry import PRECEDENCE
 
-PRECEDENCE: tuple[str, ...] = (
-    "lora_manager",
-    "civitai_model",
-    "civitai_api_info",
-    "civitai_info",
-    "stability_matrix",
-    "a1111",
-    "safetensors_header",
-)
-_SKIP = {"format", "path", "extra", "not_on_civitai", "model_file_names"}
+_SKIP = {"format", "path", "extra", "not_on_civitai", "model_file_names", "problems"}
 _MERGED = tuple(f.name for f in fields(SidecarFields) if f.name not in _SKIP)
 _MERGED_SET = frozenset(_MERGED)
 _EMPTY = (None, "", [], {})  # `value in _EMPTY` is is_empty(value): identity or equality with each
@@ -42,8 +34,11 @@ _DEFAULTS = {
 _new = object.__new__
 
 
+_RANKS = {name: i for i, name in enumerate(PRECEDENCE)}
+
+
 def rank(fmt: str) -> int:
-    return PRECEDENCE.index(fmt) if fmt in PRECEDENCE else len(PRECEDENCE)
+    return _RANKS.get(fmt, len(PRECEDENCE))
 
 
 def is_empty(value: object) -> bool:
@@ -104,4 +99,5 @@ def merge_one(source: SidecarFields) -> SidecarFields:
     out.extra = dict(source.extra)
     out.model_file_names = list(dict.fromkeys(source.model_file_names))  # names are strings: hashable
     out.not_on_civitai = bool(source.not_on_civitai)
+    out.problems = list(source.problems)
     return out

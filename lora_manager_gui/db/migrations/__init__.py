@@ -14,6 +14,7 @@ from lora_manager_gui.db.migrations import (
     m0002_hash_civitai,
     m0003_browse_indexes,
     m0004_folder_fingerprints,
+    m0005_preview_images,
 )
 
 Migration = Callable[[Database], None]
@@ -24,6 +25,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m0002_hash_civitai.apply,
     m0003_browse_indexes.apply,
     m0004_folder_fingerprints.apply,
+    m0005_preview_images.apply,
 )
 
 LATEST_VERSION = len(MIGRATIONS)
