@@ -14,6 +14,7 @@ from lora_manager_gui.db.migrations import (
     m0002_hash_civitai,
     m0003_browse_indexes,
     m0004_folder_fingerprints,
+    m0007_user_data,
 )
 
 Migration = Callable[[Database], None]
@@ -24,6 +25,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     m0002_hash_civitai.apply,
     m0003_browse_indexes.apply,
     m0004_folder_fingerprints.apply,
+    # m0005 and m0006 (other branches) go before this one when merged; m0007 creates its tables
+    # IF NOT EXISTS, so its place in the sequence does not matter.
+    m0007_user_data.apply,
 )
 
 LATEST_VERSION = len(MIGRATIONS)

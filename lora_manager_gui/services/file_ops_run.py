@@ -1,0 +1,205 @@
+"""Running a planned file operation all-or-nothing, then storing what it changed.
+
+Steps, each recorded as it completes: create a missing destination folder, rename a file
+(no-clobber, services/file_ops_fs.py), or, across volumes, copy it verified. When every file is in
+place, the sources of the copies are deleted. A failure at any step (permission, disk full, a
+destination that appeared meanwhile) undoes the completed steps in reverse order: renames are
+renamed back, copies deleted, deleted sources copied back from their verified copies, created
+folders removed when empty. Then, in one database transaction, the rows follow the files
+(db/file_rows.py) and the operation log records the moves; if that fails, the files go back too.
+
+`fault(step, move)` is called after each completed step (tests inject failures there).
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from lora_manager_gui.core.tasks import ItemProblem, ProblemKind
+from lora_manager_gui.services.file_ops_fs import CrossDeviceError, copy_verified, fsync_dir, rename_noreplace
+from lora_manager_gui.services.file_ops_plan import FileMove
+from lora_manager_gui.services import file_ops_trash
+
+log = logging.getLogger(__name__)
+
+FaultHook = Callable[[int, FileMove], None]
+
+
+class StepKind(StrEnum):
+    MKDIR = "mkdir"
+    RENAME = "rename"
+    COPY = "copy"
+    UNLINK_SOURCE = "unlink_source"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    kind: StepKind
+    move: FileMove | None = None
+    folder: str = ""
+
+
+class FileOpError(Exception):
+    """The operation could not complete; every completed step was undone."""
+
+    def __init__(self, problem: ItemProblem, rollback_problems: Sequence[ItemProblem] = ()) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+        self.rollback_problems = list(rollback_problems)
+
+
+def classify(exc: BaseException) -> ProblemKind:
+    if isinstance(exc, OSError):
+        if exc.errno == errno.ENOSPC or exc.errno == getattr(errno, "EDQUOT", -1):
+            return ProblemKind.DISK_FULL
+        if isinstance(exc, FileExistsError):
+            return ProblemKind.UNSAFE_PATH
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return ProblemKind.UNREADABLE
+        if isinstance(exc, FileNotFoundError):
+            return ProblemKind.MISSING_MODEL_FILE
+    return ProblemKind.INTERNAL
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        where = exc.filename2 or exc.filename
+        text = exc.strerror or str(exc)
+        return f"{text}: {where}" if where else text
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class Transaction:
+    """The completed steps of one operation, to undo on failure."""
+
+    fault: FaultHook | None = None
+    steps: list[Step] = field(default_factory=list)
+    copied: int = 0
+    touched_dirs: set[str] = field(default_factory=set)
+
+    def _done(self, step: Step) -> None:
+        self.steps.append(step)
+        if self.fault is not None and step.move is not None:
+            self.fault(len(self.steps), step.move)
+
+    def _ensure_dir(self, folder: str) -> None:
+        missing: list[str] = []
+        probe = folder
+        while probe and not os.path.isdir(probe):
+            missing.append(probe)
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                break
+            probe = parent
+        for path in reversed(missing):
+            os.mkdir(path)
+            self.steps.append(Step(StepKind.MKDIR, folder=path))
+
+    def move(self, move: FileMove) -> None:
+        self._ensure_dir(os.path.dirname(move.dst))
+        self.touched_dirs.update((os.path.dirname(move.src), os.path.dirname(move.dst)))
+        file_ops_trash.before_move(move)
+        try:
+            rename_noreplace(move.src, move.dst)
+        except CrossDeviceError:
+            copy_verified(move.src, move.dst)
+            self.copied += 1
+            self._done(Step(StepKind.COPY, move))
+            return
+        except BaseException:
+            file_ops_trash.after_failed_move(move)
+            raise
+        self._done(Step(StepKind.RENAME, move))
+
+    def trash_to_system(self, path: str, is_model: bool) -> FileMove:
+        """send2trash, then find where it went (for undo); a step like a rename."""
+        dst = file_ops_trash.send_to_system_trash(path)
+        move = FileMove(path, dst, is_model, to_trash=True)
+        self.touched_dirs.add(os.path.dirname(path))
+        self._done(Step(StepKind.RENAME, move))
+        return move
+
+    def delete_copied_sources(self) -> None:
+        for step in [s for s in self.steps if s.kind is StepKind.COPY]:
+            assert step.move is not None
+            os.unlink(step.move.src)
+            self._done(Step(StepKind.UNLINK_SOURCE, step.move))
+
+    def finish(self) -> None:
+        for folder in self.touched_dirs:
+            fsync_dir(folder)
+        for step in self.steps:
+            if step.move is not None and step.kind is not StepKind.UNLINK_SOURCE:
+                file_ops_trash.after_move(step.move)
+
+    def rollback(self) -> list[ItemProblem]:
+        """Undo the completed steps, newest first. Returns what could not be undone (each logged)."""
+        problems: list[ItemProblem] = []
+        for step in reversed(self.steps):
+            try:
+                self._undo(step)
+            except OSError as exc:
+                path = step.move.src if step.move else step.folder
+                log.error("rolling back %s of %s failed: %s", step.kind, path, exc)
+                problems.append(ItemProblem(path, classify(exc), f"could not be put back: {describe(exc)}"))
+        self.steps.clear()
+        return problems
+
+    @staticmethod
+    def _undo(step: Step) -> None:
+        move = step.move
+        if step.kind is StepKind.MKDIR:
+            try:
+                os.rmdir(step.folder)
+            except OSError:
+                pass  # not empty: something else lives there now
+        elif step.kind is StepKind.RENAME:
+            assert move is not None
+            back = move.inverse()
+            file_ops_trash.before_move(back)
+            rename_noreplace(back.src, back.dst)
+            file_ops_trash.after_move(back)
+        elif step.kind is StepKind.COPY:
+            assert move is not None
+            os.unlink(move.dst)
+        elif step.kind is StepKind.UNLINK_SOURCE:
+            assert move is not None
+            copy_verified(move.dst, move.src)
+
+
+def run_moves(moves: Sequence[FileMove], fault: FaultHook | None = None, *,
+              system_trash: file_ops_trash.TrashMode | None = None) -> tuple[Transaction, list[FileMove]]:
+    """Make every move or none (blocking); returns the transaction and the moves as made (a file
+    sent to the system trash went where the trash put it). Raises FileOpError after rolling back.
+
+    `system_trash` AUTO or SYSTEM: moves into the trash go to the system trash instead of their
+    planned app-trash destination (AUTO falls back to that destination where there is none)."""
+    tx = Transaction(fault)
+    made: list[FileMove] = []
+    current: FileMove | None = None
+    try:
+        for current in moves:
+            if current.to_trash and system_trash in (file_ops_trash.TrashMode.AUTO, file_ops_trash.TrashMode.SYSTEM):
+                try:
+                    made.append(tx.trash_to_system(current.src, current.is_model))
+                    continue
+                except file_ops_trash.NoSystemTrashError:
+                    if system_trash is file_ops_trash.TrashMode.SYSTEM:
+                        raise
+            tx.move(current)
+            made.append(current)
+        tx.delete_copied_sources()
+    except BaseException as exc:
+        rollback_problems = tx.rollback()
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        path = current.src if current is not None else ""
+        problem = ItemProblem(path, classify(exc), f"{describe(exc)}; nothing was moved")
+        raise FileOpError(problem, rollback_problems) from exc
+    tx.finish()
+    return tx, made
