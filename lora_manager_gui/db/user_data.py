@@ -279,3 +279,99 @@ def delete_collection(name: str) -> bool:
         CollectionMemberRow.delete().where(CollectionMemberRow.collection == row.id).execute()
         row.delete_instance()
     return True
+
+
+# --- what the services need about adapters -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterKey:
+    """How a backup finds an adapter again: SHA-256 when known, else the path relative to its root."""
+
+    adapter_id: int
+    name: str
+    version: str
+    file_path: str | None
+    tags: tuple[str, ...]
+    base_model: str | None
+    sha256: str | None
+    rel_path: str | None
+
+
+_KEY_SQL = (
+    "SELECT a.id, a.name, a.version, a.file_path, a.tags, COALESCE(NULLIF(a.base_model, ''), a.sd_version), "
+    "COALESCE(h.sha256, a.primary_file_sha256), "
+    "(SELECT f.rel_path FROM library_file f WHERE f.adapter_id = a.id ORDER BY f.missing, f.id LIMIT 1) "
+    "FROM adapter a LEFT JOIN hash_cache h ON h.path = a.file_path"
+)
+
+
+def _key(row: tuple[object, ...]) -> AdapterKey:
+    import json
+
+    try:
+        tags = tuple(str(t) for t in json.loads(row[4] or "[]"))  # type: ignore[arg-type]
+    except ValueError:
+        tags = ()
+    sha = str(row[6]).upper() if row[6] else None
+    return AdapterKey(int(row[0]), str(row[1]), str(row[2] or ""), row[3], tags, row[5], sha, row[7])  # type: ignore[arg-type]
+
+
+def adapter_key(adapter_id: int) -> AdapterKey | None:
+    row = database_proxy.execute_sql(_KEY_SQL + " WHERE a.id = ?", (adapter_id,)).fetchone()
+    return None if row is None else _key(row)
+
+
+def adapter_keys(adapter_ids: Iterable[int] | None = None) -> list[AdapterKey]:
+    if adapter_ids is None:
+        return [_key(r) for r in database_proxy.execute_sql(_KEY_SQL + " ORDER BY a.id").fetchall()]
+    out = []
+    ids = list(adapter_ids)
+    for start in range(0, len(ids), 400):
+        batch = ids[start:start + 400]
+        marks = ",".join("?" * len(batch))
+        out += [_key(r) for r in database_proxy.execute_sql(_KEY_SQL + f" WHERE a.id IN ({marks})", batch).fetchall()]
+    return out
+
+
+def resolve_adapter(ref: str) -> int | None:
+    """An adapter id from what a person types: an id, a model file path, or a name."""
+    text = ref.strip()
+    if text.isdigit():
+        row = database_proxy.execute_sql("SELECT id FROM adapter WHERE id = ?", (int(text),)).fetchone()
+        if row:
+            return int(row[0])
+    import os
+
+    path = os.path.abspath(text)
+    for sql in ("SELECT id FROM adapter WHERE file_path = ?", "SELECT adapter_id FROM library_file WHERE path = ? AND adapter_id IS NOT NULL"):
+        row = database_proxy.execute_sql(sql, (path,)).fetchone()
+        if row:
+            return int(row[0])
+    rows = database_proxy.execute_sql("SELECT id FROM adapter WHERE name = ? COLLATE NOCASE", (text,)).fetchall()
+    return int(rows[0][0]) if len(rows) == 1 else None
+
+
+def find_for_restore(sha256: str | None, rel_path: str | None, name: str | None, version: str | None) -> int | None:
+    """The adapter a backup entry names: by SHA-256, else relative path, else name and version."""
+    if sha256:
+        sha = sha256.upper()
+        for sql in ("SELECT a.id FROM hash_cache h JOIN adapter a ON a.file_path = h.path WHERE h.sha256 = ?",
+                    "SELECT f.adapter_id FROM hash_cache h JOIN library_file f ON f.path = h.path "
+                    "WHERE h.sha256 = ? AND f.adapter_id IS NOT NULL",
+                    "SELECT id FROM adapter WHERE upper(primary_file_sha256) = ?"):
+            row = database_proxy.execute_sql(sql + " LIMIT 1", (sha,)).fetchone()
+            if row:
+                return int(row[0])
+    if rel_path:
+        row = database_proxy.execute_sql(
+            "SELECT adapter_id FROM library_file WHERE rel_path_lower = ? AND adapter_id IS NOT NULL LIMIT 1",
+            (rel_path.lower(),)).fetchone()
+        if row:
+            return int(row[0])
+    if name is not None:
+        row = database_proxy.execute_sql("SELECT id FROM adapter WHERE name = ? AND version = ?",
+                                         (name, version or "")).fetchone()
+        if row:
+            return int(row[0])
+    return None
