@@ -80,12 +80,15 @@ class Transaction:
     fault: FaultHook | None = None
     steps: list[Step] = field(default_factory=list)
     copied: int = 0
+    file_steps: int = 0
     touched_dirs: set[str] = field(default_factory=set)
 
     def _done(self, step: Step) -> None:
+        """A file step completed; `fault` gets its number (1 = the first file moved or copied)."""
         self.steps.append(step)
+        self.file_steps += 1
         if self.fault is not None and step.move is not None:
-            self.fault(len(self.steps), step.move)
+            self.fault(self.file_steps, step.move)
 
     def _ensure_dir(self, folder: str) -> None:
         missing: list[str] = []
