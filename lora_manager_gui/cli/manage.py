@@ -103,12 +103,19 @@ def register(subparsers: Any) -> None:
     rs.set_defaults(handler=cmd_restore)
 
 
-def _run(args: argparse.Namespace, work: Callable[[Library], Awaitable[T]]) -> T | None:
+class _Failed:
+    """What _run returns when the command could not run (the message is printed)."""
+
+
+FAILED: Any = _Failed()
+
+
+def _run(args: argparse.Namespace, work: Callable[[Library], Awaitable[T]]) -> T:
     try:
         return with_library(args.db, work)
     except (UserDataError, TemplateError, ValueError) as exc:
         print(f"lora-manager: error: {exc}", file=sys.stderr)
-        return None
+        return FAILED
 
 
 def _print(args: argparse.Namespace, doc: dict[str, Any], text: str) -> None:
@@ -155,7 +162,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         return await edit(library.db, library.pool, await _adapter_ids(library, args.adapters), change, formats=formats)
 
     report = _run(args, work)
-    if report is None:
+    if report is FAILED:
         return 2
     _print(args, report.to_json(), f"{len(report.edited)} edited, {report.unchanged} unchanged, "
            f"{len(report.sidecars_written)} sidecar(s) written{_problems_text(report.problems)}")
@@ -183,7 +190,7 @@ def cmd_collection(args: argparse.Namespace) -> int:
         return {"removed": await library.db.call(store.remove_from_collection, args.name, ids)}
 
     result = _run(args, work)
-    if result is None:
+    if result is FAILED:
         return 2
     if args.json:
         print(json.dumps({"collections": result} if isinstance(result, list) else result, ensure_ascii=False, indent=2))
@@ -196,6 +203,8 @@ def cmd_collection(args: argparse.Namespace) -> int:
 
 
 def _report_op(args: argparse.Namespace, result: Any) -> int:
+    if result is FAILED:
+        return 2
     if result is None:
         if args.json:
             print(json.dumps({"operation_id": None, "message": "nothing to do"}))
@@ -245,7 +254,9 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
     if args.list:
         entries = _run(args, lambda lib: lib.db.call(operation_log.entries))
-        docs = [e.to_json() for e in entries or []]
+        if entries is FAILED:
+            return 2
+        docs = [e.to_json() for e in entries]
         _print(args, {"operations": docs}, "\n".join(
             f"{d['id']}\t{d['state']}\t{d['kind']}\t{d['files']} file(s)\t{d['description']}" for d in docs) or "no operations")
         return 0
@@ -268,7 +279,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
                                       mode=TrashMode(args.trash), dry_run=args.dry_run)
 
         out = _run(args, clean)
-        if out is None:
+        if out is FAILED:
             return 2
         plan, result = out
         if args.json:
@@ -280,7 +291,10 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     async def work(lib: Library) -> Any:
         return await lib.db.call(dup.find_duplicate_groups), await lib.db.call(dup.find_version_groups)
 
-    groups, versions = _run(args, work) or ([], [])
+    found = _run(args, work)
+    if found is FAILED:
+        return 2
+    groups, versions = found
     doc = {"duplicates": [g.to_json() for g in groups], "versions": [v.to_json() for v in versions],
            "groups": len(groups), "redundant_files": sum(len(g.files) - 1 for g in groups)}
     text = []
@@ -300,7 +314,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         query = BrowseQuery(search=args.search)
         return await lib.db.call(count_adapters, query), await lib.db.call(fetch_adapters, query, 0, args.limit)
 
-    total, rows = _run(args, work) or (0, [])
+    found = _run(args, work)
+    if found is FAILED:
+        return 2
+    total, rows = found
     doc = {"total": total, "adapters": [asdict(r) for r in rows]}
     text = "\n".join(f"{r.id}\t{r.name}\t{r.version}\t{r.base_model or ''}\t{r.creator or ''}\t{r.file_path or ''}"
                      for r in rows)
@@ -312,7 +329,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from lora_manager_gui.services.user_data_backup import backup
 
     report = _run(args, lambda lib: backup(lib.db, lib.pool, args.out))
-    if report is None:
+    if report is FAILED:
         return 2
     _print(args, report.to_json(), f"{report.adapters} adapter(s), {report.collections} collection(s) -> {report.path}")
     return 0
@@ -322,7 +339,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from lora_manager_gui.services.user_data_backup import restore
 
     report = _run(args, lambda lib: restore(lib.db, lib.pool, args.source))
-    if report is None:
+    if report is FAILED:
         return 2
     _print(args, report.to_json(), f"{report.restored} adapter(s), {report.collections} collection(s) restored"
            + _problems_text(report.problems))
