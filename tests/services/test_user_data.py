@@ -143,3 +143,32 @@ def test_duplicates_grouped_and_cleaned_up_undoably(dbx, pool, lora_tree: Librar
     assert dbx.call_sync(duplicates.find_duplicate_groups) == []
     asyncio.run(file_ops.undo(dbx, pool))
     assert {k: v for k, v in snapshot(lora_tree.root).items() if ".lora-manager-trash" not in k} == before
+
+
+def test_user_data_survives_an_identify_refresh_on_the_local_server(dbx, pool, lora_tree: LibraryTree, fake_civitai) -> None:
+    import hashlib
+
+    from lora_manager_gui.services.hasher import HashService
+    from lora_manager_gui.services.identify import identify
+    from tests.services.test_identify import client_for
+
+    model = add_lora(lora_tree, "one")
+    sha = hashlib.sha256(model.read_bytes()).hexdigest().upper()
+    fake_civitai.catalogue.add_synthetic(sha, version_id=9001, model_id=5001)
+    asyncio.run(import_and_hash(dbx, pool, [str(lora_tree.root)]))
+    aid = _id(dbx, "one")
+    asyncio.run(edit(dbx, pool, [aid], CHANGE, formats=SidecarFormats.none()))
+    before = dbx.call_sync(store.get, aid)
+
+    async def refresh() -> object:
+        hasher = HashService(dbx, workers=1, rotational=lambda d: False)
+        client = client_for(fake_civitai)
+        try:
+            return await identify(dbx, client, hasher, [str(model)], recheck_not_found_days=0)
+        finally:
+            await client.close()
+            hasher.close()
+
+    report = asyncio.run(refresh())
+    assert report.found == 1
+    assert dbx.call_sync(store.get, aid) == before
