@@ -2,7 +2,8 @@
 
 Steps, each recorded as it completes: create a missing destination folder, rename a file
 (no-clobber, services/file_ops_fs.py), or, across volumes, copy it verified. When every file is in
-place, the sources of the copies are deleted. A failure at any step (permission, disk full, a
+place, Lora Manager sidecars get their `file_name` / `file_path` updated (atomically, the original
+bytes kept), then the sources of the copies are deleted. A failure at any step (permission, disk full, a
 destination that appeared meanwhile) undoes the completed steps in reverse order: renames are
 renamed back, copies deleted, deleted sources copied back from their verified copies, created
 folders removed when empty. Then, in one database transaction, the rows follow the files
@@ -13,18 +14,23 @@ folders removed when empty. Then, in one database transaction, the rows follow t
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from lora_manager_gui.core.tasks import ItemProblem, ProblemKind
-from lora_manager_gui.services.file_ops_fs import CrossDeviceError, copy_verified, fsync_dir, rename_noreplace
+from lora_manager_gui.services.file_ops_fs import (
+    CrossDeviceError, atomic_write, copy_verified, fsync_dir, rename_noreplace,
+)
 from lora_manager_gui.services.file_ops_plan import FileMove
 from lora_manager_gui.services import file_ops_trash
 
 log = logging.getLogger(__name__)
+LM_SUFFIX = ".metadata.json"
 
 FaultHook = Callable[[int, FileMove], None]
 
@@ -34,6 +40,7 @@ class StepKind(StrEnum):
     RENAME = "rename"
     COPY = "copy"
     UNLINK_SOURCE = "unlink_source"
+    REWRITE = "rewrite"  # a Lora Manager sidecar's file_name / file_path updated (original kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +48,7 @@ class Step:
     kind: StepKind
     move: FileMove | None = None
     folder: str = ""
+    original: bytes = b""  # REWRITE: the bytes to put back
 
 
 class FileOpError(Exception):
@@ -127,6 +135,23 @@ class Transaction:
         self._done(Step(StepKind.RENAME, move))
         return move
 
+    def update_lora_manager_paths(self, moves: Sequence[FileMove]) -> None:
+        """Lora Manager's `.metadata.json` names its model file (`file_name`, `file_path`): once
+        the files are in place, those follow too (atomically; the original bytes kept for rollback).
+        Files going to or coming from the trash are left as they are."""
+        models = {os.path.splitext(m.dst)[0].casefold(): m.dst for m in moves if m.is_model}
+        for move in moves:
+            if move.is_model or move.to_trash or move.from_trash or not move.dst.lower().endswith(LM_SUFFIX):
+                continue
+            model = models.get(move.dst[: -len(LM_SUFFIX)].casefold())
+            if model is None:
+                continue
+            original, updated = lora_manager_paths(move.dst, model)
+            if updated is None:
+                continue
+            atomic_write(move.dst, updated)
+            self._done(Step(StepKind.REWRITE, move, original=original))
+
     def delete_copied_sources(self) -> None:
         for step in [s for s in self.steps if s.kind is StepKind.COPY]:
             assert step.move is not None
@@ -137,7 +162,7 @@ class Transaction:
         for folder in self.touched_dirs:
             fsync_dir(folder)
         for step in self.steps:
-            if step.move is not None and step.kind is not StepKind.UNLINK_SOURCE:
+            if step.move is not None and step.kind in (StepKind.RENAME, StepKind.COPY):
                 file_ops_trash.after_move(step.move)
 
     def rollback(self) -> list[ItemProblem]:
@@ -173,6 +198,9 @@ class Transaction:
         elif step.kind is StepKind.UNLINK_SOURCE:
             assert move is not None
             copy_verified(move.dst, move.src)
+        elif step.kind is StepKind.REWRITE:
+            assert move is not None
+            atomic_write(move.dst, step.original)
 
 
 def run_moves(moves: Sequence[FileMove], fault: FaultHook | None = None, *,
@@ -196,6 +224,8 @@ def run_moves(moves: Sequence[FileMove], fault: FaultHook | None = None, *,
                         raise
             tx.move(current)
             made.append(current)
+        current = None
+        tx.update_lora_manager_paths(made)
         tx.delete_copied_sources()
     except BaseException as exc:
         rollback_problems = tx.rollback()
@@ -206,3 +236,33 @@ def run_moves(moves: Sequence[FileMove], fault: FaultHook | None = None, *,
         raise FileOpError(problem, rollback_problems) from exc
     tx.finish()
     return tx, made
+
+
+def lora_manager_paths(sidecar: str, model: str) -> tuple[bytes, bytes | None]:
+    """(original bytes, updated bytes or None when nothing to change or not a JSON object).
+
+    The two values are replaced in the text itself where they appear once, so the rest of the
+    file keeps its bytes (and an undo gives back the very same file); else the object is re-dumped."""
+    with open(sidecar, "rb") as f:
+        original = f.read()
+    try:
+        doc = json.loads(original)
+    except ValueError:
+        return original, None
+    if not isinstance(doc, dict):
+        return original, None
+    wanted = {"file_name": os.path.splitext(os.path.basename(model))[0], "file_path": model.replace(os.sep, "/")}
+    changes = {k: v for k, v in wanted.items() if k in doc and doc[k] != v}
+    if not changes:
+        return original, None
+    text = original.decode("utf-8", "surrogateescape")
+    for key, value in changes.items():
+        old = doc[key]
+        hits = [m for ascii_ in (False, True) if isinstance(old, str)
+                for m in re.finditer(re.escape(json.dumps(key)) + r"\s*:\s*" + re.escape(json.dumps(old, ensure_ascii=ascii_)), text)]
+        if len({(m.start(), m.end()) for m in hits}) != 1:
+            new = dict(doc, **changes)
+            return original, (json.dumps(new, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+        m = hits[0]
+        text = text[: m.start()] + f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}" + text[m.end():]
+    return original, text.encode("utf-8", "surrogateescape")

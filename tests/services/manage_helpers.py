@@ -18,7 +18,7 @@ def add_lora(tree: LibraryTree, rel_stem: str, *, name: str | None = None, paylo
     name = name or Path(rel_stem).name
     model = tree.model(rel_stem + ".safetensors", payload=payload or rel_stem.encode()[:64].ljust(16, b"\x00"))
     tree.write(rel_stem + ".metadata.json", {
-        "file_name": Path(rel_stem).name, "model_name": name, "base_model": "SDXL 1.0", "tags": ["style"],
+        "file_name": Path(rel_stem).name, "file_path": str(model).replace(os.sep, "/"), "model_name": name, "base_model": "SDXL 1.0", "tags": ["style"],
         "notes": "", "usage_tips": "{\"strength_min\": 0.5}", "favorite": False, "custom_key": {"kept": True},
         "civitai": {"id": version_id or abs(hash(rel_stem)) % 10**7, "modelId": model_id or abs(hash(name)) % 10**6,
                     "name": "v1", "baseModel": "SDXL 1.0", "model": {"name": name, "type": "LORA"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import os
 import shutil
 import subprocess
@@ -49,6 +50,7 @@ def test_move_carries_sidecars_and_previews_and_rows_follow(dbx, pool, lora_tree
     assert _rows(dbx, "SELECT count(*) FROM library_file WHERE path = ?", new) == [(1,)]
     assert _rows(dbx, "SELECT count(*) FROM hash_cache WHERE path = ?", new) == [(1,)]
     assert _rows(dbx, "SELECT file_path, json_file_path FROM adapter")[0][0] == new
+    assert json.loads((root / "b/one.metadata.json").read_text())["file_path"] == new.replace(os.sep, "/")
     assert result.outcome().changes.files and result.outcome().status.value == "done"
 
 
@@ -58,6 +60,8 @@ def test_rename_and_organize_with_preview(dbx, pool, lora_tree: LibraryTree) -> 
     renamed = asyncio.run(file_ops.rename(dbx, pool, str(root / "two.safetensors"), "deux: <new>"))
     assert renamed.error is None
     assert (root / "deux_ _new_.safetensors").is_file() and (root / "deux_ _new_.metadata.json").is_file()
+    lm = json.loads((root / "deux_ _new_.metadata.json").read_text())
+    assert lm["file_name"] == "deux_ _new_" and lm["custom_key"] == {"kept": True}
     before = snapshot(root)
     preview = asyncio.run(file_ops.organize(dbx, pool, "{base_model}/{creator}/{name}", dry_run=True))
     assert preview.dry_run and len(preview.plan.units) == 2 and snapshot(root) == before  # nothing happened
@@ -94,9 +98,10 @@ def test_an_existing_destination_is_never_overwritten(dbx, pool, lora_tree: Libr
     assert (root / "q").read_bytes() == b"q" and (root / "p").read_bytes() == b"p"
 
 
-@pytest.mark.parametrize("fail_at", [1, 2, 3, 4])
+@pytest.mark.parametrize("fail_at", [1, 2, 3, 4, 5, 8, 9, 10])
 def test_a_failure_at_each_step_rolls_back_every_file(dbx, pool, lora_tree: LibraryTree, fail_at: int) -> None:
-    """Steps: the model file, then each of its three companions; fail after each one."""
+    """Steps: one's model file, then each of its three companions (1-4), the same for two (5-8),
+    then the two Lora Manager sidecars' file_path updates (9, 10); fail after each."""
     _setup(dbx, pool, lora_tree, ["a/one", "a/two"])
     root = lora_tree.root
     before = snapshot(root)
@@ -207,7 +212,11 @@ def test_a_move_across_volumes_copies_verifies_and_keeps_the_hash(pool, db_path:
         before = {k: v for k, v in snapshot(vol1).items()}
         result = asyncio.run(file_ops.move_to_folder(dbx, pool, [str(vol1 / "one.safetensors")], str(vol2)))
         assert result.error is None
-        assert snapshot(vol2) == before and snapshot(vol1) == {}
+        moved_state = snapshot(vol2)
+        lm = json.loads(moved_state.pop("one.metadata.json"))
+        assert lm["file_path"] == str(vol2 / "one.safetensors")  # the one file whose content follows the move
+        assert moved_state == {k: v for k, v in before.items() if k != "one.metadata.json"} and snapshot(vol1) == {}
+        moved_state = snapshot(vol2)
         hasher = HashService(dbx, workers=1, rotational=lambda dev: False)
         try:
             (again,) = asyncio.run(hasher.hash_paths([str(vol2 / "one.safetensors")]))
@@ -220,7 +229,7 @@ def test_a_move_across_volumes_copies_verifies_and_keeps_the_hash(pool, db_path:
                 raise OSError(errno.EIO, "injected", move.dst)
 
         failed = asyncio.run(file_ops.move_to_folder(dbx, pool, [str(vol2 / "one.safetensors")], str(vol1), fault=fault))
-        assert failed.error is not None and snapshot(vol2) == before and snapshot(vol1) == {}
+        assert failed.error is not None and snapshot(vol2) == moved_state and snapshot(vol1) == {}
     finally:
         dbx.close()
 
