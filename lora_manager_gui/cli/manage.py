@@ -310,17 +310,29 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from lora_manager_gui.db.browse import BrowseQuery, count_adapters, fetch_adapters
 
+    from lora_manager_gui.db import user_data as store
+
     async def work(lib: Library) -> Any:
         query = BrowseQuery(search=args.search)
-        return await lib.db.call(count_adapters, query), await lib.db.call(fetch_adapters, query, 0, args.limit)
+        rows = await lib.db.call(fetch_adapters, query, 0, args.limit)
+        users = await lib.db.call(store.get_many, [r.id for r in rows])
+        return await lib.db.call(count_adapters, query), rows, users
 
     found = _run(args, work)
     if found is FAILED:
         return 2
-    total, rows = found
-    doc = {"total": total, "adapters": [asdict(r) for r in rows]}
-    text = "\n".join(f"{r.id}\t{r.name}\t{r.version}\t{r.base_model or ''}\t{r.creator or ''}\t{r.file_path or ''}"
-                     for r in rows)
+    total, rows, users = found
+    doc = {"total": total, "adapters": [dict(asdict(r), user=users[r.id].to_json() if r.id in users else None)
+                                        for r in rows]}
+
+    def marks(adapter_id: int) -> str:
+        data = users.get(adapter_id)
+        if data is None:
+            return ""
+        return ("*" if data.favorite else "") + (f"{data.rating}/5" if data.rating is not None else "")
+
+    text = "\n".join(f"{r.id}\t{r.name}\t{r.version}\t{r.base_model or ''}\t{r.creator or ''}\t{marks(r.id)}\t"
+                     f"{r.file_path or ''}" for r in rows)
     _print(args, doc, (text + "\n" if text else "") + f"{len(rows)} of {total} adapter(s)")
     return 0
 

@@ -80,9 +80,6 @@ class UserData:
         }
 
 
-_UNSET = object()
-
-
 @dataclass(frozen=True, slots=True)
 class UserDataEdit:
     """A change to some fields; `None` in a field means "leave it" (use `clear_*` to empty one)."""

@@ -25,7 +25,7 @@ from lora_manager_gui.db.file_rows import RowMove
 from lora_manager_gui.db.models import database_proxy
 from lora_manager_gui.db.operation_log import EntryState, LoggedMove, LoggedMoveKind
 from lora_manager_gui.services.executors import DatabaseExecutor, WorkPool
-from lora_manager_gui.services.file_ops_plan import FileMove, OperationPlan, OpKind, plan_moves
+from lora_manager_gui.services.file_ops_plan import FileMove, OperationPlan, OpKind, PlannedUnit, plan_moves
 from lora_manager_gui.services.file_ops_run import FaultHook, FileOpError, run_moves
 from lora_manager_gui.services.file_ops_trash import TrashMode, app_trash_folder, operation_label
 
@@ -224,8 +224,6 @@ async def _replay(db: DatabaseExecutor, pool: WorkPool, entry: operation_log.Log
     verb = "undo" if backwards else "redo"
     plan = OperationPlan(OpKind(entry.kind) if entry.kind in OpKind._value2member_map_ else OpKind.MOVE,
                          f"{verb} {entry.description}", problems=problems)
-    from lora_manager_gui.services.file_ops_plan import PlannedUnit
-
     if problems and not moves:
         return OperationResult(plan)
     plan.units = [PlannedUnit(moves[0].src, moves[0].dst, tuple(moves))]

@@ -25,6 +25,8 @@ def test_manage_commands(tmp_path: Path, lora_tree: LibraryTree, capsys) -> None
     assert code == 0 and listed["total"] == 1 and listed["adapters"][0]["name"] == "one"
     code, edited = _json(capsys, db + ["edit", "one", "--rating", "5", "--notes", "hi", "--weight", "0.8"])
     assert code == 0 and edited["edited"][0]["rating"] == 5 and len(edited["sidecars_written"]) == 2
+    code, listed = _json(capsys, db + ["list", "--search", "one"])
+    assert listed["adapters"][0]["user"]["rating"] == 5 and listed["adapters"][0]["user"]["preferred_weight"] == 0.8
     code, coll = _json(capsys, db + ["collection", "add", "best", "one", "two"])
     assert coll == {"added": 2}
     before = snapshot(lora_tree.root)

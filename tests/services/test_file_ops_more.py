@@ -118,3 +118,29 @@ def test_keep_rules(dbx, pool, lora_tree: LibraryTree) -> None:
     plan, dry = asyncio.run(duplicates.clean_up(dbx, pool, duplicates.KeepRule.MOST_METADATA, dry_run=True))
     assert dry.dry_run and plan.remove == (str(lora_tree.root / "bare/c2.safetensors"),)
     assert (lora_tree.root / "bare/c2.safetensors").exists()
+
+
+def test_progress_outcome_and_auto_trash_falls_back_to_the_app_trash(dbx, pool, lora_tree: LibraryTree, monkeypatch) -> None:
+    from lora_manager_gui.core.tasks import Stage
+    from lora_manager_gui.services import file_ops_trash
+    from lora_manager_gui.services.file_ops_trash import APP_TRASH_DIR, NoSystemTrashError, TrashMode
+
+    add_lora(lora_tree, "a/one")
+    asyncio.run(import_and_hash(dbx, pool, [str(lora_tree.root)]))
+
+    def no_trash(path: str) -> str:
+        raise NoSystemTrashError("no trash on this volume")
+
+    monkeypatch.setattr(file_ops_trash, "send_to_system_trash", no_trash)
+    seen = []
+    result = asyncio.run(file_ops.trash(dbx, pool, [str(lora_tree.root / "a/one.safetensors")], mode=TrashMode.AUTO,
+                                        progress=seen.append))
+    assert result.error is None and all(APP_TRASH_DIR in m.dst for m in result.moved)
+    assert seen[0].stage is Stage.MOVE and seen[0].total == 4 and seen[-1].stage is Stage.DONE and seen[-1].done == 4
+    outcome = result.outcome()
+    assert outcome.status.value == "done" and outcome.done == 1 and outcome.changes.files and outcome.changes.hashes
+    add_lora(lora_tree, "b/two")
+    asyncio.run(import_and_hash(dbx, pool, [str(lora_tree.root)]))
+    refused = asyncio.run(file_ops.trash(dbx, pool, [str(lora_tree.root / "b/two.safetensors")], mode=TrashMode.SYSTEM))
+    assert refused.error is not None and (lora_tree.root / "b/two.safetensors").exists()
+    assert refused.outcome().status.value == "failed"
