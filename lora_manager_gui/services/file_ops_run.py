@@ -49,6 +49,7 @@ class Step:
     move: FileMove | None = None
     folder: str = ""
     original: bytes = b""  # REWRITE: the bytes to put back
+    original_mtime_ns: int = 0
 
 
 class FileOpError(Exception):
@@ -146,11 +147,12 @@ class Transaction:
             model = models.get(move.dst[: -len(LM_SUFFIX)].casefold())
             if model is None:
                 continue
+            mtime_ns = os.stat(move.dst).st_mtime_ns
             original, updated = lora_manager_paths(move.dst, model)
             if updated is None:
                 continue
             atomic_write(move.dst, updated)
-            self._done(Step(StepKind.REWRITE, move, original=original))
+            self._done(Step(StepKind.REWRITE, move, original=original, original_mtime_ns=mtime_ns))
 
     def delete_copied_sources(self) -> None:
         for step in [s for s in self.steps if s.kind is StepKind.COPY]:
@@ -168,9 +170,10 @@ class Transaction:
     def rollback(self) -> list[ItemProblem]:
         """Undo the completed steps, newest first. Returns what could not be undone (each logged)."""
         problems: list[ItemProblem] = []
+        rewritten = {s.move: s for s in self.steps if s.kind is StepKind.REWRITE}
         for step in reversed(self.steps):
             try:
-                self._undo(step)
+                self._undo(step, rewritten)
             except OSError as exc:
                 path = step.move.src if step.move else step.folder
                 log.error("rolling back %s of %s failed: %s", step.kind, path, exc)
@@ -179,7 +182,7 @@ class Transaction:
         return problems
 
     @staticmethod
-    def _undo(step: Step) -> None:
+    def _undo(step: Step, rewritten: dict[FileMove | None, Step]) -> None:
         move = step.move
         if step.kind is StepKind.MKDIR:
             try:
@@ -197,10 +200,15 @@ class Transaction:
             os.unlink(move.dst)
         elif step.kind is StepKind.UNLINK_SOURCE:
             assert move is not None
-            copy_verified(move.dst, move.src)
+            rewrite = rewritten.get(move)
+            if rewrite is None:
+                copy_verified(move.dst, move.src)
+            else:  # the copy was updated since: the source gets its own bytes back
+                _write_new(move.src, rewrite.original, rewrite.original_mtime_ns)
         elif step.kind is StepKind.REWRITE:
             assert move is not None
             atomic_write(move.dst, step.original)
+            os.utime(move.dst, ns=(step.original_mtime_ns, step.original_mtime_ns))
 
 
 def run_moves(moves: Sequence[FileMove], fault: FaultHook | None = None, *,
@@ -236,6 +244,16 @@ def run_moves(moves: Sequence[FileMove], fault: FaultHook | None = None, *,
         raise FileOpError(problem, rollback_problems) from exc
     tx.finish()
     return tx, made
+
+
+def _write_new(path: str, data: bytes, mtime_ns: int) -> None:
+    """Create `path` (never over an existing file) with `data`, synced, with this mtime."""
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0), 0o644)
+    with os.fdopen(fd, "wb", closefd=True) as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.utime(path, ns=(mtime_ns, mtime_ns))
 
 
 def lora_manager_paths(sidecar: str, model: str) -> tuple[bytes, bytes | None]:

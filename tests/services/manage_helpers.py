@@ -58,3 +58,8 @@ def run(coro):  # noqa: ANN001, ANN201
 
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def mtimes(root: Path) -> dict[str, int]:
+    return {str(Path(folder, f).relative_to(root)): os.stat(Path(folder, f)).st_mtime_ns
+            for folder, _, files in os.walk(root) for f in files}

@@ -19,7 +19,7 @@ from lora_manager_gui.services.file_ops_fs import rename_noreplace
 from lora_manager_gui.services.file_ops_trash import APP_TRASH_DIR, TrashMode
 from lora_manager_gui.services.hasher import HashService
 from tests.conftest import LibraryTree
-from tests.services.manage_helpers import add_lora, import_and_hash, snapshot
+from tests.services.manage_helpers import add_lora, import_and_hash, mtimes, snapshot
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_a_failure_at_each_step_rolls_back_every_file(dbx, pool, lora_tree: Libr
     then the two Lora Manager sidecars' file_path updates (9, 10); fail after each."""
     _setup(dbx, pool, lora_tree, ["a/one", "a/two"])
     root = lora_tree.root
-    before = snapshot(root)
+    before, times = snapshot(root), mtimes(root)
     rows_before = _rows(dbx, "SELECT path FROM library_file ORDER BY path")
 
     def fault(step: int, move) -> None:  # noqa: ANN001
@@ -115,7 +115,7 @@ def test_a_failure_at_each_step_rolls_back_every_file(dbx, pool, lora_tree: Libr
                                                  str(root / "new/deep"), fault=fault))
     assert result.error is not None and result.error.kind.value == "disk_full"
     assert result.moved == [] and result.rollback_problems == []
-    assert snapshot(root) == before  # every file where it was, with its bytes
+    assert snapshot(root) == before and mtimes(root) == times  # every file where it was, with its bytes
     assert not (root / "new").exists()  # the folders made for it are gone too
     assert _rows(dbx, "SELECT path FROM library_file ORDER BY path") == rows_before
     assert _rows(dbx, "SELECT count(*) FROM operation_log") == [(0,)]
@@ -223,13 +223,16 @@ def test_a_move_across_volumes_copies_verifies_and_keeps_the_hash(pool, db_path:
             assert again.cached and hasher.files_hashed == 0  # the mtime kept: the cache entry still holds
         finally:
             hasher.close()
-        # a failure after the copy of a sidecar rolls back across volumes too
-        def fault(step: int, move) -> None:  # noqa: ANN001
-            if step == 3:
-                raise OSError(errno.EIO, "injected", move.dst)
+        # A failure at any step rolls back across volumes too: after a copy (1-4), after the Lora
+        # Manager sidecar's update (5), after deleting some or all of the sources (6-9).
+        for fail_at in (1, 3, 5, 6, 8, 9):
+            def fault(step: int, move, fail_at=fail_at) -> None:  # noqa: ANN001
+                if step == fail_at:
+                    raise OSError(errno.EIO, "injected", move.dst)
 
-        failed = asyncio.run(file_ops.move_to_folder(dbx, pool, [str(vol2 / "one.safetensors")], str(vol1), fault=fault))
-        assert failed.error is not None and snapshot(vol2) == moved_state and snapshot(vol1) == {}
+            failed = asyncio.run(file_ops.move_to_folder(dbx, pool, [str(vol2 / "one.safetensors")], str(vol1), fault=fault))
+            assert failed.error is not None and failed.rollback_problems == []
+            assert snapshot(vol2) == moved_state and snapshot(vol1) == {}, fail_at
     finally:
         dbx.close()
 
