@@ -144,3 +144,32 @@ def test_progress_outcome_and_auto_trash_falls_back_to_the_app_trash(dbx, pool, 
     refused = asyncio.run(file_ops.trash(dbx, pool, [str(lora_tree.root / "b/two.safetensors")], mode=TrashMode.SYSTEM))
     assert refused.error is not None and (lora_tree.root / "b/two.safetensors").exists()
     assert refused.outcome().status.value == "failed"
+
+
+def test_a_copy_that_does_not_match_is_removed(tmp_path: Path) -> None:
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"x" * 1000)
+    with pytest.raises(file_ops_fs.VerifyError):
+        file_ops_fs.copy_verified(str(src), str(tmp_path / "dst.bin"), expected_sha256="00" * 32)
+    assert not (tmp_path / "dst.bin").exists() and src.read_bytes() == b"x" * 1000
+    (tmp_path / "taken.bin").write_bytes(b"mine")
+    with pytest.raises(FileExistsError):
+        file_ops_fs.copy_verified(str(src), str(tmp_path / "taken.bin"))
+    assert (tmp_path / "taken.bin").read_bytes() == b"mine"
+
+
+def test_cli_trash_to_the_app_trash_and_undo(tmp_path: Path, lora_tree: LibraryTree, capsys) -> None:
+    import json
+
+    from lora_manager_gui.cli import run
+
+    db = ["--db", str(tmp_path / "lib.sqlite3")]
+    add_lora(lora_tree, "one")
+    assert run(db + ["import", str(lora_tree.root)]) == 0
+    before = snapshot(lora_tree.root)
+    capsys.readouterr()
+    assert run(db + ["trash", str(lora_tree.root / "one.safetensors"), "--trash", "app", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert len(doc["moved"]) == 4 and not (lora_tree.root / "one.safetensors").exists()
+    assert run(db + ["undo"]) == 0
+    assert {k: v for k, v in snapshot(lora_tree.root).items() if ".lora-manager-trash" not in k} == before

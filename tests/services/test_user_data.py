@@ -172,3 +172,50 @@ def test_user_data_survives_an_identify_refresh_on_the_local_server(dbx, pool, l
     report = asyncio.run(refresh())
     assert report.found == 1
     assert dbx.call_sync(store.get, aid) == before
+
+
+LM_KEYS = {  # FORMATS.md §3.4
+    "file_name", "model_name", "file_path", "size", "modified", "sha256", "base_model", "preview_url",
+    "preview_nsfw_level", "notes", "from_civitai", "civitai", "tags", "modelDescription", "civitai_deleted",
+    "favorite", "exclude", "db_checked", "skip_metadata_refresh", "metadata_source", "last_checked_at",
+    "hash_status", "autov3", "trainedWords", "usage_tips",
+}
+
+
+def test_a_new_lora_manager_sidecar_has_the_documented_shape(dbx, pool, lora_tree: LibraryTree) -> None:
+    import hashlib
+
+    model = lora_tree.model("bare.safetensors")
+    lora_tree.write("bare.civitai.info", {"id": 5, "modelId": 6, "name": "v1", "baseModel": "SDXL 1.0",
+                                          "model": {"name": "Bare", "type": "LORA"}, "files": []})
+    asyncio.run(import_and_hash(dbx, pool, [str(lora_tree.root)]))
+    aid = dbx.call_sync(lambda: database_proxy.execute_sql("SELECT id FROM adapter").fetchone()[0])
+    asyncio.run(edit(dbx, pool, [aid], CHANGE, formats=SidecarFormats.of(["lora_manager", "a1111"])))
+    lm = read_json(lora_tree.root / "bare.metadata.json")
+    assert set(lm) <= LM_KEYS
+    assert lm["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest() and lm["file_name"] == "bare"
+    assert lm["size"] == model.stat().st_size and isinstance(lm["usage_tips"], str)
+    a = read_json(lora_tree.root / "bare.json")
+    assert set(a) <= {"description", "notes", "sd version", "activation text", "preferred weight", "negative text"}
+    asyncio.run(run_import(dbx, [str(lora_tree.root)], pool=pool))  # the app imports what it wrote
+    assert dbx.call_sync(lambda: database_proxy.execute_sql("SELECT count(*), max(notes) FROM adapter").fetchone()) == (1, "great at 0.7")
+
+
+def test_restore_finds_adapters_by_relative_path_without_hashes(tmp_path: Path, pool, lora_tree: LibraryTree) -> None:
+    add_lora(lora_tree, "a/one")
+    out = tmp_path / "b.json"
+    for n, name in enumerate(("first", "second")):
+        dbx = DatabaseExecutor(tmp_path / f"{name}.sqlite3")
+        try:
+            asyncio.run(run_import(dbx, [str(lora_tree.root)], pool=pool))  # never hashed
+            if n == 0:
+                asyncio.run(edit(dbx, pool, [_id(dbx, "one")], UserDataEdit(rating=2), formats=SidecarFormats.none()))
+                asyncio.run(backup(dbx, pool, str(out)))
+                key = json.loads(out.read_text())["adapters"][0]["key"]
+                assert key["sha256"] is None or len(key["sha256"]) == 64
+                assert key["rel_path"] == "a/one.safetensors"
+            else:
+                report = asyncio.run(restore(dbx, pool, str(out)))
+                assert report.restored == 1 and dbx.call_sync(store.get, _id(dbx, "one")).rating == 2
+        finally:
+            dbx.close()
