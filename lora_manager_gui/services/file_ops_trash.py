@@ -37,11 +37,9 @@ class NoSystemTrashError(OSError):
 
 
 def system_trash_available() -> bool:
-    try:
-        import send2trash  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    return importlib.util.find_spec("send2trash") is not None
 
 
 def app_trash_folder(root: str, label: str) -> str:

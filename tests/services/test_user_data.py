@@ -87,7 +87,6 @@ def test_user_data_survives_a_forced_reimport_and_a_civitai_refresh(dbx, pool, l
     dbx.call_sync(store.add_to_collection, "faves", [aid])
     before = dbx.call_sync(store.get, aid)
     asyncio.run(run_import(dbx, [str(lora_tree.root)], force=True, pool=pool))
-    from lora_manager_gui.core.civitai_records import CivitaiVersion  # noqa: F401  (the store's record type)
     from lora_manager_gui.db import civitai_store
 
     sha = dbx.call_sync(lambda: database_proxy.execute_sql("SELECT sha256 FROM hash_cache").fetchone()[0])
