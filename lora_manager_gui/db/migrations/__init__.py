@@ -15,6 +15,7 @@ from lora_manager_gui.db.migrations import (
     m0003_browse_indexes,
     m0004_folder_fingerprints,
     m0005_preview_images,
+    m0007_user_data,
 )
 
 Migration = Callable[[Database], None]
@@ -26,6 +27,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m0003_browse_indexes.apply,
     m0004_folder_fingerprints.apply,
     m0005_preview_images.apply,
+    m0007_user_data.apply,
 )
 
 LATEST_VERSION = len(MIGRATIONS)
