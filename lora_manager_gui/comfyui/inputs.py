@@ -111,13 +111,21 @@ def comfy_folder_paths() -> FolderPaths | None:
 
 
 def _full_path(folder_paths: FolderPaths, ref: str) -> str | None:
-    try:
-        found = folder_paths.get_full_path("loras", ref)
-        if not found and not ref.lower().endswith(MODEL_EXTENSIONS):
-            found = folder_paths.get_full_path("loras", ref + ".safetensors")  # WanVideo's name has no extension
-    except Exception:  # noqa: BLE001 - ComfyUI's own lookup failing is "not found"
-        return None
-    return found if found and os.path.isfile(found) else None
+    """ComfyUI's file for `ref`: as written, with `/` for a Windows `\\` (a workflow made on
+    Windows), and with `.safetensors` added to a bare name (WanVideo and Lora Manager names)."""
+    candidates = [ref]
+    if "\\" in ref and os.sep == "/":
+        candidates.append(ref.replace("\\", "/"))
+    if not ref.lower().endswith(MODEL_EXTENSIONS):
+        candidates.extend([c + ".safetensors" for c in candidates])
+    for candidate in candidates:
+        try:
+            found = folder_paths.get_full_path("loras", candidate)
+        except Exception:  # noqa: BLE001 - ComfyUI's own lookup failing is "not found"
+            found = None
+        if found and os.path.isfile(found):
+            return found
+    return None
 
 
 def comfy_entry(entry: StackEntry, folder_paths: FolderPaths) -> StackEntry:
