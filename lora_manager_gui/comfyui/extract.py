@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lora_manager_gui.comfyui.inputs import comfy_entry, comfy_folder_paths, read_lora_input
+from lora_manager_gui.comfyui.resolve import resolve_comfy_entries
 from lora_manager_gui.comfyui.runtime import RATE_LIMIT_COOLDOWN_S, LookupTask, NodeRuntime, library_path, node_settings
 from lora_manager_gui.core.lora_json import ResolvedEntry, build_document, lora_info_text
 from lora_manager_gui.core.stacks import StackEntry, StackReadError
@@ -85,14 +86,13 @@ async def extract(runtime: NodeRuntime, request: ExtractRequest) -> Extraction:
     pending = False
     async with library.use_hasher() as hasher:
         before = hasher.files_hashed
-        resolver = StackResolver(library.db, hasher, trust_paths=folder_paths is not None)
-        resolved, warnings = await resolver.resolve(work)
+        resolved, warnings = await _resolve(library, hasher, work, in_comfy=folder_paths is not None)
         wanted = await _needing_lookup(library, resolved) if request.online else []
         if wanted:
             finished, notes = await _lookup_within_budget(runtime, library, wanted, request.budget_s)
             pending = not finished
-            if finished:
-                resolved, warnings = await resolver.resolve(work)  # warm now: the stored answers attach
+            if finished:  # warm now: the stored answers attach
+                resolved, warnings = await _resolve(library, hasher, work, in_comfy=folder_paths is not None)
             warnings.extend(notes)
         files_hashed = hasher.files_hashed - before
     for item, original in zip(resolved, originals):
@@ -103,6 +103,15 @@ async def extract(runtime: NodeRuntime, request: ExtractRequest) -> Extraction:
     for warning in read.warnings + warnings:
         log.info("LoRAInfoExtractor: %s", warning)
     return Extraction(document, lora_info_text(document), db_path, read.warnings + warnings, pending, files_hashed)
+
+
+async def _resolve(library: Library, hasher: Any, work: list[StackEntry], *, in_comfy: bool
+                   ) -> tuple[list[ResolvedEntry], list[str]]:
+    """Inside ComfyUI: the files it resolved in batched reads (resolve.py), the rest through the
+    library. Outside: exactly what `inspect` does (StackResolver, paths from the library only)."""
+    if in_comfy:
+        return await resolve_comfy_entries(library, hasher, work)
+    return await StackResolver(library.db, hasher).resolve(work)
 
 
 def _paths_of(resolved: list[ResolvedEntry]) -> tuple[str, ...]:
