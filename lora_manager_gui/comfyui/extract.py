@@ -79,7 +79,11 @@ async def extract(runtime: NodeRuntime, request: ExtractRequest) -> Extraction:
         log.warning("LoRAInfoExtractor: %s", exc)
         return _error_document(request, f"{exc.reason} [{exc.kind}]")
     db_path = request.db_path
-    library = await runtime.library(db_path, node_settings(request.api_key))
+    try:
+        library = await runtime.library(db_path, node_settings(request.api_key))
+    except Exception as exc:  # noqa: BLE001 - not there, not a library, too new: the node says so
+        log.warning("LoRAInfoExtractor: cannot open the library: %s", exc)
+        return _error_document(request, f"the LoRA Manager library cannot be opened: {exc}")
     folder_paths = comfy_folder_paths()
     originals = read.entries
     work = [comfy_entry(e, folder_paths) for e in originals] if folder_paths is not None else originals

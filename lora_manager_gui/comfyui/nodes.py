@@ -141,12 +141,18 @@ class LoRACacheDiagnostics:
 
     async def diagnose(self, library: str = "") -> dict[str, Any]:
         runtime = get_runtime()
-        found = await runtime.arun(diagnose(runtime, library_path(library or None)))
+        try:
+            found = await runtime.arun(diagnose(runtime, library_path(library or None)))
+        except Exception as exc:  # noqa: BLE001 - a report node reports
+            return self._result(f"The LoRA Manager library cannot be read: {exc}", {"error": str(exc)})
         return self._result(found.text(), found.to_json())
 
     def diagnose_blocking(self, library: str = "") -> dict[str, Any]:
         runtime = get_runtime()
-        found = runtime.run(diagnose(runtime, library_path(library or None)), timeout=FINGERPRINT_TIMEOUT_S * 10)
+        try:
+            found = runtime.run(diagnose(runtime, library_path(library or None)), timeout=FINGERPRINT_TIMEOUT_S * 10)
+        except Exception as exc:  # noqa: BLE001 - a report node reports
+            return self._result(f"The LoRA Manager library cannot be read: {exc}", {"error": str(exc)})
         return self._result(found.text(), found.to_json())
 
     @classmethod

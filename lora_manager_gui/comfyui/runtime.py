@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lora_manager_gui.core import config
+from lora_manager_gui.core.errors import LoraManagerError
 from lora_manager_gui.services.library import CivitaiSettings, Library, LibrarySettings
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,10 @@ def node_settings(api_key: str | None) -> LibrarySettings:
     """The key given to the node wins over CIVITAI_API_KEY; the base URL comes from the environment."""
     key = (api_key or "").strip() or config.civitai_api_key(None)
     return LibrarySettings(CivitaiSettings(config.civitai_base_url(None), key))
+
+
+class LibraryNotFoundError(LoraManagerError):
+    """The node's `library` input names a file that does not exist (a workflow from elsewhere)."""
 
 
 @dataclass
@@ -115,7 +120,10 @@ class NodeRuntime:
                 opening = asyncio.get_running_loop().create_future()
                 self._opening[db_path] = opening
                 try:
-                    db_path.parent.mkdir(parents=True, exist_ok=True)
+                    if not db_path.is_file():
+                        if db_path != library_path(None):  # a workflow names it: never create files there
+                            raise LibraryNotFoundError(f"{db_path}: no LoRA Manager library there")
+                        db_path.parent.mkdir(parents=True, exist_ok=True)  # the app's own, new library
                     library = await Library.open(db_path, settings)
                 except BaseException as exc:
                     opening.set_exception(exc)

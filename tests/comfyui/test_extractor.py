@@ -212,3 +212,30 @@ def test_is_changed_follows_the_files(node_pack, files) -> None:
     os.utime(files["a"], ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     assert node_class.IS_CHANGED(stack, unique_id="7") != first
     assert node_class.IS_CHANGED(None, unique_id="7") != linked
+
+
+def test_a_library_named_by_a_workflow_is_never_created(node_pack, files, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "someone" / "else" / "library.sqlite3"
+    document, info = run_node(node_pack, [("style_c.safetensors", 1.0, 1.0)], library=str(elsewhere),
+                              fallback_name="x")
+    assert "cannot be opened" in document["error"] and document["loras"] == []
+    assert not elsewhere.parent.exists()
+    not_sqlite = tmp_path / "notes.txt"
+    not_sqlite.write_text("not a database")
+    document, _ = run_node(node_pack, [("style_c.safetensors", 1.0, 1.0)], library=str(not_sqlite))
+    assert "cannot be opened" in document["error"] and not_sqlite.read_text() == "not a database"
+    report = node_pack.NODE_CLASS_MAPPINGS["LoRACacheDiagnostics"]().diagnose_blocking(library=str(elsewhere))
+    assert "cannot be read" in report["result"][0] and not elsewhere.parent.exists()
+
+
+def test_diagnostics_count_the_shared_cache(node_pack, files, comfy: ComfyTree) -> None:
+    run_node(node_pack, [("style_c.safetensors", 1.0, 1.0), ("style_d.safetensors", 1.0, 1.0)])
+    st = files["d"].stat()
+    os.utime(files["d"], ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))  # changed since it was hashed
+    report = node_pack.NODE_CLASS_MAPPINGS["LoRACacheDiagnostics"]().diagnose_blocking()
+    text, data = report["result"]
+    data = json.loads(data)
+    assert data["library"] == str(comfy.db.resolve())
+    assert (data["entries"], data["stale_entries"], data["bytes_covered"]) == (2, 1, files["c"].stat().st_size)
+    assert set(data["civitai_answers"]) == {"found", "not_found", "failed", "deferred"}
+    assert "2 entries, 1 stale" in text and report["ui"]["text"] == [text]
