@@ -21,6 +21,7 @@ from lora_manager_gui.db import browse
 from lora_manager_gui.db.browse import OrphanRow
 from lora_manager_gui.ui.adapter_model import human_size
 from lora_manager_gui.ui.async_bridge import TaskTracker
+from lora_manager_gui.ui.safe_html import plain_tooltip
 from lora_manager_gui.ui.context import AppContext
 
 HEADERS = ("File", "Folder", "Size", "Modified", "SHA-256", "CivitAI")
@@ -53,7 +54,7 @@ class OrphanModel(QAbstractTableModel):
         row = self.rows[index.row()]
         col = index.column()
         if col == 0:
-            return os.path.basename(row.path) if role == Qt.ItemDataRole.DisplayRole else row.path
+            return os.path.basename(row.path) if role == Qt.ItemDataRole.DisplayRole else plain_tooltip(row.path)
         if col == 1:
             return row.folder
         if col == 2:

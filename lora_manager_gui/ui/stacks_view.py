@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from lora_manager_gui.core.errors import LoraManagerError
 from lora_manager_gui.ui.async_bridge import TaskTracker
+from lora_manager_gui.ui.safe_html import plain_tooltip
 from lora_manager_gui.ui.context import AppContext, ServiceUnavailableError, require_module
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ class StacksView(QWidget):
         self.drop_zone = DropZone()
         self.drop_zone.open_button.clicked.connect(self._choose_file)
         self.title = QLabel()
+        self.title.setTextFormat(Qt.TextFormat.PlainText)  # a file name: shown literally
         self.title.setStyleSheet("font-weight: 600;")
         self.summary = QLabel("Nothing inspected yet.")
         self.summary.setWordWrap(True)
@@ -192,7 +194,7 @@ class StacksView(QWidget):
         for r, values in enumerate(rows):
             for c, text in enumerate(values):
                 item = QTableWidgetItem(text)
-                item.setToolTip(text)
+                item.setToolTip(plain_tooltip(text))
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
         self.lora_info.setPlainText(lora_info or document.get("combined_display", ""))

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lora_manager_gui.ui.safe_html import plain_tooltip
 from lora_manager_gui.ui.tasks import BackgroundTask, ItemError, TaskManager, TaskProgress
 
 FINISHED_ROW_LINGER_MS = 4000
@@ -74,7 +75,7 @@ class ErrorListDialog(QDialog):
         for r, (task_title, err) in enumerate(errors):
             for c, text in enumerate((task_title, err.item, err.error_class, err.message)):
                 item = QTableWidgetItem(text)
-                item.setToolTip(text)
+                item.setToolTip(plain_tooltip(text))
                 self.table.setItem(r, c, item)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
