@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 
 from lora_manager_gui.ui import safe_html
 from lora_manager_gui.ui.safe_html import SafeTextBrowser, plain_tooltip, sanitize_html
-from tests.ui.fifo_watch import FifoWatch
+from tests.fifo_watch import FifoWatch
 
 NESTED_B = "<b>" * 100_000 + "deep" + "</b>" * 100_000  # ~700 KB, 100,000 levels
 
@@ -136,3 +136,12 @@ def test_description_image_pointing_at_fifo_is_never_opened(qtbot, tmp_path: Pat
 def test_plain_tooltip_escapes() -> None:
     assert plain_tooltip('<img src="/x">') == "<qt>&lt;img src=&quot;/x&quot;&gt;</qt>"
     assert plain_tooltip("") == ""
+
+
+def test_thumbnail_decoder_refuses_a_fifo(tmp_path: Path) -> None:
+    from lora_manager_gui.ui.thumbnails import decode_thumbnail
+
+    fifo = tmp_path / "m.preview.png"
+    os.mkfifo(fifo)
+    with FifoWatch(fifo):
+        assert decode_thumbnail(fifo, 64) is None
