@@ -2,8 +2,8 @@
 
 Every function here runs on the database thread (through DatabaseExecutor) and returns plain
 dataclasses. Sorting, filtering and search happen in SQL so a view over 100,000 adapters only ever
-holds the pages it shows. Tables written by other layers (library files, hash cache, CivitAI
-answers) are used when the schema has them; `LibrarySchema` finds out once per connection.
+holds the pages it shows. Every table and column read here exists in every library: opening one
+migrates it to the latest schema (db/migrations), so no query depends on what the file has.
 """
 from __future__ import annotations
 
@@ -98,112 +98,79 @@ class AdapterDetails:
 
 @dataclass(frozen=True)
 class LibrarySchema:
-    """Which optional tables and columns the open library has."""
+    """The open library's schema version. Every query here works on the latest schema, which
+    every open library has; callers may still pass one (the `schema` arguments are ignored)."""
 
-    tables: frozenset[str]
-    columns: dict[str, frozenset[str]]
-
-    def has(self, table: str, *columns: str) -> bool:
-        return table in self.tables and all(c in self.columns.get(table, ()) for c in columns)
+    version: int
 
 
 def read_schema(db: Database | None = None) -> LibrarySchema:
     db = db or database_proxy
-    names = [r[0] for r in db.execute_sql(
-        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')").fetchall()]
-    columns = {
-        name: frozenset(r[1] for r in db.execute_sql(f'PRAGMA table_info("{name}")').fetchall())
-        for name in names if not name.startswith("sqlite_")
-    }
-    return LibrarySchema(frozenset(columns), columns)
+    return LibrarySchema(int(db.execute_sql("PRAGMA user_version").fetchone()[0]))
 
 
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _identified_sql(schema: LibrarySchema) -> str:
-    """Identified: the adapter carries a CivitAI model id, or CivitAI answered 'found' for its hash."""
-    if schema.has("adapter", "civitai_model_id"):  # the importer fills it from every CivitAI sidecar
-        parts = ["a.civitai_model_id IS NOT NULL"]
-    else:
-        parts = ["json_extract(a.extra, '$.modelId') IS NOT NULL",
-                 "json_extract(a.extra, '$.civitai.modelId') IS NOT NULL"]
-    if schema.has("civitai_lookup", "sha256", "status"):
-        parts.append("(a.primary_file_sha256 IS NOT NULL AND EXISTS (SELECT 1 FROM civitai_lookup c "
-                     "WHERE c.sha256 IN (lower(a.primary_file_sha256), upper(a.primary_file_sha256)) "
-                     "AND c.status = 'found'))")
-    return "(" + " OR ".join(parts) + ")"
+# Identified: the adapter carries a CivitAI model id (the importer fills it from every CivitAI
+# sidecar), or CivitAI answered 'found' for its hash.
+IDENTIFIED_SQL = (
+    "(a.civitai_model_id IS NOT NULL OR (a.primary_file_sha256 IS NOT NULL AND EXISTS (SELECT 1 FROM "
+    "civitai_lookup c WHERE c.sha256 IN (lower(a.primary_file_sha256), upper(a.primary_file_sha256)) "
+    "AND c.status = 'found')))"
+)
+# The model file is missing: no path recorded, or the latest import did not find it.
+MISSING_SQL = "(a.file_path IS NULL OR a.file_path = '' OR a.file_missing != 0)"
+# The expressions the sort indexes of m0003 are built on: keep them identical.
+BASE_MODEL_SQL = "COALESCE(NULLIF(a.base_model, ''), a.sd_version)"
+SIZE_SQL = "COALESCE(a.file_size_bytes, CAST(a.primary_file_size_kb * 1024 AS INTEGER))"
+SELECT_COLUMNS = (
+    f"a.id, a.name, a.version, a.author_username, {BASE_MODEL_SQL}, a.nsfw_level, "
+    f"a.primary_file_name, a.file_path, a.json_file_path, {SIZE_SQL}, "
+    f"a.primary_file_sha256, {IDENTIFIED_SQL}, {MISSING_SQL}"
+)
 
 
-def _missing_sql(schema: LibrarySchema) -> str:
-    """The model file is missing: no path recorded, or the latest import did not find it."""
-    if schema.has("adapter", "file_missing"):
-        return "(a.file_path IS NULL OR a.file_path = '' OR a.file_missing != 0)"
-    return "(a.file_path IS NULL OR a.file_path = '')"
-
-
-def _base_model_sql(schema: LibrarySchema) -> str:
-    if schema.has("adapter", "base_model"):
-        return "COALESCE(NULLIF(a.base_model, ''), a.sd_version)"
-    return "a.sd_version"
-
-
-def _size_sql(schema: LibrarySchema) -> str:
-    if schema.has("adapter", "file_size_bytes"):
-        return "COALESCE(a.file_size_bytes, CAST(a.primary_file_size_kb * 1024 AS INTEGER))"
-    return "CAST(a.primary_file_size_kb * 1024 AS INTEGER)"
-
-
-def _select_columns(schema: LibrarySchema) -> str:
-    return (
-        f"a.id, a.name, a.version, a.author_username, {_base_model_sql(schema)}, a.nsfw_level, "
-        f"a.primary_file_name, a.file_path, a.json_file_path, {_size_sql(schema)}, "
-        f"a.primary_file_sha256, {_identified_sql(schema)}, {_missing_sql(schema)}"
-    )
-
-
-def _where(query: BrowseQuery, schema: LibrarySchema) -> tuple[str, list[Any]]:
+def _where(query: BrowseQuery) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     for word in query.search.split():  # every word, as a substring of the stored search_text
         clauses.append("a.search_text LIKE ? ESCAPE '\\'")
         params.append(f"%{_like_escape(word)}%")
     if query.base_model is not None:
-        clauses.append(f"COALESCE({_base_model_sql(schema)}, '') = ?")
+        clauses.append(f"COALESCE({BASE_MODEL_SQL}, '') = ?")
         params.append(query.base_model)
     if query.max_nsfw is not None:
         clauses.append("a.nsfw_level <= ?")
         params.append(query.max_nsfw)
     if query.identified is not None:
-        clauses.append(_identified_sql(schema) if query.identified else f"NOT {_identified_sql(schema)}")
+        clauses.append(IDENTIFIED_SQL if query.identified else f"NOT {IDENTIFIED_SQL}")
     if query.missing_file is not None:
-        clauses.append(_missing_sql(schema) if query.missing_file else f"NOT {_missing_sql(schema)}")
+        clauses.append(MISSING_SQL if query.missing_file else f"NOT {MISSING_SQL}")
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 def count_adapters(query: BrowseQuery, schema: LibrarySchema | None = None) -> int:
-    schema = schema or read_schema()
-    where, params = _where(query, schema)
+    where, params = _where(query)
     return int(database_proxy.execute_sql(f"SELECT count(*) FROM adapter a{where}", params).fetchone()[0])
 
 
 def fetch_adapters(query: BrowseQuery, offset: int, limit: int = PAGE_SIZE,
                    schema: LibrarySchema | None = None) -> list[AdapterRow]:
     """One page of rows in the query's order."""
-    schema = schema or read_schema()
-    where, params = _where(query, schema)
+    where, params = _where(query)
     order = SORT_EXPRESSIONS.get(query.sort_key, SORT_EXPRESSIONS["name"])
     if query.sort_key == "base_model":
-        order = f"{_base_model_sql(schema)} COLLATE NOCASE"
+        order = f"{BASE_MODEL_SQL} COLLATE NOCASE"
     elif query.sort_key == "size":
-        order = _size_sql(schema)
+        order = SIZE_SQL
     direction = "DESC" if query.descending else "ASC"
     # With a search, one scan of search_text and a top-N sort beats walking a sort index and
     # testing every row in index order (165 ms at 100,000 rows when few rows match).
     source = "adapter a NOT INDEXED" if query.search.strip() else "adapter a"
     sql = (
-        f"SELECT {_select_columns(schema)} FROM {source}{where} ORDER BY {order} {direction}, a.id {direction} LIMIT ? OFFSET ?"
+        f"SELECT {SELECT_COLUMNS} FROM {source}{where} ORDER BY {order} {direction}, a.id {direction} LIMIT ? OFFSET ?"
     )
     rows = database_proxy.execute_sql(sql, [*params, limit, offset]).fetchall()
     return [_row(r) for r in rows]
@@ -221,9 +188,8 @@ def _row(r: tuple[Any, ...]) -> AdapterRow:
 
 def base_models(schema: LibrarySchema | None = None) -> list[str]:
     """Distinct base models present, for the filter box."""
-    expr = _base_model_sql(schema or read_schema())
     rows = database_proxy.execute_sql(
-        f"SELECT DISTINCT {expr} AS b FROM adapter a WHERE b IS NOT NULL AND b != '' "
+        f"SELECT DISTINCT {BASE_MODEL_SQL} AS b FROM adapter a WHERE b IS NOT NULL AND b != '' "
         "ORDER BY b COLLATE NOCASE").fetchall()
     return [r[0] for r in rows]
 
@@ -249,13 +215,9 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def adapter_details(adapter_id: int, schema: LibrarySchema | None = None) -> AdapterDetails | None:
-    schema = schema or read_schema()
     sql = (
-        f"SELECT {_select_columns(schema)}, a.description, a.tags, a.trained_words, a.activation_text, a.weight, a.stats, "
-        "a.published_at, a.extra, "
-        + ("a.civitai_model_id, a.civitai_version_id" if schema.has("adapter", "civitai_model_id",
-                                                                   "civitai_version_id") else "NULL, NULL")
-        + " FROM adapter a WHERE a.id = ?"
+        f"SELECT {SELECT_COLUMNS}, a.description, a.tags, a.trained_words, a.activation_text, a.weight, a.stats, "
+        "a.published_at, a.extra, a.civitai_model_id, a.civitai_version_id FROM adapter a WHERE a.id = ?"
     )
     r = database_proxy.execute_sql(sql, [adapter_id]).fetchone()
     if r is None:
@@ -266,7 +228,7 @@ def adapter_details(adapter_id: int, schema: LibrarySchema | None = None) -> Ada
     model = extra.get("model") if isinstance(extra.get("model"), dict) else {}
     model_description = extra.get("modelDescription") or model.get("description") or (
         civitai.get("model", {}).get("description") if isinstance(civitai.get("model"), dict) else None)
-    file_exists, size, mtime = _file_facts(row, schema)
+    file_exists, size, mtime = _file_facts(row)
     hashes = _primary_hashes(extra, civitai)
     sha = (row.sha256 or hashes.get("SHA256") or "") or None
     return AdapterDetails(
@@ -299,13 +261,12 @@ def _primary_hashes(extra: dict[str, Any], civitai: dict[str, Any]) -> dict[str,
     return {}
 
 
-def _file_facts(row: AdapterRow, schema: LibrarySchema) -> tuple[bool, int | None, int | None]:
-    """Size and mtime of the model file, from the importer's file table when present, else stat()."""
-    if schema.has("library_file", "adapter_id", "size_bytes", "mtime_ns"):
-        hit = database_proxy.execute_sql(
-            "SELECT size_bytes, mtime_ns FROM library_file WHERE adapter_id = ? LIMIT 1", [row.id]).fetchone()
-        if hit is not None:
-            return True, hit[0], hit[1]
+def _file_facts(row: AdapterRow) -> tuple[bool, int | None, int | None]:
+    """Size and mtime of the model file, from the importer's file table when it has the file, else stat()."""
+    hit = database_proxy.execute_sql(
+        "SELECT size_bytes, mtime_ns FROM library_file WHERE adapter_id = ? LIMIT 1", [row.id]).fetchone()
+    if hit is not None:
+        return True, hit[0], hit[1]
     if row.file_path:
         try:
             st = os.stat(row.file_path)
@@ -330,22 +291,15 @@ class OrphanRow:
 
 def list_orphans(limit: int = 100_000, schema: LibrarySchema | None = None) -> list[OrphanRow]:
     """Orphans by folder then path, with what hashing and CivitAI already know of each."""
-    schema = schema or read_schema()
-    if not schema.has("library_file", "adapter_id", "path", "size_bytes", "mtime_ns"):
-        return []
-    has_hash = schema.has("hash_cache", "path", "sha256", "size_bytes", "mtime_ns")
-    has_lookup = schema.has("civitai_lookup", "sha256", "status")
     sha = ("(SELECT h.sha256 FROM hash_cache h WHERE h.path = f.path AND h.size_bytes = f.size_bytes "
-           "AND h.mtime_ns = f.mtime_ns)") if has_hash else "NULL"
-    folder = "f.folder" if schema.has("library_file", "folder") else "''"
-    missing = " AND f.missing = 0" if schema.has("library_file", "missing") else ""
+           "AND h.mtime_ns = f.mtime_ns)")
     rows = database_proxy.execute_sql(
-        f"SELECT f.id, f.path, {folder}, f.size_bytes, f.mtime_ns, {sha} FROM library_file f "
-        f"WHERE f.adapter_id IS NULL{missing} ORDER BY {folder}, f.path LIMIT ?", [limit]).fetchall()
+        f"SELECT f.id, f.path, f.folder, f.size_bytes, f.mtime_ns, {sha} FROM library_file f "
+        "WHERE f.adapter_id IS NULL AND f.missing = 0 ORDER BY f.folder, f.path LIMIT ?", [limit]).fetchall()
     result = []
     for r in rows:
         status = None
-        if has_lookup and r[5]:
+        if r[5]:
             hit = database_proxy.execute_sql(
                 "SELECT status FROM civitai_lookup WHERE sha256 IN (?, ?)", [r[5].lower(), r[5].upper()]).fetchone()
             status = hit[0] if hit else None
