@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from lora_manager_gui.db import browse
 from lora_manager_gui.db.browse import AdapterDetails
-from lora_manager_gui.ui.adapter_model import human_size
+from lora_manager_gui.core.sizes import display_size
 from lora_manager_gui.ui.async_bridge import TaskTracker
 from lora_manager_gui.ui.context import AppContext
 from lora_manager_gui.ui.safe_html import SafeTextBrowser, sanitize_html
@@ -230,7 +230,7 @@ class DetailsPane(QScrollArea):
         self.path.setText(row.file_path or "(no model file recorded)")
         self.path.setToolTip(row.file_path or "")
         self.path.setCursorPosition(0)
-        self.size.setText(human_size(d.file_size if d.file_size is not None else row.size_bytes))
+        self.size.setText(display_size(d.file_size if d.file_size is not None else row.size_bytes))
         self.modified.setText(_format_mtime(d.file_mtime_ns) if d.file_exists else "file missing")
         self.sha256.setText(row.sha256 or "not hashed")
         self.sha256.setCursorPosition(0)

@@ -19,6 +19,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from lora_manager_gui.core.errors import LoraManagerError
+from lora_manager_gui.core.sizes import display_size, human_duration
 from lora_manager_gui.ui.async_bridge import report_exception
 
 log = logging.getLogger(__name__)
@@ -60,10 +61,10 @@ class TaskProgress:
         parts = [f"{self.done:,}" + (f" / {self.total:,}" if self.total is not None else "")]
         rate = self.bytes_per_s
         if rate:
-            parts.append(f"{_human_bytes(rate)}/s")
+            parts.append(f"{display_size(rate)}/s")
         eta = self.eta_s
         if eta is not None:
-            parts.append(f"ETA {_human_duration(eta)}")
+            parts.append(f"ETA {human_duration(eta)}")
         if self.message:
             parts.append(self.message)
         return " · ".join(parts)
@@ -74,23 +75,6 @@ class ItemError:
     item: str
     error_class: str
     message: str
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
-
-
-def _human_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 class TaskContext:
