@@ -27,6 +27,7 @@ from lora_manager_gui.core.discovery import (
     list_folder_models,
     scan_root,
 )
+from lora_manager_gui.core.cancel import any_of
 from lora_manager_gui.core.errors import DatabaseError, LoraManagerError
 from lora_manager_gui.core.records import (
     STATUS_NOT_A_SIDECAR,
@@ -170,7 +171,7 @@ class _Run:
                    then: Callable[[], None] | None = None) -> RootScan:
         """Walk `root` on the work pool; `then` runs on the walk's thread once the walk is over."""
         loop = asyncio.get_running_loop()
-        cancel = self.cancel if stop is None else _Either(stop, self.cancel)
+        cancel = any_of(stop, self.cancel)  # the import's own stop, or the user's cancel
 
         def walk_progress(folders: int, files: int) -> None:
             loop.call_soon_threadsafe(self.progress, "scanning", files, None, root)
@@ -543,16 +544,6 @@ class Streamed:
     claimed: set[str] = field(default_factory=set)
     foreign: set[str] = field(default_factory=set)
     deferred: list[SidecarGroup] = field(default_factory=list)
-
-
-class _Either:
-    """Set when either event is (the walk's cancel: the user's, or the import's own stop)."""
-
-    def __init__(self, first: threading.Event, second: threading.Event | None) -> None:
-        self.first, self.second = first, second
-
-    def is_set(self) -> bool:
-        return self.first.is_set() or (self.second is not None and self.second.is_set())
 
 
 class ChunkFeed:
