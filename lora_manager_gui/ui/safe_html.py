@@ -2,8 +2,9 @@
 
 Descriptions are third-party HTML. They are shown in a QTextBrowser (no JavaScript engine at all),
 after a sanitizer keeps only formatting tags and http(s)/mailto links and drops scripts, styles,
-frames, forms, event handlers and images; on top of that `loadResource` refuses every URL, so no
-remote (or local) resource is ever fetched, whatever slips through.
+frames, forms, event handlers and images; on top of that `loadResource` refuses every URL (an
+image gets a 1x1 placeholder, so Qt does not load its `src` itself), so no remote or local
+resource is ever opened, whatever slips through.
 
 Qt's rich-text layout grows quadratically with nesting (a 300 KB description of 100,000 nested
 `<b>` held the GUI thread for over a minute), so what reaches Qt is bounded: the source is cut at
