@@ -21,7 +21,7 @@ from lora_manager_gui.db import browse
 from lora_manager_gui.db.browse import OrphanRow
 from lora_manager_gui.core.sizes import display_size
 from lora_manager_gui.ui.async_bridge import TaskTracker
-from lora_manager_gui.ui.safe_html import plain_tooltip
+from lora_manager_gui.ui.safe_html import PlainToolTips
 from lora_manager_gui.ui.context import AppContext
 
 HEADERS = ("File", "Folder", "Size", "Modified", "SHA-256", "CivitAI")
@@ -54,7 +54,7 @@ class OrphanModel(QAbstractTableModel):
         row = self.rows[index.row()]
         col = index.column()
         if col == 0:
-            return os.path.basename(row.path) if role == Qt.ItemDataRole.DisplayRole else plain_tooltip(row.path)
+            return os.path.basename(row.path) if role == Qt.ItemDataRole.DisplayRole else row.path
         if col == 1:
             return row.folder
         if col == 2:
@@ -79,6 +79,7 @@ class OrphansView(QWidget):
         self.model = OrphanModel()
         self.table = QTableView()
         self.table.setModel(self.model)
+        self.plain_tooltips = PlainToolTips(self.table)  # file names: shown literally
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.verticalHeader().hide()

@@ -18,9 +18,9 @@ import html
 from html.parser import HTMLParser
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QUrl
-from PySide6.QtGui import QDesktopServices, QImage, QTextDocument
-from PySide6.QtWidgets import QTextBrowser, QWidget
+from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QHelpEvent, QImage, QTextDocument
+from PySide6.QtWidgets import QAbstractItemView, QTextBrowser, QToolTip, QWidget
 
 ALLOWED_TAGS = frozenset({
     "p", "br", "b", "i", "u", "s", "strong", "em", "del", "ins", "sub", "sup", "small", "mark",
@@ -129,6 +129,27 @@ def plain_tooltip(text: str) -> str:
     """A tool tip that shows `text` literally: Qt renders a tool tip that looks like rich text as
     rich text (and loads its images), so the text is escaped inside an explicit rich-text block."""
     return f"<qt>{html.escape(text)}</qt>" if text else ""
+
+
+class PlainToolTips(QObject):
+    """Shows an item view's tool tips (its model's ToolTipRole) as literal text: a cell holding
+    `<img src="/a/fifo">` would otherwise be rendered as rich text, on hover, by the GUI thread."""
+
+    def __init__(self, view: QAbstractItemView) -> None:
+        super().__init__(view)
+        self.view = view
+        view.viewport().installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() != QEvent.Type.ToolTip or not isinstance(event, QHelpEvent):
+            return False
+        index = self.view.indexAt(event.pos())
+        text = index.data(Qt.ItemDataRole.ToolTipRole) if index.isValid() else None
+        if text:
+            QToolTip.showText(event.globalPos(), plain_tooltip(str(text)), self.view.viewport())
+        else:
+            QToolTip.hideText()
+        return True
 
 
 def _resource_type(value: Any) -> int:

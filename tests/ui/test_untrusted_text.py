@@ -145,3 +145,25 @@ def test_thumbnail_decoder_refuses_a_fifo(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     with FifoWatch(fifo):
         assert decode_thumbnail(fifo, 64) is None
+
+
+def test_table_tool_tip_of_a_hostile_name_is_literal(hostile_library, run, open_window) -> None:
+    from PySide6.QtCore import QEvent, QPoint
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QApplication, QToolTip
+
+    db_path, fifo, watch = hostile_library
+
+    async def scenario():
+        window = await open_window(db_path)
+        table = window.adapters.table
+        rect = table.visualRect(table.model().index(0, 0))
+        pos = rect.center()
+        event = QHelpEvent(QEvent.Type.ToolTip, pos, table.viewport().mapToGlobal(pos))
+        QApplication.sendEvent(table.viewport(), event)
+        tip = QToolTip.text()
+        QToolTip.hideText()
+        assert watch.opened == 0, "hovering the row opened the FIFO named in its text"
+        assert tip.startswith("<qt>&lt;img") and str(fifo) in tip
+
+    run(scenario())
