@@ -7,7 +7,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, Signal
+from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
 
         self.task_panel = TaskPanel(self.tasks)
         self.library_label = QLabel()
+        self.library_label.setTextFormat(Qt.TextFormat.PlainText)  # a path
         self.statusBar().addWidget(self.library_label)
         self.statusBar().addPermanentWidget(self.task_panel)
         for view in (self.adapters, self.stacks):
@@ -294,6 +295,7 @@ class MainWindow(QMainWindow):
             self.drop_rejected.emit(text)
             if not plan.usable:
                 box = QMessageBox(QMessageBox.Icon.Information, "Cannot use this drop", text, parent=self)
+                box.setTextFormat(Qt.TextFormat.PlainText)  # dropped names, shown literally
                 box.open()
         if plan.stacks:
             self.show_view("stacks")

@@ -87,6 +87,7 @@ class OrphansView(QWidget):
         for i, width in enumerate((300, 280, 80, 130, 110)):
             self.table.setColumnWidth(i, width)
         self.summary = QLabel()
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)
         self.hash_button = QPushButton("Hash")
         self.identify_button = QPushButton("Identify on CivitAI")
         self.import_button = QPushButton("Import from header")

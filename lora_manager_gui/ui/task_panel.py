@@ -27,6 +27,7 @@ class TaskRow(QWidget):
         super().__init__(parent)
         self.task = task
         self.label = QLabel(task.title)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)  # progress messages name files
         self.bar = QProgressBar()
         self.bar.setMaximumWidth(180)
         self.bar.setMaximumHeight(14)
