@@ -1,11 +1,15 @@
 """Cancel flags: what a long task polls between two pieces of work, and their one combinator.
 
-A flag is anything with `is_set()` (a `threading.Event`, usually). A task stopped by either of two
+A flag is anything with `is_set()` (a `threading.Event`, usually); the hashing loop polls a
+function (`CancelFn`, e.g. `flag.is_set`). A task stopped by either of two
 causes (the user's Cancel, or the service's own stop or shutdown) polls `any_of(a, b)`.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
+
+CancelFn = Callable[[], bool]  # the polled form core/hashing takes: True when the work should stop
 
 
 class CancelFlag(Protocol):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from lora_manager_gui.core.cancel import CancelFn
 from lora_manager_gui.core.errors import InvalidModelFileError, LoraManagerError, UnreadableFileError
 from lora_manager_gui.core.files import open_regular
 from lora_manager_gui.core.safetensors import read_header
@@ -25,7 +26,6 @@ AUTOV3_LENGTH = 12
 EMPTY_SHA256 = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
 
 ProgressFn = Callable[[int], None]  # called with the bytes read since the last call
-CancelFn = Callable[[], bool]  # returns True when the work should stop
 
 
 class HashingCancelledError(LoraManagerError):
