@@ -1,4 +1,4 @@
-"""Make the demo library shipped in lora_manager_gui/resources/demo (deterministic: same bytes each run).
+"""Make the demo library shipped in resources/demo (deterministic: same bytes each run).
 
 `library/` is the folder the app imports; `stacks/` holds files to drop on the window.
 Twelve real, tiny safetensors files (valid headers with kohya-like __metadata__ and a few small
@@ -22,7 +22,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 from PIL.PngImagePlugin import PngInfo
 
-OUT = Path(__file__).resolve().parent.parent / "lora_manager_gui" / "resources" / "demo"
+OUT = Path(__file__).resolve().parent.parent / "resources" / "demo"
 CREATED = "2025-06-14T10:00:00.000Z"
 
 

@@ -1,4 +1,4 @@
-"""Draw the app icon (deterministic: the same bytes each run) into lora_manager_gui/resources/icons.
+"""Draw the app icon (deterministic: the same bytes each run) into resources/icons.
 
 A rounded square with three stacked, offset cards (a LoRA stack) in the app's colours.
 Writes `lora-manager.png` (256 px, the window icon) and `lora-manager.ico` (16-256 px, the build).
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-OUT = Path(__file__).resolve().parent.parent / "lora_manager_gui" / "resources" / "icons"
+OUT = Path(__file__).resolve().parent.parent / "resources" / "icons"
 SIZE = 1024  # drawn large, scaled down with a good filter
 ICO_SIZES = [(16, 16), (24, 24), (32, 32), (48, 48), (64, 64), (128, 128), (256, 256)]
 BACKGROUND = (32, 38, 56, 255)

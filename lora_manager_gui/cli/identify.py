@@ -11,6 +11,7 @@ from typing import Any
 
 from lora_manager_gui.cli import with_library
 from lora_manager_gui.core.hashing import model_files_under
+from lora_manager_gui.core.sizes import display_size
 from lora_manager_gui.core.tasks import Progress, Stage
 from lora_manager_gui.db import hash_cache
 from lora_manager_gui.services.hash_results import HashReport
@@ -52,16 +53,6 @@ def _expand(paths: list[str]) -> tuple[list[str], list[str]]:
 MIN_RATE_SECONDS = 1.0  # no rate is shown before a stage has run this long
 
 
-def _size(n: float) -> str:
-    if n < 1000:
-        return f"{n:.0f} B"
-    for unit in ("kB", "MB", "GB", "TB"):
-        n /= 1000
-        if n < 1000 or unit == "TB":
-            return f"{n:.1f} {unit}" if n < 100 else f"{n:.0f} {unit}"
-    raise AssertionError("unreachable")
-
-
 def progress_line(p: Progress, elapsed: float) -> str:
     """One line for a `Progress`: the stage, its counts and a rate over `elapsed` seconds of it.
 
@@ -71,11 +62,11 @@ def progress_line(p: Progress, elapsed: float) -> str:
     parts = [p.stage.label, f"{p.done:,}/{p.total:,}" if p.total is not None else f"{p.done:,}"]
     extra = []
     if p.bytes_total:
-        extra.append(f"{_size(p.bytes_done)} of {_size(p.bytes_total)}")
+        extra.append(f"{display_size(p.bytes_done)} of {display_size(p.bytes_total)}")
     if elapsed >= MIN_RATE_SECONDS:
         if p.bytes_total:
             rate = p.bytes_done / elapsed
-            extra.append(f"{_size(rate)}/s")
+            extra.append(f"{display_size(rate)}/s")
             if rate > 0 and p.bytes_total > p.bytes_done:
                 extra.append(f"{(p.bytes_total - p.bytes_done) / rate:.0f} s left")
         elif p.done:

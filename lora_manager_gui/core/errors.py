@@ -9,6 +9,20 @@ class LoraManagerError(Exception):
 class DatabaseError(LoraManagerError):
     """The library database could not be opened, migrated or written."""
 
+    error_class = "database_error"
+
+
+class DatabaseLockedError(DatabaseError):
+    """Another connection held the write lock for longer than the busy timeout."""
+
+    error_class = "database_locked"
+
+
+class DiskFullError(DatabaseError):
+    """The disk (or quota) that holds the library database is full."""
+
+    error_class = "disk_full"
+
 
 class SchemaTooNewError(DatabaseError):
     """The database was written by a newer version of the application."""

@@ -8,13 +8,16 @@ See shared/reference/CIVITAI_API.md §7 and FORMATS.md §5.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from lora_manager_gui.core.cancel import CancelFn
 from lora_manager_gui.core.errors import InvalidModelFileError, LoraManagerError, UnreadableFileError
+from lora_manager_gui.core.files import open_regular
 from lora_manager_gui.core.safetensors import read_header
 
 BUFFER_SIZE = 4 * 1024 * 1024  # measured in benchmarks/hash_bench.py: 1-8 MiB all run at file_digest speed
@@ -23,7 +26,6 @@ AUTOV3_LENGTH = 12
 EMPTY_SHA256 = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
 
 ProgressFn = Callable[[int], None]  # called with the bytes read since the last call
-CancelFn = Callable[[], bool]  # returns True when the work should stop
 
 
 class HashingCancelledError(LoraManagerError):
@@ -87,8 +89,8 @@ def _hash_range(
     view = memoryview(buf)
     update = digest.update
     try:
-        with open(path, "rb", buffering=0) as fh:
-            before = os.fstat(fh.fileno())
+        fd, before = open_regular(path)  # non-blocking; a FIFO or device is refused (core/files.py)
+        with io.FileIO(fd, "rb", closefd=True) as fh:
             if hasattr(os, "posix_fadvise"):
                 try:
                     os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)

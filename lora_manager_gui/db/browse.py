@@ -3,7 +3,7 @@
 Every function here runs on the database thread (through DatabaseExecutor) and returns plain
 dataclasses. Sorting, filtering and search happen in SQL so a view over 100,000 adapters only ever
 holds the pages it shows. Tables written by other layers (library files, hash cache, CivitAI
-answers) are used when the schema has them; `LibrarySchema` finds out once per connection.
+answers) are joined in; every library has them (the migrations create them).
 """
 from __future__ import annotations
 
@@ -100,61 +100,32 @@ class AdapterDetails:
 
 @dataclass(frozen=True)
 class LibrarySchema:
-    """Which optional tables and columns the open library has."""
+    """The open library's schema version. Every query here works on the latest schema, which
+    every open library has; callers may still pass one (the `schema` arguments are ignored)."""
 
-    tables: frozenset[str]
-    columns: dict[str, frozenset[str]]
-
-    def has(self, table: str, *columns: str) -> bool:
-        return table in self.tables and all(c in self.columns.get(table, ()) for c in columns)
+    version: int
 
 
 def read_schema(db: Database | None = None) -> LibrarySchema:
     db = db or database_proxy
-    names = [r[0] for r in db.execute_sql(
-        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')").fetchall()]
-    columns = {
-        name: frozenset(r[1] for r in db.execute_sql(f'PRAGMA table_info("{name}")').fetchall())
-        for name in names if not name.startswith("sqlite_")
-    }
-    return LibrarySchema(frozenset(columns), columns)
+    return LibrarySchema(int(db.execute_sql("PRAGMA user_version").fetchone()[0]))
 
 
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _identified_sql(schema: LibrarySchema) -> str:
-    """Identified: the adapter carries a CivitAI model id, or CivitAI answered 'found' for its hash."""
-    if schema.has("adapter", "civitai_model_id"):  # the importer fills it from every CivitAI sidecar
-        parts = ["a.civitai_model_id IS NOT NULL"]
-    else:
-        parts = ["json_extract(a.extra, '$.modelId') IS NOT NULL",
-                 "json_extract(a.extra, '$.civitai.modelId') IS NOT NULL"]
-    if schema.has("civitai_lookup", "sha256", "status"):
-        parts.append("(a.primary_file_sha256 IS NOT NULL AND EXISTS (SELECT 1 FROM civitai_lookup c "
-                     "WHERE c.sha256 IN (lower(a.primary_file_sha256), upper(a.primary_file_sha256)) "
-                     "AND c.status = 'found'))")
-    return "(" + " OR ".join(parts) + ")"
-
-
-def _missing_sql(schema: LibrarySchema) -> str:
-    """The model file is missing: no path recorded, or the latest import did not find it."""
-    if schema.has("adapter", "file_missing"):
-        return "(a.file_path IS NULL OR a.file_path = '' OR a.file_missing != 0)"
-    return "(a.file_path IS NULL OR a.file_path = '')"
-
-
-def _base_model_sql(schema: LibrarySchema) -> str:
-    if schema.has("adapter", "base_model"):
-        return "COALESCE(NULLIF(a.base_model, ''), a.sd_version)"
-    return "a.sd_version"
-
-
-def _size_sql(schema: LibrarySchema) -> str:
-    if schema.has("adapter", "file_size_bytes"):
-        return "COALESCE(a.file_size_bytes, CAST(a.primary_file_size_kb * 1024 AS INTEGER))"
-    return "CAST(a.primary_file_size_kb * 1024 AS INTEGER)"
+# Identified: the adapter carries a CivitAI model id (the importer fills it from every CivitAI
+# sidecar), or CivitAI answered 'found' for its hash.
+IDENTIFIED_SQL = (
+    "(a.civitai_model_id IS NOT NULL OR (a.primary_file_sha256 IS NOT NULL AND EXISTS (SELECT 1 FROM "
+    "civitai_lookup c WHERE c.sha256 IN (lower(a.primary_file_sha256), upper(a.primary_file_sha256)) "
+    "AND c.status = 'found')))"
+)
+# The model file is missing: no path recorded, or the latest import did not find it.
+MISSING_SQL = "(a.file_path IS NULL OR a.file_path = '' OR a.file_missing != 0)"
+BASE_MODEL_SQL = "COALESCE(NULLIF(a.base_model, ''), a.sd_version)"
+SIZE_SQL = "COALESCE(a.file_size_bytes, CAST(a.primary_file_size_kb * 1024 AS INTEGER))"
 
 
 # The columns of an AdapterRow, then those the details pane adds, in the order they are selected;
@@ -170,67 +141,60 @@ DETAIL_COLUMNS: tuple[str, ...] = ADAPTER_ROW_COLUMNS + (
 Col = IntEnum("Col", {name: i for i, name in enumerate(DETAIL_COLUMNS)})
 
 
-def _column_sql(schema: LibrarySchema) -> dict[str, str]:
-    """The SQL expression of every column by name, for the open library's schema."""
-    ids = schema.has("adapter", "civitai_model_id", "civitai_version_id")
-    return {
-        "id": "a.id", "name": "a.name", "version": "a.version", "creator": "a.author_username",
-        "base_model": _base_model_sql(schema), "nsfw_level": "a.nsfw_level", "file_name": "a.primary_file_name",
-        "file_path": "a.file_path", "json_file_path": "a.json_file_path", "size_bytes": _size_sql(schema),
-        "sha256": "a.primary_file_sha256", "identified": _identified_sql(schema), "missing": _missing_sql(schema),
-        "description": "a.description", "tags": "a.tags", "trained_words": "a.trained_words",
-        "activation_text": "a.activation_text", "weight": "a.weight", "stats": "a.stats",
-        "published_at": "a.published_at", "extra": "a.extra",
-        "model_id": "a.civitai_model_id" if ids else "NULL", "version_id": "a.civitai_version_id" if ids else "NULL",
-    }
+# The SQL expression of every column by name.
+COLUMN_SQL: dict[str, str] = {
+    "id": "a.id", "name": "a.name", "version": "a.version", "creator": "a.author_username",
+    "base_model": BASE_MODEL_SQL, "nsfw_level": "a.nsfw_level", "file_name": "a.primary_file_name",
+    "file_path": "a.file_path", "json_file_path": "a.json_file_path", "size_bytes": SIZE_SQL,
+    "sha256": "a.primary_file_sha256", "identified": IDENTIFIED_SQL, "missing": MISSING_SQL,
+    "description": "a.description", "tags": "a.tags", "trained_words": "a.trained_words",
+    "activation_text": "a.activation_text", "weight": "a.weight", "stats": "a.stats",
+    "published_at": "a.published_at", "extra": "a.extra",
+    "model_id": "a.civitai_model_id", "version_id": "a.civitai_version_id",
+}
+ROW_SELECT = ", ".join(COLUMN_SQL[name] for name in ADAPTER_ROW_COLUMNS)
+DETAIL_SELECT = ", ".join(COLUMN_SQL[name] for name in DETAIL_COLUMNS)
 
 
-def _select_columns(schema: LibrarySchema, names: tuple[str, ...] = ADAPTER_ROW_COLUMNS) -> str:
-    sql = _column_sql(schema)
-    return ", ".join(sql[name] for name in names)
-
-
-def _where(query: BrowseQuery, schema: LibrarySchema) -> tuple[str, list[Any]]:
+def _where(query: BrowseQuery) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     for word in query.search.split():  # every word, as a substring of the stored search_text
         clauses.append("a.search_text LIKE ? ESCAPE '\\'")
         params.append(f"%{_like_escape(word)}%")
     if query.base_model is not None:
-        clauses.append(f"COALESCE({_base_model_sql(schema)}, '') = ?")
+        clauses.append(f"COALESCE({BASE_MODEL_SQL}, '') = ?")
         params.append(query.base_model)
     if query.max_nsfw is not None:
         clauses.append("a.nsfw_level <= ?")
         params.append(query.max_nsfw)
     if query.identified is not None:
-        clauses.append(_identified_sql(schema) if query.identified else f"NOT {_identified_sql(schema)}")
+        clauses.append(IDENTIFIED_SQL if query.identified else f"NOT {IDENTIFIED_SQL}")
     if query.missing_file is not None:
-        clauses.append(_missing_sql(schema) if query.missing_file else f"NOT {_missing_sql(schema)}")
+        clauses.append(MISSING_SQL if query.missing_file else f"NOT {MISSING_SQL}")
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 def count_adapters(query: BrowseQuery, schema: LibrarySchema | None = None) -> int:
-    schema = schema or read_schema()
-    where, params = _where(query, schema)
+    where, params = _where(query)
     return int(database_proxy.execute_sql(f"SELECT count(*) FROM adapter a{where}", params).fetchone()[0])
 
 
 def fetch_adapters(query: BrowseQuery, offset: int, limit: int = PAGE_SIZE,
                    schema: LibrarySchema | None = None) -> list[AdapterRow]:
     """One page of rows in the query's order."""
-    schema = schema or read_schema()
-    where, params = _where(query, schema)
+    where, params = _where(query)
     order = SORT_EXPRESSIONS.get(query.sort_key, SORT_EXPRESSIONS["name"])
     if query.sort_key == "base_model":
-        order = f"{_base_model_sql(schema)} COLLATE NOCASE"
+        order = f"{BASE_MODEL_SQL} COLLATE NOCASE"
     elif query.sort_key == "size":
-        order = _size_sql(schema)
+        order = SIZE_SQL
     direction = "DESC" if query.descending else "ASC"
     # With a search, one scan of search_text and a top-N sort beats walking a sort index and
     # testing every row in index order (165 ms at 100,000 rows when few rows match).
     source = "adapter a NOT INDEXED" if query.search.strip() else "adapter a"
     sql = (
-        f"SELECT {_select_columns(schema)} FROM {source}{where} ORDER BY {order} {direction}, a.id {direction} LIMIT ? OFFSET ?"
+        f"SELECT {ROW_SELECT} FROM {source}{where} ORDER BY {order} {direction}, a.id {direction} LIMIT ? OFFSET ?"
     )
     rows = database_proxy.execute_sql(sql, [*params, limit, offset]).fetchall()
     return [_row(r) for r in rows]
@@ -251,9 +215,8 @@ def _row(r: tuple[Any, ...]) -> AdapterRow:
 
 def base_models(schema: LibrarySchema | None = None) -> list[str]:
     """Distinct base models present, for the filter box."""
-    expr = _base_model_sql(schema or read_schema())
     rows = database_proxy.execute_sql(
-        f"SELECT DISTINCT {expr} AS b FROM adapter a WHERE b IS NOT NULL AND b != '' "
+        f"SELECT DISTINCT {BASE_MODEL_SQL} AS b FROM adapter a WHERE b IS NOT NULL AND b != '' "
         "ORDER BY b COLLATE NOCASE").fetchall()
     return [r[0] for r in rows]
 
@@ -279,8 +242,7 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def adapter_details(adapter_id: int, schema: LibrarySchema | None = None) -> AdapterDetails | None:
-    schema = schema or read_schema()
-    sql = f"SELECT {_select_columns(schema, DETAIL_COLUMNS)} FROM adapter a WHERE a.id = ?"
+    sql = f"SELECT {DETAIL_SELECT} FROM adapter a WHERE a.id = ?"
     r = database_proxy.execute_sql(sql, [adapter_id]).fetchone()
     if r is None:
         return None
@@ -290,7 +252,7 @@ def adapter_details(adapter_id: int, schema: LibrarySchema | None = None) -> Ada
     model = extra.get("model") if isinstance(extra.get("model"), dict) else {}
     model_description = extra.get("modelDescription") or model.get("description") or (
         civitai.get("model", {}).get("description") if isinstance(civitai.get("model"), dict) else None)
-    file_exists, size, mtime = _file_facts(row, schema)
+    file_exists, size, mtime = _file_facts(row)
     hashes = _primary_hashes(extra, civitai)
     sha = (row.sha256 or hashes.get("SHA256") or "") or None
     return AdapterDetails(
@@ -323,13 +285,12 @@ def _primary_hashes(extra: dict[str, Any], civitai: dict[str, Any]) -> dict[str,
     return {}
 
 
-def _file_facts(row: AdapterRow, schema: LibrarySchema) -> tuple[bool, int | None, int | None]:
-    """Size and mtime of the model file, from the importer's file table when present, else stat()."""
-    if schema.has("library_file", "adapter_id", "size_bytes", "mtime_ns"):
-        hit = database_proxy.execute_sql(
-            "SELECT size_bytes, mtime_ns FROM library_file WHERE adapter_id = ? LIMIT 1", [row.id]).fetchone()
-        if hit is not None:
-            return True, hit[0], hit[1]
+def _file_facts(row: AdapterRow) -> tuple[bool, int | None, int | None]:
+    """Size and mtime of the model file, from the importer's file table, else stat()."""
+    hit = database_proxy.execute_sql(
+        "SELECT size_bytes, mtime_ns FROM library_file WHERE adapter_id = ? LIMIT 1", [row.id]).fetchone()
+    if hit is not None:
+        return True, hit[0], hit[1]
     if row.file_path:
         try:
             st = os.stat(row.file_path)
@@ -354,26 +315,17 @@ class OrphanRow:
 
 def list_orphans(limit: int = 100_000, schema: LibrarySchema | None = None) -> list[OrphanRow]:
     """Orphans by folder then path, with what hashing and CivitAI already know of each."""
-    schema = schema or read_schema()
-    if not schema.has("library_file", "adapter_id", "path", "size_bytes", "mtime_ns"):
-        return []
-    has_hash = schema.has("hash_cache", "path", "sha256", "size_bytes", "mtime_ns")
-    has_lookup = schema.has("civitai_lookup", "sha256", "status")
     sha = ("(SELECT h.sha256 FROM hash_cache h WHERE h.path = f.path AND h.size_bytes = f.size_bytes "
-           "AND h.mtime_ns = f.mtime_ns)") if has_hash else "NULL"
-    folder = "f.folder" if schema.has("library_file", "folder") else "''"
-    missing = " AND f.missing = 0" if schema.has("library_file", "missing") else ""
-    if schema.has("library_file", "problem"):  # a broken model file is an import problem, not an orphan
-        missing += " AND f.problem IS NULL"
-    if schema.has("import_source", "model_path", "status"):  # as its failed metadata is (library_files)
-        missing += " AND " + NOT_FAILED_CLAIM
+           "AND h.mtime_ns = f.mtime_ns)")
+    # a broken model file is an import problem, not an orphan, as its failed metadata is (library_files)
     rows = database_proxy.execute_sql(
-        f"SELECT f.id, f.path, {folder}, f.size_bytes, f.mtime_ns, {sha} FROM library_file f "
-        f"WHERE f.adapter_id IS NULL{missing} ORDER BY {folder}, f.path LIMIT ?", [limit]).fetchall()
+        f"SELECT f.id, f.path, f.folder, f.size_bytes, f.mtime_ns, {sha} FROM library_file f "
+        f"WHERE f.adapter_id IS NULL AND f.missing = 0 AND f.problem IS NULL AND {NOT_FAILED_CLAIM} "
+        "ORDER BY f.folder, f.path LIMIT ?", [limit]).fetchall()
     result = []
     for file_id, path, folder_name, size, mtime, sha in rows:
         status = None
-        if has_lookup and sha:
+        if sha:
             hit = database_proxy.execute_sql(
                 "SELECT status FROM civitai_lookup WHERE sha256 IN (?, ?)", [sha.lower(), sha.upper()]).fetchone()
             status = hit[0] if hit else None

@@ -2,19 +2,32 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from pathlib import Path
 
-from peewee import SqliteDatabase
+from peewee import SqliteDatabase, _savepoint
 
 from lora_manager_gui.core.errors import DatabaseError, SchemaTooNewError
+from lora_manager_gui.db.errors import database_error
 from lora_manager_gui.db.migrations import LATEST_VERSION, MIGRATIONS
 from lora_manager_gui.db.models import database_proxy
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 10.0
+ENV_BUSY_TIMEOUT = "LORA_MANAGER_BUSY_TIMEOUT"  # seconds; for tests and scripts, like LORA_MANAGER_DB
+
+
+def busy_timeout_s() -> float:
+    """How long a connection waits for another one's write lock: BUSY_TIMEOUT_S, or the
+    LORA_MANAGER_BUSY_TIMEOUT environment variable when it holds a number of seconds."""
+    try:
+        value = float(os.environ.get(ENV_BUSY_TIMEOUT, ""))
+    except ValueError:
+        return BUSY_TIMEOUT_S
+    return value if value >= 0 else BUSY_TIMEOUT_S
 PRAGMAS = {
     # New libraries only (an existing file keeps its page size): an adapter row is ~1.5 KB, so a
     # 4 KiB page holds two and wastes a third of itself; on 8 KiB pages a cold import of 10,000
@@ -29,12 +42,45 @@ PRAGMAS = {
 }
 
 
+class LibraryDatabase(SqliteDatabase):
+    """SqliteDatabase with the two transaction rules concurrent processes need.
+
+    - Every transaction begins IMMEDIATE (takes the write lock at BEGIN, waiting up to the busy
+      timeout). A deferred one that reads first and then writes asks SQLite to upgrade its read
+      lock; when another connection holds the write lock (or wrote since the read), SQLite answers
+      "database is locked" at once, without calling the busy handler (waiting could deadlock), so
+      concurrent writers failed after their reads (~1 s into an import), not after 10 s.
+    - A rollback after SQLite already rolled the transaction back itself (SQLITE_FULL, I/O errors)
+      is skipped, so the original error ("database or disk is full") reaches the caller instead
+      of "cannot rollback - no transaction is active".
+    """
+
+    def begin(self, lock_type: str | None = None) -> None:
+        super().begin(lock_type or "IMMEDIATE")
+
+    def _still_in_transaction(self) -> bool:
+        return not self.is_closed() and self.connection().in_transaction
+
+    def rollback(self) -> None:
+        if self._still_in_transaction():
+            super().rollback()
+
+    def savepoint(self) -> _Savepoint:
+        return _Savepoint(self)
+
+
+class _Savepoint(_savepoint):
+    def rollback(self, begin: bool = True) -> None:
+        if self.db._still_in_transaction():  # else SQLite rolled it all back: no savepoint left
+            super().rollback(begin)
+
+
 def make_database(path: Path | str) -> SqliteDatabase:
     """A peewee database for `path`, not yet connected. Connections are per thread."""
-    return SqliteDatabase(
+    return LibraryDatabase(
         str(path),
         pragmas=PRAGMAS,
-        timeout=BUSY_TIMEOUT_S,
+        timeout=busy_timeout_s(),
         check_same_thread=False,
     )
 
@@ -90,7 +136,10 @@ def open_database(path: Path | str, *, bind: bool = True) -> SqliteDatabase:
             db.close()
         if isinstance(exc, DatabaseError):
             raise
-        raise DatabaseError(f"cannot open the library database {path}: {exc}") from exc
+        classified = database_error(exc, path)
+        if type(classified) is DatabaseError:  # nothing more specific to say: say what was tried
+            raise DatabaseError(f"cannot open the library database {path}: {exc}") from exc
+        raise classified from exc
     if bind:
         database_proxy.initialize(db)
     return db
@@ -137,7 +186,7 @@ class BackgroundCheckpoints:
 
     def _run(self) -> None:
         try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=busy_timeout_s(), check_same_thread=False)
         except sqlite3.Error as exc:
             log.info("no background checkpoints for %s: %s", self.path, exc)
             return

@@ -14,6 +14,7 @@ from peewee import SqliteDatabase
 
 from lora_manager_gui.db import database
 from lora_manager_gui.db.database import open_database
+from lora_manager_gui.db.errors import database_error, is_database_failure
 
 T = TypeVar("T")
 
@@ -40,14 +41,24 @@ class DatabaseExecutor:
         return threading.get_ident() == self._thread_id
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run on the database thread. A failure of the database (locked past the busy timeout,
+        disk full, damaged file) comes back as a classified core DatabaseError (db/errors.py)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, partial(fn, *args, **kwargs))
+        return await loop.run_in_executor(self._pool, partial(self._classified, fn, args, kwargs))
 
     def call_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run on the database thread and wait (for threads that are not the event loop)."""
         if self.on_db_thread():
+            return self._classified(fn, args, kwargs)
+        return self._pool.submit(partial(self._classified, fn, args, kwargs)).result()
+
+    def _classified(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        try:
             return fn(*args, **kwargs)
-        return self._pool.submit(partial(fn, *args, **kwargs)).result()
+        except Exception as exc:
+            if is_database_failure(exc):
+                raise database_error(exc, self.path) from exc
+            raise
 
     def close(self) -> None:
         """Finish queued work, close the connection on its own thread, stop the thread."""

@@ -19,8 +19,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from typing import Protocol
 
+
+from lora_manager_gui.core.cancel import AnyFlag, CancelFlag, any_of
 from lora_manager_gui.core.errors import FileProblemError
 from lora_manager_gui.core.hashing import (
     BUFFER_SIZE,
@@ -41,10 +42,6 @@ from lora_manager_gui.services.executors import DatabaseExecutor, default_worker
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.25
-
-
-class CancelFlag(Protocol):
-    def is_set(self) -> bool: ...
 
 
 RotationalProbe = Callable[[int], bool]
@@ -190,7 +187,7 @@ class HashService:
                 continue
 
     def _stopping(self, cancel: CancelFlag | None) -> bool:
-        return self._closing.is_set() or (cancel is not None and cancel.is_set())
+        return AnyFlag(self._closing, cancel).is_set() if cancel is not None else self._closing.is_set()
 
     def _hash_and_store(
         self, key: str, size: int, mtime_ns: int, st_dev: int,
@@ -273,10 +270,7 @@ class HashService:
         keys = [absolute_path(p) for p in paths]
         stop = threading.Event()
 
-        def stopping() -> bool:
-            return stop.is_set() or (cancel is not None and cancel.is_set())
-
-        flag = _Flag(stopping)
+        flag = any_of(stop, cancel)  # never None: `stop` is there
         stats = await loop.run_in_executor(self._pool, _stat_all, keys)
         results: list[HashResult | None] = [None] * len(keys)
         lanes: dict[int | None, deque[int]] = {}
@@ -294,7 +288,7 @@ class HashService:
                 tracker.file_done(r, 0, 0)
 
         async def consume(queue: deque[int]) -> None:
-            while queue and not stopping():
+            while queue and not flag.is_set():
                 index = queue.popleft()
                 planned = stats[index][0]  # type: ignore[index]
                 read = [0]
@@ -342,14 +336,6 @@ class HashService:
         """Stop running reads at the next buffer and wait for the workers."""
         self._closing.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-class _Flag:
-    def __init__(self, fn: Callable[[], bool]) -> None:
-        self._fn = fn
-
-    def is_set(self) -> bool:
-        return self._fn()
 
 
 def _stat_all(keys: Sequence[str]) -> list[tuple[int, int] | str]:

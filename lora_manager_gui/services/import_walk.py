@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from lora_manager_gui.core.cancel import any_of
 from lora_manager_gui.core.discovery import FileEntry, RootScan, SidecarGroup, WalkOptions, scan_root
 from lora_manager_gui.core.tasks import Progress, Stage
 from lora_manager_gui.services.import_pipeline import ChunkFeed, ParseIndex, Pipeline
@@ -28,23 +29,13 @@ log = logging.getLogger(__name__)
 FolderFound = Callable[[list[SidecarGroup], dict[str, FileEntry]], None]
 
 
-class _Either:
-    """Set when either event is (the walk's cancel: the user's, or the import's own stop)."""
-
-    def __init__(self, first: threading.Event, second: threading.Event | None) -> None:
-        self.first, self.second = first, second
-
-    def is_set(self) -> bool:
-        return self.first.is_set() or (self.second is not None and self.second.is_set())
-
-
 async def walk(run: ImportRun, root: str, known: dict[str, str] | None = None, on_folder: FolderFound | None = None,
                stop: threading.Event | None = None, many: int | None = None,
                then: Callable[[], None] | None = None) -> RootScan:
     """Walk `root` on the work pool; `then` runs on the walk's thread once the walk is over."""
     loop = asyncio.get_running_loop()
     runner = run.runner
-    cancel = runner.cancel if stop is None else _Either(stop, runner.cancel)
+    cancel = any_of(stop, runner.cancel)  # the import's own stop, or the user's cancel
     progress = run.progress
 
     def walk_progress(folders: int, files: int) -> None:

@@ -72,6 +72,7 @@ def make_thumbnail(
     Raises ImageTooLargeError, PreviewError (not an image / damaged) or UnreadableFileError.
     """
     from lora_manager_gui.core.errors import UnreadableFileError
+    from lora_manager_gui.core.files import NotRegularFileError, open_regular_stream
 
     name = os.fspath(src)
     target = Path(dest)
@@ -84,7 +85,8 @@ def make_thumbnail(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(name) as img:  # reads the header only
+            # reads the header only; non-blocking, regular files only (core/files.py)
+            with open_regular_stream(name) as fh, Image.open(fh) as img:
                 width, height = img.size
                 if width * height > max_pixels:
                     raise ImageTooLargeError(name, f"{width}x{height} pixels is over the {max_pixels}-pixel limit")
@@ -100,6 +102,8 @@ def make_thumbnail(
         os.replace(tmp, target)
     except ImageTooLargeError:
         raise
+    except NotRegularFileError as exc:  # a FIFO or device where the image was
+        raise UnreadableFileError(name, f"cannot read the image: {exc.strerror}") from exc
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise ImageTooLargeError(name, f"refused as a decompression bomb: {exc}") from exc
     except UnidentifiedImageError as exc:

@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QIcon
 
+from lora_manager_gui.core.sizes import display_size
 from lora_manager_gui.db import browse
 from lora_manager_gui.db.browse import AdapterRow, BrowseQuery, LibrarySchema
 from lora_manager_gui.ui.async_bridge import TaskTracker
@@ -45,17 +46,6 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 
-def human_size(n: int | None) -> str:
-    if n is None:
-        return ""
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024:
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.2f} TB"
-
-
 def status_text(row: AdapterRow) -> str:
     parts = ["identified" if row.identified else "not identified"]
     if row.missing:
@@ -75,7 +65,7 @@ def cell_text(row: AdapterRow, key: str) -> str:
     if key == "nsfw":
         return str(row.nsfw_level)
     if key == "size":
-        return human_size(row.size_bytes)
+        return display_size(row.size_bytes)
     if key == "file":
         return row.file_name or ""
     return status_text(row)

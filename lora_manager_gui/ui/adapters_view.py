@@ -23,6 +23,7 @@ from lora_manager_gui.ui.adapter_model import COLUMNS, ROW_ROLE, AdapterTableMod
 from lora_manager_gui.ui.async_bridge import TaskTracker
 from lora_manager_gui.ui.context import AppContext
 from lora_manager_gui.ui.details_pane import DetailsPane
+from lora_manager_gui.ui.safe_html import PlainToolTips
 from lora_manager_gui.ui.thumbnails import ThumbnailCache
 
 SEARCH_DELAY_MS = 250
@@ -130,6 +131,7 @@ class AdaptersView(QWidget):
         self.gallery.setMovement(QListView.Movement.Static)
         self.gallery.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.gallery.setLayoutMode(QListView.LayoutMode.Batched)
+        self.plain_tooltips = (PlainToolTips(self.table), PlainToolTips(self.gallery))  # names from sidecars
 
         self.empty = EmptyLibraryPanel()
         self.no_match = QLabel("No adapter matches the search and filters.")

@@ -21,10 +21,10 @@ from PySide6.QtWidgets import (
 
 from lora_manager_gui.db import browse
 from lora_manager_gui.db.browse import AdapterDetails
-from lora_manager_gui.ui.adapter_model import human_size
+from lora_manager_gui.core.sizes import display_size
 from lora_manager_gui.ui.async_bridge import TaskTracker
 from lora_manager_gui.ui.context import AppContext
-from lora_manager_gui.ui.safe_html import SafeTextBrowser
+from lora_manager_gui.ui.safe_html import SafeTextBrowser, sanitize_html
 from lora_manager_gui.ui.thumbnails import ThumbnailCache
 
 
@@ -37,10 +37,36 @@ def lora_prompt_tag(details: AdapterDetails) -> str:
     return f"<lora:{name}:{weight:g}>"
 
 
+def _plain(label: QLabel) -> QLabel:
+    """A label that shows its text literally. Names, versions, creators, tags and stats come from
+    sidecars and CivitAI: as rich text, `<img src="/a/fifo">` in a name would have the GUI thread
+    open that file, and deep nesting would hold it for minutes."""
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
 def _selectable(label: QLabel) -> QLabel:
+    _plain(label)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     label.setWordWrap(True)
     return label
+
+
+MAX_LABEL_CHARS = 2_000  # a field longer than this from a sidecar is shown cut, with "…"
+MAX_TRIGGER_WORDS = 200
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_LABEL_CHARS else text[:MAX_LABEL_CHARS] + "…"
+
+
+def _details_for_display(adapter_id: int) -> tuple[AdapterDetails, str] | None:
+    """(On the database thread.) The details and their description, sanitized and bounded there,
+    so a long or hostile description costs the GUI thread nothing but the bounded layout."""
+    details = browse.adapter_details(adapter_id)
+    if details is None:
+        return None
+    return details, sanitize_html(details.description_html or details.model_description_html)
 
 
 def _value_field() -> QLineEdit:
@@ -81,6 +107,7 @@ class DetailsPane(QScrollArea):
         self.preview = QLabel()
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setMinimumHeight(160)
+        self.preview.setTextFormat(Qt.TextFormat.PlainText)
         self.title = _selectable(QLabel("Select an adapter"))
         self.title.setStyleSheet("font-size: 16pt; font-weight: 600;")
         self.version = _selectable(QLabel())
@@ -91,8 +118,9 @@ class DetailsPane(QScrollArea):
         form = QFormLayout()
         self.creator = _selectable(QLabel())
         self.base_model = _selectable(QLabel())
-        self.nsfw = QLabel()
-        self.triggers = QLabel()
+        self.nsfw = _plain(QLabel())
+        self.triggers = QLabel()  # rich text: links made here, each word escaped
+        self.triggers.setTextFormat(Qt.TextFormat.RichText)
         self.triggers.setWordWrap(True)
         self.triggers.setToolTip("Click a word to copy it")
         self.triggers.linkActivated.connect(self._copy_trigger)
@@ -111,7 +139,8 @@ class DetailsPane(QScrollArea):
         self.copy_tag_button.clicked.connect(self._copy_prompt_tag)
         self.open_folder_button = QPushButton("Open containing folder")
         self.open_folder_button.clicked.connect(self._open_folder)
-        self.civitai_link = QLabel()
+        self.civitai_link = QLabel()  # rich text: a link made here from ids, escaped
+        self.civitai_link.setTextFormat(Qt.TextFormat.RichText)
         self.civitai_link.setOpenExternalLinks(True)
         buttons.addWidget(self.copy_tag_button)
         buttons.addWidget(self.open_folder_button)
@@ -126,8 +155,8 @@ class DetailsPane(QScrollArea):
 
         facts = QFormLayout()
         self.path = _value_field()
-        self.size = QLabel()
-        self.modified = QLabel()
+        self.size = _plain(QLabel())
+        self.modified = _plain(QLabel())
         self.sha256 = _value_field()
         self.sha256.setStyleSheet("QLineEdit { background: transparent; font-family: monospace; }")
         self.autov2 = _value_field()
@@ -154,13 +183,13 @@ class DetailsPane(QScrollArea):
         self.tracker.spawn(self._load(adapter_id, self._generation), "details")
 
     async def _load(self, adapter_id: int, generation: int) -> None:
-        details = await self.ctx.db.call(browse.adapter_details, adapter_id)
+        loaded = await self.ctx.db.call(_details_for_display, adapter_id)
         if generation != self._generation:
             return
-        if details is None:
+        if loaded is None:
             self.clear()
             return
-        self.render(details)
+        self.render(*loaded)
         self.details_shown.emit(adapter_id)
 
     def clear(self) -> None:
@@ -174,22 +203,26 @@ class DetailsPane(QScrollArea):
         self.description.clear()
         self._set_enabled(False)
 
-    def render(self, d: AdapterDetails) -> None:
+    def render(self, d: AdapterDetails, clean_description: str | None = None) -> None:
+        """Show `d`; `clean_description`: its description already through sanitize_html."""
         self.details = d
         row = d.row
-        self.title.setText(row.name)
-        self.version.setText(row.version)
-        self.creator.setText(row.creator or "unknown")
-        self.base_model.setText(row.base_model or "unknown")
+        self.title.setText(_short(row.name))
+        self.version.setText(_short(row.version))
+        self.creator.setText(_short(row.creator or "unknown"))
+        self.base_model.setText(_short(row.base_model or "unknown"))
         self.nsfw.setText(str(row.nsfw_level))
         words = d.trained_words or ([d.activation_text] if d.activation_text else [])
         self.triggers.setText(" · ".join(
-            f'<a href="copy:{i}">{html.escape(w)}</a>' for i, w in enumerate(words)) or "none")
+            f'<a href="copy:{i}">{html.escape(_short(w))}</a>' for i, w in enumerate(words[:MAX_TRIGGER_WORDS]))
+            or "none")
         self._trigger_words = words
-        self.tags.setText(", ".join(d.tags) or "none")
-        self.stats.setText(", ".join(f"{k}: {v:,}" if isinstance(v, (int, float)) else f"{k}: {v}"
-                                     for k, v in d.stats.items()) or "none")
-        self.description.set_description(d.description_html or d.model_description_html)
+        self.tags.setText(_short(", ".join(d.tags)) or "none")
+        self.stats.setText(_short(", ".join(f"{k}: {v:,}" if isinstance(v, (int, float)) else f"{k}: {v}"
+                                            for k, v in d.stats.items())) or "none")
+        if clean_description is None:
+            clean_description = sanitize_html(d.description_html or d.model_description_html)
+        self.description.set_clean_description(clean_description)
         if d.civitai_url:
             self.civitai_link.setText(f'<a href="{html.escape(d.civitai_url)}">CivitAI page</a>')
         else:
@@ -197,7 +230,7 @@ class DetailsPane(QScrollArea):
         self.path.setText(row.file_path or "(no model file recorded)")
         self.path.setToolTip(row.file_path or "")
         self.path.setCursorPosition(0)
-        self.size.setText(human_size(d.file_size if d.file_size is not None else row.size_bytes))
+        self.size.setText(display_size(d.file_size if d.file_size is not None else row.size_bytes))
         self.modified.setText(_format_mtime(d.file_mtime_ns) if d.file_exists else "file missing")
         self.sha256.setText(row.sha256 or "not hashed")
         self.sha256.setCursorPosition(0)

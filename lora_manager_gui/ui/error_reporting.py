@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from lora_manager_gui.core import config
@@ -59,6 +59,7 @@ class ErrorReporter:
         where = f"\n\nDetails are in the log file:\n{self.log_path}" if self.log_path else ""
         box = QMessageBox(QMessageBox.Icon.Critical, "Unexpected error",
                           f"Something went wrong in {context}.\n\n{summary}{where}")
+        box.setTextFormat(Qt.TextFormat.PlainText)  # error messages name files and quote metadata
         box.setDetailedText("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
         box.setModal(False)
         self.dialogs.append(box)

@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
 
         self.task_panel = TaskPanel(self.tasks)
         self.library_label = QLabel()
+        self.library_label.setTextFormat(Qt.TextFormat.PlainText)  # a path
         self.statusBar().addWidget(self.library_label)
         self.statusBar().addPermanentWidget(self.task_panel)
         for view in (self.adapters, self.stacks):
@@ -298,6 +299,7 @@ class MainWindow(QMainWindow):
             self.drop_rejected.emit(text)
             if not plan.usable:
                 box = QMessageBox(QMessageBox.Icon.Information, "Cannot use this drop", text, parent=self)
+                box.setTextFormat(Qt.TextFormat.PlainText)  # dropped names, shown literally
                 box.open()
         if plan.stacks:
             self.show_view("stacks")

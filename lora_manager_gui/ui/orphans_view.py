@@ -19,8 +19,9 @@ from PySide6.QtWidgets import (
 
 from lora_manager_gui.db import browse
 from lora_manager_gui.db.browse import OrphanRow
-from lora_manager_gui.ui.adapter_model import human_size
+from lora_manager_gui.core.sizes import display_size
 from lora_manager_gui.ui.async_bridge import TaskTracker
+from lora_manager_gui.ui.safe_html import PlainToolTips
 from lora_manager_gui.ui.context import AppContext
 
 HEADERS = ("File", "Folder", "Size", "Modified", "SHA-256", "CivitAI")
@@ -57,7 +58,7 @@ class OrphanModel(QAbstractTableModel):
         if col == 1:
             return row.folder
         if col == 2:
-            return human_size(row.size_bytes)
+            return display_size(row.size_bytes)
         if col == 3:
             return datetime.fromtimestamp(row.mtime_ns / 1e9).strftime("%Y-%m-%d %H:%M")
         if col == 4:
@@ -78,6 +79,7 @@ class OrphansView(QWidget):
         self.model = OrphanModel()
         self.table = QTableView()
         self.table.setModel(self.model)
+        self.plain_tooltips = PlainToolTips(self.table)  # file names: shown literally
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.verticalHeader().hide()
@@ -85,6 +87,7 @@ class OrphansView(QWidget):
         for i, width in enumerate((300, 280, 80, 130, 110)):
             self.table.setColumnWidth(i, width)
         self.summary = QLabel()
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)
         self.hash_button = QPushButton("Hash")
         self.identify_button = QPushButton("Identify on CivitAI")
         self.import_button = QPushButton("Import from header")
@@ -115,7 +118,7 @@ class OrphansView(QWidget):
         rows = await self.ctx.db.call(browse.list_orphans)
         self.model.set_rows(rows)
         total = sum(r.size_bytes for r in rows)
-        self.summary.setText(f"{len(rows):,} model files without metadata, {human_size(total)}" if rows else
+        self.summary.setText(f"{len(rows):,} model files without metadata, {display_size(total)}" if rows else
                              "No orphans: every model file seen by the last import has metadata beside it.")
         for b in (self.hash_button, self.identify_button, self.import_button):
             b.setEnabled(bool(rows))

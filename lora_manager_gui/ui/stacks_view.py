@@ -35,6 +35,7 @@ from lora_manager_gui.core.sizes import human_size
 from lora_manager_gui.core.stacks.model import SkippedEntry
 from lora_manager_gui.ui.async_bridge import TaskTracker
 from lora_manager_gui.ui.context import AppContext
+from lora_manager_gui.ui.safe_html import plain_tooltip
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class StacksView(QWidget):
         self.drop_zone = DropZone()
         self.drop_zone.open_button.clicked.connect(self._choose_file)
         self.title = QLabel()
+        self.title.setTextFormat(Qt.TextFormat.PlainText)  # a file name: shown literally
         self.title.setStyleSheet("font-weight: 600;")
         self.summary = QLabel("Nothing inspected yet.")
         self.summary.setWordWrap(True)
@@ -271,6 +273,6 @@ def _fill(table: QTableWidget, rows: list[tuple[str, ...]]) -> None:
     for r, values in enumerate(rows):
         for c, text in enumerate(values):
             item = QTableWidgetItem(text)  # plain text: names from files are never rich text here
-            item.setToolTip(text)
+            item.setToolTip(plain_tooltip(text))
             table.setItem(r, c, item)
     table.resizeColumnsToContents()

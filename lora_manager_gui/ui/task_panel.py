@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from lora_manager_gui.core.tasks import ItemProblem, OutcomeStatus, TaskOutcome
+from lora_manager_gui.ui.safe_html import plain_tooltip
 from lora_manager_gui.ui.tasks import BackgroundTask, TaskManager, TaskProgress
 
 FINISHED_ROW_LINGER_MS = 4000
@@ -87,7 +88,7 @@ class ProblemListDialog(QDialog):
         for r, (task_title, problem) in enumerate(problems):
             for c, text in enumerate((task_title, problem.path, problem.kind.label, problem.message)):
                 item = QTableWidgetItem(text)
-                item.setToolTip(text)
+                item.setToolTip(plain_tooltip(text))
                 self.table.setItem(r, c, item)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)

@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, Signal
 
 from lora_manager_gui.core.errors import DatabaseError, LoraManagerError
 from lora_manager_gui.core.tasks import ItemProblem, ProblemKind, Progress, Stage, TaskOutcome
+from lora_manager_gui.core.sizes import display_size, human_duration
 from lora_manager_gui.ui.async_bridge import report_exception
 
 log = logging.getLogger(__name__)
@@ -75,10 +76,10 @@ class TaskProgress:
         parts = [p.stage.label, f"{p.done:,}" + (f" / {p.total:,}" if p.total is not None else "")]
         rate = self.bytes_per_s
         if rate:
-            parts.append(f"{_human_bytes(rate)}/s")
+            parts.append(f"{display_size(rate)}/s")
         eta = self.eta_s
         if eta is not None:
-            parts.append(f"ETA {_human_duration(eta)}")
+            parts.append(f"ETA {human_duration(eta)}")
         if p.deferred:
             parts.append(f"{p.deferred:,} deferred")
         if p.detail:
@@ -95,23 +96,6 @@ def problem_for_exception(item: str, exc: BaseException) -> ItemProblem:
     else:
         kind = ProblemKind.parse(getattr(exc, "error_class", None))
     return ItemProblem(item, kind, f"{type(exc).__name__}: {exc}")
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
-
-
-def _human_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 class TaskContext:

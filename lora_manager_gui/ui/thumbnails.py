@@ -6,6 +6,7 @@ the GUI thread turns those bytes into a QPixmap. Loads are bounded (a semaphore)
 from __future__ import annotations
 
 import logging
+import os
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -58,10 +59,13 @@ def decode_thumbnail(path: Path, max_side: int) -> tuple[int, int, bytes] | None
     """Pillow decode + shrink to RGBA bytes (worker thread). None when the image is unreadable."""
     from PIL import Image
 
+    from lora_manager_gui.core.files import open_regular_stream
+
     try:
-        if path.stat().st_size > MAX_PREVIEW_BYTES:
-            return None
-        with Image.open(path) as im:
+        # non-blocking, regular files only: a preview swapped for a FIFO never holds a worker
+        with open_regular_stream(path) as fh, Image.open(fh) as im:
+            if os.fstat(fh.fileno()).st_size > MAX_PREVIEW_BYTES:
+                return None
             if im.width * im.height > MAX_PIXELS:
                 return None
             im.draft("RGB", (max_side * 2, max_side * 2))

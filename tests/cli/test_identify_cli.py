@@ -71,9 +71,9 @@ def test_the_progress_line_reads_task_progress_with_a_sane_rate() -> None:
     from lora_manager_gui.cli.identify import progress_line
     from lora_manager_gui.core.tasks import Progress, Stage
 
-    hashing = Progress(Stage.HASH, 3, 10, bytes_done=42_800_000_000, bytes_total=85_600_000_000)
-    assert progress_line(hashing, 0.001) == "hashing 3/10 (42.8 GB of 85.6 GB)"  # no rate over a millisecond
-    assert progress_line(hashing, 100.0) == "hashing 3/10 (42.8 GB of 85.6 GB, 428 MB/s, 100 s left)"
+    hashing = Progress(Stage.HASH, 3, 10, bytes_done=40 * 2**30, bytes_total=80 * 2**30)
+    assert progress_line(hashing, 0.001) == "hashing 3/10 (40.0 GB of 80.0 GB)"  # no rate over a millisecond
+    assert progress_line(hashing, 100.0) == "hashing 3/10 (40.0 GB of 80.0 GB, 409.6 MB/s, 100 s left)"
     lookup = Progress(Stage.LOOKUP, 200, 1000, problems=1, deferred=100)
     assert progress_line(lookup, 4.0) == "looking up on CivitAI 200/1,000 (50.0/s, 1 problem, 100 deferred)"
     assert progress_line(Progress(Stage.WALK, 5), 0.5) == "scanning folders 5"

@@ -19,8 +19,9 @@ from lora_manager_gui.core.resources import (
 PACKAGE_DIR = Path(lora_manager_gui.__file__).resolve().parent
 
 
-def test_resources_sit_inside_the_package() -> None:
-    assert resources_dir().resolve() == PACKAGE_DIR / "resources"
+def test_resources_sit_beside_the_package_in_a_source_tree() -> None:
+    assert resources_dir().resolve() == PACKAGE_DIR.parent / "resources"
+    assert not (PACKAGE_DIR / "resources").exists()
     assert resource_path("demo/library").is_dir()
     assert resource_path("demo/stacks/watercolor_noir_prompt.json").is_file()
 
