@@ -8,7 +8,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListView,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -23,6 +22,7 @@ from lora_manager_gui.ui.adapter_model import COLUMNS, ROW_ROLE, AdapterTableMod
 from lora_manager_gui.ui.async_bridge import TaskTracker
 from lora_manager_gui.ui.context import AppContext
 from lora_manager_gui.ui.details_pane import DetailsPane
+from lora_manager_gui.ui.gallery import make_gallery
 from lora_manager_gui.ui.thumbnails import ThumbnailCache
 
 SEARCH_DELAY_MS = 250
@@ -118,18 +118,9 @@ class AdaptersView(QWidget):
         self.table.setWordWrap(False)
         for i, width in enumerate((260, 110, 130, 120, 50, 80, 240)):
             self.table.setColumnWidth(i, width)
-        self.gallery = QListView()
+        self.gallery, self.gallery_delegate = make_gallery()
         self.gallery.setModel(self.model)
         self.gallery.setSelectionModel(self.table.selectionModel())
-        self.gallery.setViewMode(QListView.ViewMode.IconMode)
-        self.gallery.setIconSize(QSize(128, 128))
-        self.gallery.setGridSize(QSize(150, 176))
-        self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
-        self.gallery.setUniformItemSizes(True)
-        self.gallery.setWordWrap(True)
-        self.gallery.setMovement(QListView.Movement.Static)
-        self.gallery.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.gallery.setLayoutMode(QListView.LayoutMode.Batched)
 
         self.empty = EmptyLibraryPanel()
         self.no_match = QLabel("No adapter matches the search and filters.")
