@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QStackedWidget,
     QTableView,
@@ -47,12 +48,17 @@ class EmptyLibraryPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        title = QLabel("Your LoRA library is empty")
+        self.title = title = QLabel("Your LoRA library is empty")
         title.setStyleSheet("font-size: 18pt; font-weight: 600;")
-        text = QLabel("Add a folder of LoRA files to import what is beside them (CivitAI JSON, .civitai.info, "
+        self.text = text = QLabel("Add a folder of LoRA files to import what is beside them (CivitAI JSON, .civitai.info, "
                       "A1111 .json, Lora Manager .metadata.json), or look around in a small demo library first.")
         text.setWordWrap(True)
-        text.setMaximumWidth(520)
+        text.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        # A wrapped label gets the height its width needs only when the layout sets its width:
+        # centred by stretches (an alignment flag would size it from the one-line hint and clip it).
+        text.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        title.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        title.setWordWrap(True)
         self.add_button = QPushButton("Add a LoRA folder…")
         self.demo_button = QPushButton("Open the demo library")
         self.add_button.clicked.connect(self.add_folder_requested)
@@ -62,11 +68,22 @@ class EmptyLibraryPanel(QWidget):
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.demo_button)
         buttons.addStretch(1)
+        body = QWidget()
+        body.setMinimumWidth(280)
+        body.setMaximumWidth(560)
+        column = QVBoxLayout(body)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(title)
+        column.addWidget(text)
+        column.addSpacing(8)
+        column.addLayout(buttons)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(body, 10)
+        row.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addStretch(1)
-        layout.addWidget(title, 0, Qt.AlignmentFlag.AlignHCenter)
-        layout.addWidget(text, 0, Qt.AlignmentFlag.AlignHCenter)
-        layout.addLayout(buttons)
+        layout.addLayout(row)
         layout.addStretch(2)
 
 

@@ -24,3 +24,25 @@ def test_remembered_gallery_mode_shows_full_size_tiles(run, open_window, fixture
         assert view.gallery.visualRect(view.model.index(0, 0)).height() >= icon.height()
 
     run(scenario())
+
+
+def _fits(label) -> bool:
+    """A label shows all its text: as wide as its hint, or (wrapped) as tall as its width needs."""
+    if label.wordWrap():
+        return label.height() >= label.heightForWidth(label.width())
+    return label.width() >= label.sizeHint().width() and label.height() >= label.sizeHint().height()
+
+
+def test_first_run_text_is_fully_visible(run, open_window, tmp_path) -> None:
+    """Defect 4: the first-run explanation was clipped to two half-lines."""
+    async def scenario():
+        window = await open_window(tmp_path / "new.sqlite3")
+        panel = window.adapters.empty
+        assert window.adapters.stack.currentWidget() is panel
+        for label in (panel.title, panel.text):
+            assert label.isVisible() and _fits(label), (label.text(), label.size(), label.sizeHint())
+        assert panel.text.height() >= 2 * panel.text.fontMetrics().lineSpacing()
+        window.resize(1100, 700)
+        await wait_until(lambda: _fits(panel.text))
+
+    run(scenario())
