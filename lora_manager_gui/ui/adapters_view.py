@@ -25,6 +25,7 @@ from lora_manager_gui.ui.context import AppContext
 from lora_manager_gui.ui.details_pane import DetailsPane
 from lora_manager_gui.ui.gallery import make_gallery
 from lora_manager_gui.ui.thumbnails import ThumbnailCache
+from lora_manager_gui.ui.widgets import ShrinkingComboBox, style_splitter
 
 SEARCH_DELAY_MS = 250
 # Filter boxes carry plain strings and ints as item data ("" = any), never None or booleans.
@@ -103,23 +104,33 @@ class AdaptersView(QWidget):
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search name, version, tags, trigger words, creator, file…")
         self.search.setClearButtonEnabled(True)
-        self.base_model = QComboBox()
+        # At the default size every filter shows its whole text; at the window's minimum they shrink.
+        self.search.setMinimumWidth(self.search.fontMetrics().horizontalAdvance("Search name, tags…") + 40)
+        self.base_model = ShrinkingComboBox()
         self.base_model.addItem("Any base model", ANY)
-        self.nsfw = QComboBox()
+        self.nsfw = ShrinkingComboBox()
         for label, value in NSFW_FILTERS:
             self.nsfw.addItem(label, value)
-        self.identified = QComboBox()
-        self.missing = QComboBox()
+        self.identified = ShrinkingComboBox()
+        self.missing = ShrinkingComboBox()
         for box, key in ((self.identified, "identified"), (self.missing, "missing")):
             for label, value in TRISTATE[key]:
                 box.addItem(label, value)
         self.mode = QComboBox()
         self.mode.addItems(["Table", "Gallery"])
         self.count_label = QLabel()
-        bar = QHBoxLayout()
-        bar.addWidget(self.search, 3)
-        for w in (self.base_model, self.nsfw, self.identified, self.missing, self.mode, self.count_label):
-            bar.addWidget(w)
+        search_row = QHBoxLayout()
+        search_row.addWidget(self.search, 1)
+        search_row.addWidget(self.mode)
+        search_row.addWidget(self.count_label)
+        filter_row = QHBoxLayout()
+        for w in (self.base_model, self.nsfw, self.identified, self.missing):
+            filter_row.addWidget(w)
+        filter_row.addStretch(1)
+        bar = QVBoxLayout()
+        bar.setSpacing(4)
+        bar.addLayout(search_row)
+        bar.addLayout(filter_row)
 
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -158,6 +169,7 @@ class AdaptersView(QWidget):
         self.splitter.addWidget(self.details)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
+        style_splitter(self.splitter)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.splitter)
@@ -174,6 +186,13 @@ class AdaptersView(QWidget):
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.selectionModel().currentChanged.connect(self._current_changed)
         self.model.query_applied.connect(self._query_applied)
+        # A new query (sort, filter, a finished task's reload) resets the model and with it the
+        # selection: the selected adapters are found again by id, as their pages arrive.
+        self._kept_ids: list[int] = []
+        self._kept_current: int | None = None
+        self.model.modelAboutToBeReset.connect(self._remember_selection)
+        self.model.modelReset.connect(self._restore_selection)
+        self.model.page_loaded.connect(lambda _page: self._restore_selection())
 
     # ---- queries ------------------------------------------------------------------------
     def current_query(self) -> BrowseQuery:
@@ -209,15 +228,21 @@ class AdaptersView(QWidget):
 
     def _query_applied(self, count: int) -> None:
         total = self.library_size
-        self.count_label.setText(f"{count:,} of {total:,}" if count != total else f"{count:,} adapters")
         if total == 0:
             self.stack.setCurrentWidget(self.empty)
         elif count == 0:
             self.stack.setCurrentWidget(self.no_match)
         else:
             self._show_mode()
-        if count and not self.table.selectionModel().hasSelection():
+        if count == 0 or (not self.table.selectionModel().hasSelection() and self._kept_current is None):
             self.details.show_adapter(None)
+        self._update_count()
+
+    def _update_count(self) -> None:
+        count, total = self.model.rowCount(), self.library_size
+        text = f"{count:,} of {total:,}" if count != total else f"{count:,} adapters"
+        selected = len(self.table.selectionModel().selectedRows(0))
+        self.count_label.setText(f"{text} · {selected:,} selected" if selected > 1 else text)
 
     def _show_mode(self) -> None:
         if self.model.rowCount() == 0:
@@ -240,9 +265,51 @@ class AdaptersView(QWidget):
             index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
 
     def _selection_changed(self, *_: object) -> None:
+        if self._restoring:
+            return
+        self._kept_ids = []
+        self._kept_current = None
         self.selection_changed.emit([r.id for r in self.selected_rows()])
+        self._update_count()
+
+    _restoring = False
+
+    def _remember_selection(self) -> None:
+        if not self._kept_ids:
+            self._kept_ids = [r.id for r in self.selected_rows()]
+            current = self.table.selectionModel().currentIndex()
+            row = self.model.data(self.model.index(current.row(), 0), ROW_ROLE) if current.isValid() else None
+            self._kept_current = row.id if row is not None else None
+
+    def _restore_selection(self) -> None:
+        """Select again the kept adapters whose rows are loaded; the rest when their page lands."""
+        if not self._kept_ids:
+            return
+        selection = self.table.selectionModel()
+        flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+        found = [(i, r) for i in self._kept_ids if (r := self.model.row_index_of(i)) is not None]
+        if not found:
+            return
+        self._restoring = True
+        try:
+            for adapter_id, row in found:
+                if not selection.isRowSelected(row):
+                    selection.select(self.model.index(row, 0), flags)
+            current = self.model.row_index_of(self._kept_current) if self._kept_current is not None else None
+            if current is not None:
+                index = self.model.index(current, 0)
+                selection.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.NoUpdate)
+                self.table.scrollTo(index)
+        finally:
+            self._restoring = False
+        self._kept_ids = [i for i in self._kept_ids if self.model.row_index_of(i) is None]
+        if not self._kept_ids:
+            self._kept_current = None
+        self._update_count()
 
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if self._restoring:
+            return
         row = self.model.data(self.model.index(current.row(), 0), ROW_ROLE) if current.isValid() else None
         self.details.show_adapter(row.id if row is not None else None)
 

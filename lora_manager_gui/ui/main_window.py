@@ -7,9 +7,9 @@ import asyncio
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QShowEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from lora_manager_gui import APP_DISPLAY_NAME
 from lora_manager_gui.ui import demo
@@ -24,6 +24,8 @@ from lora_manager_gui.ui.settings import AppSettings, SettingsDialog
 from lora_manager_gui.ui.stacks_view import StacksView
 from lora_manager_gui.ui.task_panel import TaskPanel, outcome_text
 from lora_manager_gui.ui.tasks import BackgroundTask, JobFn, TaskManager
+from lora_manager_gui.ui.widgets import ElidedLabel
+from lora_manager_gui.ui.window_geometry import default_size, fit_to_screen
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,8 @@ class MainWindow(QMainWindow):
         self._last_reload = 0.0
         self.setAcceptDrops(True)
         self.setWindowIcon(app_icon())
-        self.resize(1400, 860)
+        self.resize(default_size(self))
+        self._fitted_once = False
 
         self.adapters = AdaptersView(ctx)
         self.orphans = OrphansView(ctx)
@@ -66,9 +69,11 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
 
         self.task_panel = TaskPanel(self.tasks)
-        self.library_label = QLabel()
-        self.statusBar().addWidget(self.library_label)
+        # Messages are drawn left of the permanent widgets: the library stays readable beside them.
+        self.library_label = ElidedLabel(min_chars=16)
+        self.library_label.setObjectName("library_label")
         self.statusBar().addPermanentWidget(self.task_panel)
+        self.statusBar().addPermanentWidget(self.library_label, 1)
         for view in (self.adapters, self.stacks):
             view.message_posted.connect(self.show_message)
         self.adapters.empty.add_folder_requested.connect(self.add_folder)
@@ -86,6 +91,13 @@ class MainWindow(QMainWindow):
         geometry = ctx.store.value("window/geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)  # before show(): no jump on screen
+        fit_to_screen(self)  # a geometry saved at another scale or on a bigger screen
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._fitted_once:  # the window manager's frame is known once shown
+            self._fitted_once = True
+            QTimer.singleShot(0, lambda: fit_to_screen(self))
 
     def _route_drops_to_window(self) -> None:
         """Text fields and browsers take drops themselves (a dropped file would become its path as
@@ -135,7 +147,8 @@ class MainWindow(QMainWindow):
         return action
 
     def _update_title(self) -> None:
-        self.setWindowTitle(f"{APP_DISPLAY_NAME} — {self.ctx.db_path.name}")
+        # The platform appends the application's display name ("demo.sqlite3 — LoRA Manager").
+        self.setWindowTitle(self.ctx.db_path.name)
         self.library_label.setText(f"Library: {self.ctx.db_path}")
 
     def show_message(self, text: str) -> None:

@@ -1,0 +1,64 @@
+"""Small widgets the window shares: a label that elides (with the whole text as tooltip), a combo
+box that may shrink below its contents at the window's minimum size."""
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QPainter, QPaintEvent
+from PySide6.QtWidgets import QComboBox, QLabel, QSizePolicy, QSplitter, QWidget
+
+
+class ElidedLabel(QLabel):
+    """Plain text on one line; elided in the middle when short of room, whole in the tooltip."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None, *, min_chars: int = 12,
+                 mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle) -> None:
+        super().__init__(parent)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.min_chars = min_chars
+        self.mode = mode
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        super().setText(text)
+        self.setToolTip(text)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        hint = super().minimumSizeHint()
+        return QSize(min(hint.width(), self.fontMetrics().averageCharWidth() * self.min_chars), hint.height())
+
+    def elided_text(self) -> str:
+        return self.fontMetrics().elidedText(self.text(), self.mode, self.contentsRect().width())
+
+    def is_elided(self) -> bool:
+        return self.elided_text() != self.text()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.drawText(self.contentsRect(), int(self.alignment() | Qt.AlignmentFlag.AlignVCenter), self.elided_text())
+
+
+class ShrinkingComboBox(QComboBox):
+    """Asks for room for its longest item, but can be squeezed to a few characters."""
+
+    def __init__(self, parent: QWidget | None = None, *, min_chars: int = 8) -> None:
+        super().__init__(parent)
+        self.min_chars = min_chars
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        hint = super().minimumSizeHint()
+        return QSize(min(hint.width(), self.fontMetrics().averageCharWidth() * self.min_chars + 36), hint.height())
+
+
+SPLITTER_HANDLE_PX = 7
+
+
+def style_splitter(splitter: QSplitter) -> None:
+    """A handle one can see and grab: wider than the style's, a groove in the palette's mid tone."""
+    splitter.setHandleWidth(SPLITTER_HANDLE_PX)
+    splitter.setChildrenCollapsible(False)
+    splitter.setStyleSheet(
+        "QSplitter::handle { background: palette(midlight); border-left: 1px solid palette(mid);"
+        " border-right: 1px solid palette(mid); margin: 2px 1px; }"
+        "QSplitter::handle:hover { background: palette(highlight); }")
