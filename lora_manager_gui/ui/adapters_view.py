@@ -153,6 +153,13 @@ class AdaptersView(QWidget):
         self.empty = EmptyLibraryPanel()
         self.no_match = QLabel("No adapter matches the search and filters.")
         self.no_match.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        for widget, name in ((self.search, "Search adapters"), (self.base_model, "Base model filter"),
+                             (self.nsfw, "NSFW level filter"), (self.identified, "Identified on CivitAI filter"),
+                             (self.missing, "File state filter"), (self.mode, "Show as table or gallery"),
+                             (self.count_label, "Adapters shown"), (self.table, "Adapters table"),
+                             (self.gallery, "Adapters gallery"), (self.empty.add_button, "Add a LoRA folder"),
+                             (self.empty.demo_button, "Open the demo library")):
+            widget.setAccessibleName(name)
         self.stack = QStackedWidget()
         for w in (self.table, self.gallery, self.no_match, self.empty):
             self.stack.addWidget(w)

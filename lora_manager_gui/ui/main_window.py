@@ -8,17 +8,18 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QShowEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget, QWidget
 
-from lora_manager_gui import APP_DISPLAY_NAME
 from lora_manager_gui.ui import demo
-from lora_manager_gui.ui.about import app_icon, show_about
+from lora_manager_gui.ui.about import app_icon
+from lora_manager_gui.ui.adapter_actions import AdapterActions
 from lora_manager_gui.ui.adapters_view import AdaptersView
 from lora_manager_gui.ui.async_bridge import TaskTracker
 from lora_manager_gui.ui.context import AppContext
 from lora_manager_gui.ui.drops import DropPlan, plan_for_paths, split_mime
 from lora_manager_gui.ui.jobs import Jobs, ServiceJobs
+from lora_manager_gui.ui.menus import build_menus, clear_on_escape
 from lora_manager_gui.ui.orphans_view import OrphansView
 from lora_manager_gui.ui.settings import AppSettings, SettingsDialog
 from lora_manager_gui.ui.stacks_view import StacksView
@@ -67,6 +68,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.orphans, "Orphans")
         self.tabs.addTab(self.stacks, "Stacks")
         self.setCentralWidget(self.tabs)
+        self.tabs.setAccessibleName("Views")
+        self.tabs.tabBar().setAccessibleName("Views")
 
         self.task_panel = TaskPanel(self.tasks)
         # Messages are drawn left of the permanent widgets: the library stays readable beside them.
@@ -85,7 +88,10 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._view_changed)
         self.tasks.task_finished.connect(self._task_finished)
         self.tasks.task_started.connect(self._task_started)
-        self._build_menus()
+        self.adapter_actions = AdapterActions(self.adapters, self.hash_selected, self.identify_selected)
+        self.actions_by_name = build_menus(self, VIEWS)
+        self.about_action = self.actions_by_name["about"]
+        clear_on_escape(self)
         self._update_title()
         self._route_drops_to_window()
         geometry = ctx.store.value("window/geometry")
@@ -116,35 +122,22 @@ class MainWindow(QMainWindow):
             return True
         return super().eventFilter(watched, event)
 
-    # ---- menus -------------------------------------------------------------------------------
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self._action(file_menu, "Add a LoRA folder…", self.add_folder, QKeySequence.StandardKey.Open)
-        self._action(file_menu, "Re-scan library folders", self.rescan)
-        self._action(file_menu, "Open library database…", self._choose_database)
-        self._action(file_menu, "Open the demo library", self.open_demo_library)
-        file_menu.addSeparator()
-        self._action(file_menu, "Settings…", self.edit_settings, QKeySequence.StandardKey.Preferences)
-        file_menu.addSeparator()
-        self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
-        tools = self.menuBar().addMenu("&Tools")
-        self._action(tools, "Hash selected adapters", lambda: self._selected_job("Hashing", self.jobs.hash_paths))
-        self._action(tools, "Identify selected adapters on CivitAI",
-                     lambda: self._selected_job("Identifying", self.jobs.identify_paths))
-        self._action(tools, "Show problems", self.task_panel.show_problems)
-        view = self.menuBar().addMenu("&View")
-        for i, name in enumerate(VIEWS):
-            self._action(view, name.capitalize(), lambda i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
-        help_menu = self.menuBar().addMenu("&Help")
-        self.about_action = self._action(help_menu, f"About {APP_DISPLAY_NAME}", lambda: show_about(self))
+    # ---- menus and keys -----------------------------------------------------------------------
+    def focus_search(self) -> None:
+        self.show_view("adapters")
+        self.adapters.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.adapters.search.selectAll()
 
-    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:  # type: ignore[no-untyped-def]
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(lambda *_: slot())
-        menu.addAction(action)
-        return action
+    def clear_search(self) -> None:
+        if self.adapters.search.text():
+            self.adapters.search.clear()
+            self.adapters.apply_filters()
+
+    def hash_selected(self) -> None:
+        self._selected_job("Hashing", self.jobs.hash_paths)
+
+    def identify_selected(self) -> None:
+        self._selected_job("Identifying", self.jobs.identify_paths)
 
     def _update_title(self) -> None:
         # The platform appends the application's display name ("demo.sqlite3 — LoRA Manager").
@@ -259,7 +252,7 @@ class MainWindow(QMainWindow):
         self.show_message("Settings saved.")
 
     # ---- libraries -----------------------------------------------------------------------------
-    def _choose_database(self) -> None:
+    def choose_database(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Open or create a library database", str(self.ctx.db_path.parent),
                                               "Library (*.sqlite3 *.db)", options=QFileDialog.Option.DontConfirmOverwrite)
         if path:

@@ -42,6 +42,8 @@ class TaskRow(QWidget):
         self.bar.setMaximumHeight(14)
         self.bar.setRange(0, 0)  # busy until the first progress arrives
         self.bar.setTextVisible(False)
+        self.bar.setAccessibleName(f"Progress of {task.title}")
+        self.cancel_button.setAccessibleName(f"Cancel {task.title}")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip(f"Stop {task.title}")
         self.cancel_button.clicked.connect(task.cancel)
