@@ -20,7 +20,9 @@ from lora_manager_gui.ui.context import AppContext
 from lora_manager_gui.ui.drops import DropPlan, plan_for_paths, split_mime
 from lora_manager_gui.ui.jobs import Jobs, ServiceJobs
 from lora_manager_gui.ui.menus import build_menus, clear_on_escape
+from lora_manager_gui.ui import problems_store
 from lora_manager_gui.ui.orphans_view import OrphansView
+from lora_manager_gui.ui.problems_store import TaskProblems
 from lora_manager_gui.ui.settings import AppSettings, SettingsDialog
 from lora_manager_gui.ui.stacks_view import StacksView
 from lora_manager_gui.ui.task_panel import TaskPanel, outcome_text
@@ -72,6 +74,7 @@ class MainWindow(QMainWindow):
         self.tabs.tabBar().setAccessibleName("Views")
 
         self.task_panel = TaskPanel(self.tasks)
+        self.task_panel.persist = self._persist_problems
         # Messages are drawn left of the permanent widgets: the library stays readable beside them.
         self.library_label = ElidedLabel(min_chars=16)
         self.library_label.setObjectName("library_label")
@@ -153,6 +156,7 @@ class MainWindow(QMainWindow):
         self.restore_state()
         await self.adapters.reload()
         self.orphans.reload()
+        await self._load_problems()
         settle_heap()
 
     def restore_state(self) -> None:
@@ -188,6 +192,16 @@ class MainWindow(QMainWindow):
     def _view_changed(self, index: int) -> None:
         if VIEWS[index] == "orphans":
             self.orphans.reload()
+
+    # ---- the kept problems -------------------------------------------------------------------
+    async def _load_problems(self) -> None:
+        """The problems the last sessions' tasks reported on this library (read on the work pool)."""
+        path = problems_store.problems_file(self.ctx.db_path)
+        self.task_panel.set_history(await self.ctx.pool.call(problems_store.load, path))
+
+    def _persist_problems(self, history: list[TaskProblems]) -> None:
+        path = problems_store.problems_file(self.ctx.db_path)
+        self.tracker.spawn(self.ctx.pool.call(problems_store.save, path, history), "keep problems")
 
     # ---- background work ---------------------------------------------------------------------
     def start_job(self, title: str, job: JobFn) -> BackgroundTask:
@@ -265,6 +279,7 @@ class MainWindow(QMainWindow):
         self._update_title()
         await self.adapters.reload()
         self.orphans.reload()
+        await self._load_problems()
         if import_roots:
             self.start_job("Importing the demo library", self.jobs.import_roots(import_roots))
 
