@@ -20,14 +20,14 @@ from lora_manager_gui.ui.context import AppContext
 from lora_manager_gui.ui.drops import DropPlan, plan_for_paths, split_mime
 from lora_manager_gui.ui.jobs import Jobs, ServiceJobs
 from lora_manager_gui.ui.menus import build_menus, clear_on_escape
-from lora_manager_gui.ui import problems_store
+from lora_manager_gui.ui import last_library, problems_store
 from lora_manager_gui.ui.orphans_view import OrphansView
 from lora_manager_gui.ui.problems_store import TaskProblems
 from lora_manager_gui.ui.settings import AppSettings, SettingsDialog
 from lora_manager_gui.ui.stacks_view import StacksView
 from lora_manager_gui.ui.task_panel import TaskPanel, outcome_text
 from lora_manager_gui.ui.tasks import BackgroundTask, JobFn, TaskManager
-from lora_manager_gui.ui.widgets import ElidedLabel
+from lora_manager_gui.ui.widgets import ElidedLabel, RootsNotice
 from lora_manager_gui.ui.window_geometry import default_size, fit_to_screen
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ class MainWindow(QMainWindow):
         # Messages are drawn left of the permanent widgets: the library stays readable beside them.
         self.library_label = ElidedLabel(min_chars=16)
         self.library_label.setObjectName("library_label")
+        self.roots_notice = RootsNotice(self._forget_roots)
+        self.statusBar().addPermanentWidget(self.roots_notice)
         self.statusBar().addPermanentWidget(self.task_panel)
         self.statusBar().addPermanentWidget(self.library_label, 1)
         for view in (self.adapters, self.stacks):
@@ -181,6 +183,7 @@ class MainWindow(QMainWindow):
         store.setValue("window/orphan_columns", self.orphans.table.horizontalHeader().saveState())
         store.setValue("window/view", self.current_view())
         store.setValue("window/adapters_mode", self.adapters.mode.currentText())
+        last_library.remember(store, self.ctx.db_path)
         store.sync()
 
     def show_view(self, name: str) -> None:
@@ -236,7 +239,13 @@ class MainWindow(QMainWindow):
         new = [str(f) for f in folders if str(f) not in known]
         if new:
             self.ctx.remember_roots([*known, *new])
+            self.roots_notice.show_added(new)
         return self.start_job(f"Importing {', '.join(f.name or str(f) for f in folders)}", self.jobs.import_roots(roots))
+
+    def _forget_roots(self, roots: list[str]) -> None:
+        """Undo of "added to the library folders": Re-scan no longer reads them (what they brought stays)."""
+        self.ctx.remember_roots([r for r in self.ctx.settings.library_roots if r not in roots])
+        self.show_message(f"Re-scan will no longer read {', '.join(roots)}.")
 
     def _import_orphans(self, paths: list[Path]) -> None:
         self.start_job(f"Importing {len(paths):,} orphans from their headers", self.jobs.import_from_headers(paths))
@@ -276,6 +285,7 @@ class MainWindow(QMainWindow):
         if self.tasks.running:
             await self.tasks.shutdown()
         await self.ctx.switch_database(path)
+        last_library.remember(self.ctx.store, path)
         self._update_title()
         await self.adapters.reload()
         self.orphans.reload()

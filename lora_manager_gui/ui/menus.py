@@ -71,7 +71,7 @@ def build_menus(window: MainWindow, views: Sequence[str]) -> dict[str, QAction]:
                                              lambda i=i: window.tabs.setCurrentIndex(i), [f"Ctrl+{i + 1}"])
 
     help_menu = bar.addMenu("&Help")
-    actions["about"] = add_action(window, help_menu, f"About {APP_DISPLAY_NAME}", lambda: show_about(window))
+    actions["about"] = add_action(window, help_menu, f"About {APP_DISPLAY_NAME}", lambda: show_about(window, window.ctx.db_path))
     return actions
 
 

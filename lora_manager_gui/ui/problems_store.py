@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -81,10 +81,12 @@ def save(path: Path, tasks: list[TaskProblems]) -> None:
     """Write the kept tasks atomically (worker thread); a failure is logged, not raised."""
     body = json.dumps({"version": FORMAT_VERSION, "tasks": [t.to_json() for t in trimmed(tasks)]},
                       ensure_ascii=False, indent=1)
+    # open() rather than mkstemp: the file gets the umask's mode (0644), as every file the app writes
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with open(tmp, "x", encoding="utf-8") as f:
             f.write(body)
         os.replace(tmp, path)
     except OSError as exc:
         log.warning("cannot keep the problems in %s: %s", path, exc)
+        tmp.unlink(missing_ok=True)

@@ -1,10 +1,13 @@
 """Small widgets the window shares: a label that elides (with the whole text as tooltip), a combo
-box that may shrink below its contents at the window's minimum size."""
+box that may shrink below its contents at the window's minimum size, a visible splitter handle,
+and the status bar's "added to the library folders" notice with its Undo."""
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
+from collections.abc import Callable
+
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QPainter, QPaintEvent
-from PySide6.QtWidgets import QComboBox, QLabel, QSizePolicy, QSplitter, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSplitter, QWidget
 
 
 class ElidedLabel(QLabel):
@@ -62,3 +65,41 @@ def style_splitter(splitter: QSplitter) -> None:
         "QSplitter::handle { background: palette(midlight); border-left: 1px solid palette(mid);"
         " border-right: 1px solid palette(mid); margin: 2px 1px; }"
         "QSplitter::handle:hover { background: palette(highlight); }")
+
+
+ROOTS_NOTICE_MS = 30_000
+
+
+class RootsNotice(QWidget):
+    """"Added … to the library folders" with an Undo button, in the status bar for a while."""
+
+    def __init__(self, undo: Callable[[list[str]], None], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._undo = undo
+        self.roots: list[str] = []
+        self.label = ElidedLabel(min_chars=20)
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setAccessibleName("Undo adding the folders to the library folders")
+        self.undo_button.clicked.connect(self.undo)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.undo_button)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(ROOTS_NOTICE_MS)
+        self._timer.timeout.connect(self.hide)
+        self.hide()
+
+    def show_added(self, roots: list[str]) -> None:
+        self.roots = list(roots)
+        names = ", ".join(roots)
+        self.label.setText(f"Added {names} to the library folders (Re-scan, F5, reads them).")
+        self.show()
+        self._timer.start()
+
+    def undo(self) -> None:
+        roots, self.roots = self.roots, []
+        self.hide()
+        if roots:
+            self._undo(roots)
