@@ -81,7 +81,7 @@ class MainWindow(QMainWindow):
         self.roots_notice = RootsNotice(self._forget_roots)
         self.statusBar().addPermanentWidget(self.roots_notice)
         self.statusBar().addPermanentWidget(self.task_panel)
-        self.statusBar().addPermanentWidget(self.library_label, 1)
+        self.statusBar().addPermanentWidget(self.library_label)
         for view in (self.adapters, self.stacks):
             view.message_posted.connect(self.show_message)
         self.adapters.empty.add_folder_requested.connect(self.add_folder)

@@ -45,7 +45,7 @@ class ElidedLabel(QLabel):
 class ShrinkingComboBox(QComboBox):
     """Asks for room for its longest item, but can be squeezed to a few characters."""
 
-    def __init__(self, parent: QWidget | None = None, *, min_chars: int = 8) -> None:
+    def __init__(self, parent: QWidget | None = None, *, min_chars: int = 11) -> None:
         super().__init__(parent)
         self.min_chars = min_chars
 

@@ -81,7 +81,8 @@ def _gallery_facts(view: Any) -> dict[str, Any]:
     from lora_manager_gui.ui.gallery import name_lines
 
     gallery = view.gallery
-    delegate = view.gallery_delegate
+    delegate = getattr(view, "gallery_delegate", None)
+    width = delegate.text_width() if delegate is not None else gallery.gridSize().width()
     model = gallery.model()
     tiles = []
     for r in range(min(model.rowCount(), 60)):
@@ -90,11 +91,12 @@ def _gallery_facts(view: Any) -> dict[str, Any]:
         if not rect.isValid() or not gallery.viewport().rect().intersects(rect):
             continue
         text = str(model.data(index, Qt.ItemDataRole.DisplayRole) or "")
-        lines, elided = name_lines(text, gallery.font(), delegate.text_width())
+        lines, elided = name_lines(text, gallery.font(), width)
         tiles.append({"row": r, "text": text, "rect": _rect(rect), "lines": lines, "elided": elided})
     return {"visible": gallery.isVisible(), "grid_size": _size(gallery.gridSize()),
             "icon_size": _size(gallery.iconSize()), "viewport": _size(gallery.viewport().size()),
-            "tile_size": _size(delegate.tile_size(gallery.font())), "tiles": tiles}
+            "tile_size": _size(delegate.tile_size(gallery.font()) if delegate is not None else gallery.gridSize()),
+            "tiles": tiles}
 
 
 async def drive(window: Any, out: Path, name: str) -> None:
@@ -126,6 +128,32 @@ async def drive(window: Any, out: Path, name: str) -> None:
             "gallery": _gallery_facts(view),
             "splitter_handle_width": view.splitter.handleWidth(),
         })
+        # A finished task's message beside the "Library: …" label (they overlapped).
+        async def quick_job(_ctx: Any) -> None:
+            return None
+
+        task = window.start_job("Checking the library", quick_job)
+        while task.running:
+            await asyncio.sleep(0.02)
+        for _ in range(3):
+            QApplication.processEvents()
+            await asyncio.sleep(0.05)
+        window.grab().save(str(out / f"{name}-message.png"), "PNG")
+        bar, label = window.statusBar(), window.library_label
+        RESULT["status"] = {"message": bar.currentMessage(),
+                            "message_width": bar.fontMetrics().horizontalAdvance(bar.currentMessage()),
+                            "label_visible": label.isVisible(), "label_text": label.text(),
+                            "label_geometry": _rect(label.geometry())}
+        # The narrowest the window goes: what the search box still shows there.
+        window.resize(window.minimumSizeHint())
+        for _ in range(3):
+            QApplication.processEvents()
+            await asyncio.sleep(0.1)
+        window.grab().save(str(out / f"{name}-narrow.png"), "PNG")
+        search = view.search
+        RESULT["narrow"] = {"size": _size(window.size()), "search_width": search.width(),
+                            "search_needs": search.fontMetrics().horizontalAdvance("Search name, tags…"),
+                            "widgets": _widget_facts(window)}
     except Exception:  # noqa: BLE001 - the test reads the failure from the JSON
         RESULT["error"] = traceback.format_exc()
     finally:

@@ -68,6 +68,12 @@ def test_table_mode_on_a_real_display(run_app, demo_library, tmp_path) -> None:
     assert clipped_widgets(facts) == []
     assert_on_screen(facts)
     assert facts["window"]["title"].count("LoRA Manager") == 0  # the platform adds the app name once
+    status = facts["status"]
+    assert status["message"].startswith("Checking the library: ") and status["label_visible"]
+    assert status["label_geometry"][0] >= status["message_width"], status  # side by side, not over
+    narrow = facts["narrow"]
+    assert narrow["size"][0] <= 900, narrow["size"]  # was 1013 px
+    assert narrow["search_width"] >= narrow["search_needs"]  # was "S…"
 
 
 def test_first_run_on_a_real_display(run_app, tmp_path) -> None:
