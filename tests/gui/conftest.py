@@ -121,13 +121,15 @@ class AppRun:
 def run_app(x_display: XDisplay, tmp_path: Path, shots_dir: Path):
     """Start the real app on the X display over `db`, let the driver look at it, return what it saw."""
 
-    def _run(db: Path, *, mode: str | None = None, name: str = "app") -> AppRun:
+    def _run(db: Path, *, mode: str | None = None, name: str = "app", scale: float | None = None) -> AppRun:
         home = tmp_path / "home"
         env = {**os.environ, "DISPLAY": x_display.name, "QT_QPA_PLATFORM": "xcb", "HOME": str(home),
                "XDG_CONFIG_HOME": str(home / ".config"), "XDG_DATA_HOME": str(home / ".local/share"),
                "XDG_CACHE_HOME": str(home / ".cache"), "XDG_STATE_HOME": str(home / ".local/state"),
                "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
         env.pop("QT_SCALE_FACTOR", None)
+        if scale is not None:  # a 1.5x desktop: the same logical sizes take half as many pixels again
+            env["QT_SCALE_FACTOR"] = str(scale)
         cmd = [sys.executable, "-m", "tests.gui.driver", "--db", str(db), "--out", str(shots_dir), "--name", name]
         if mode:
             cmd += ["--mode", mode]

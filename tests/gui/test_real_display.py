@@ -83,3 +83,14 @@ def test_first_run_on_a_real_display(run_app, tmp_path) -> None:
     assert len(texts) == 1
     assert clipped_widgets(facts) == []
     assert_on_screen(facts)
+
+
+def test_a_window_saved_at_1x_opens_on_screen_at_1_5x(run_app, demo_library, tmp_path) -> None:
+    """Defect 6: the geometry restored on a 1.5x desktop spilled off the screen."""
+    db = copy_of(demo_library, tmp_path)
+    first = run_app(db, mode="Table", name="scale-1x").facts
+    assert_on_screen(first)
+    scaled = run_app(db, name="scale-1.5x", scale=1.5).facts  # the same HOME: the saved geometry
+    assert scaled["screen"]["available"][2] < first["window"]["geometry"][2]  # it could not fit as saved
+    assert_on_screen(scaled)
+    assert clipped_widgets(scaled) == []
