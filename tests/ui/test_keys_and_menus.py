@@ -133,3 +133,24 @@ def test_every_control_has_an_accessible_name(run, open_window, fixture_library)
         assert unnamed == []
 
     run(scenario())
+
+
+def test_keys_pressed_in_the_table_select_all_and_copy(run, open_window, fixture_library, qtbot) -> None:
+    async def scenario():
+        window = await open_window(fixture_library)
+        window.activateWindow()
+        view = window.adapters
+        view.select_row(0)
+        view.table.setFocus()
+        await wait_until(lambda: view.table.hasFocus())
+        QTest.keyClick(view.table, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+        assert len(view.selected_rows()) == 6
+        view.select_row(0)
+        QGuiApplication.clipboard().clear()
+        QTest.keyClick(view.table, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+        await view.wait_idle()
+        assert QGuiApplication.clipboard().text().startswith("<lora:")
+        QTest.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+        await wait_until(lambda: view.search.hasFocus())
+
+    run(scenario())
