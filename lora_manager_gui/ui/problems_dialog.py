@@ -64,7 +64,7 @@ class ProblemListDialog(QDialog):
     def __init__(self, entries: list[ProblemEntry], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Problems")
-        self.resize(1000, 480)
+        self.resize(1100, 480)
         self.model = ProblemsModel(entries)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)

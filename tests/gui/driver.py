@@ -129,8 +129,12 @@ async def drive(window: Any, out: Path, name: str) -> None:
             "splitter_handle_width": view.splitter.handleWidth(),
         })
         # A finished task's message beside the "Library: …" label (they overlapped).
-        async def quick_job(_ctx: Any) -> None:
-            return None
+        async def quick_job(ctx: Any) -> None:
+            from lora_manager_gui.core.tasks import ItemProblem, ProblemKind
+
+            deep = "/mnt/nas/loras/" + "/".join(f"folder-{i:02d}" for i in range(8)) + "/broken.civitai.info"
+            ctx.add_problem(ItemProblem(deep, ProblemKind.INVALID_JSON, "Expecting value: line 1 column 1 (char 0)"))
+            ctx.add_problem(ItemProblem("/l/a.safetensors", ProblemKind.INVALID_MODEL_FILE, "header too large"))
 
         task = window.start_job("Checking the library", quick_job)
         while task.running:
@@ -144,6 +148,14 @@ async def drive(window: Any, out: Path, name: str) -> None:
                             "message_width": bar.fontMetrics().horizontalAdvance(bar.currentMessage()),
                             "label_visible": label.isVisible(), "label_text": label.text(),
                             "label_geometry": _rect(label.geometry())}
+        dialog = window.task_panel.show_problems()
+        for _ in range(3):
+            QApplication.processEvents()
+            await asyncio.sleep(0.05)
+        dialog.grab().save(str(out / f"{name}-problems.png"), "PNG")
+        RESULT["problems"] = {"rows": dialog.shown_rows(), "columns": [
+            dialog.table.columnWidth(c) for c in range(dialog.model.columnCount())]}
+        dialog.close()
         # The narrowest the window goes: what the search box still shows there.
         window.resize(window.minimumSizeHint())
         for _ in range(3):

@@ -71,6 +71,7 @@ def test_table_mode_on_a_real_display(run_app, demo_library, tmp_path) -> None:
     status = facts["status"]
     assert status["message"].startswith("Checking the library: ") and status["label_visible"]
     assert status["label_geometry"][0] >= status["message_width"], status  # side by side, not over
+    assert [r[3] for r in facts["problems"]["rows"]] == ["invalid json", "invalid model file"]
     narrow = facts["narrow"]
     assert narrow["size"][0] <= 900, narrow["size"]  # was 1013 px
     assert narrow["search_width"] >= narrow["search_needs"]  # was "S…"
