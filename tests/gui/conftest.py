@@ -110,6 +110,27 @@ def demo_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
+@pytest.fixture(scope="session")
+def big_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2,000 model files in 20 folders, imported by the CLI: 1,800 with CivitAI JSON, 100 with a
+    broken sidecar, 100 orphans (no metadata)."""
+    from tests.conftest import LibraryTree
+
+    base = tmp_path_factory.mktemp("big")
+    tree = LibraryTree(base / "loras")
+    for i in range(2000):
+        folder = f"folder-{i % 20:02d}"
+        tree.model(f"{folder}/lora-{i:04d}.safetensors", payload=i.to_bytes(4, "little"))
+        if i % 20 == 7:
+            tree.write(f"{folder}/lora-{i:04d}.json", "{ broken")
+        elif i % 20 != 13:
+            tree.civitai_model(f"{folder}/lora-{i:04d}.json", f"Style number {i:04d} with a longer name", "v1")
+    db = base / "big.sqlite3"
+    subprocess.run([sys.executable, "-m", "lora_manager_gui", "--db", str(db), "import", str(tree.root)],
+                   cwd=REPO, check=True, capture_output=True, timeout=120)
+    return db
+
+
 @dataclass
 class AppRun:
     facts: dict[str, Any]

@@ -85,10 +85,11 @@ def _gallery_facts(view: Any) -> dict[str, Any]:
     width = delegate.text_width() if delegate is not None else gallery.gridSize().width()
     model = gallery.model()
     tiles = []
-    for r in range(min(model.rowCount(), 60)):
+    viewport = gallery.viewport().rect()
+    for r in range(model.rowCount()):
         index = model.index(r, 0)
         rect = gallery.visualRect(index)
-        if not rect.isValid() or not gallery.viewport().rect().intersects(rect):
+        if not rect.isValid() or not viewport.intersects(rect):
             continue
         text = str(model.data(index, Qt.ItemDataRole.DisplayRole) or "")
         lines, elided = name_lines(text, gallery.font(), width)
@@ -101,13 +102,11 @@ def _gallery_facts(view: Any) -> dict[str, Any]:
 
 async def drive(window: Any, out: Path, name: str) -> None:
     from PySide6.QtGui import QGuiApplication
-    from PySide6.QtWidgets import QApplication
 
     out.mkdir(parents=True, exist_ok=True)
     try:
         await window.wait_idle(20)
         for _ in range(3):
-            QApplication.processEvents()
             await asyncio.sleep(0.15)
             await window.wait_idle(20)
         screen = window.screen() or QGuiApplication.primaryScreen()
@@ -128,6 +127,13 @@ async def drive(window: Any, out: Path, name: str) -> None:
             "gallery": _gallery_facts(view),
             "splitter_handle_width": view.splitter.handleWidth(),
         })
+        if view.gallery.isVisible() and view.model.rowCount() > 400:  # the far end of a big library
+            view.gallery.scrollToBottom()
+            for _ in range(10):
+                await asyncio.sleep(0.1)
+                await window.wait_idle(20)
+            window.grab().save(str(out / f"{name}-end.png"), "PNG")
+            RESULT["gallery_end"] = _gallery_facts(view)
         # A finished task's message beside the "Library: …" label (they overlapped).
         async def quick_job(ctx: Any) -> None:
             from lora_manager_gui.core.tasks import ItemProblem, ProblemKind
@@ -140,7 +146,6 @@ async def drive(window: Any, out: Path, name: str) -> None:
         while task.running:
             await asyncio.sleep(0.02)
         for _ in range(3):
-            QApplication.processEvents()
             await asyncio.sleep(0.05)
         window.grab().save(str(out / f"{name}-message.png"), "PNG")
         bar, label = window.statusBar(), window.library_label
@@ -150,22 +155,23 @@ async def drive(window: Any, out: Path, name: str) -> None:
                             "label_geometry": _rect(label.geometry())}
         dialog = window.task_panel.show_problems()
         for _ in range(3):
-            QApplication.processEvents()
             await asyncio.sleep(0.05)
         dialog.grab().save(str(out / f"{name}-problems.png"), "PNG")
         RESULT["problems"] = {"rows": dialog.shown_rows(), "columns": [
             dialog.table.columnWidth(c) for c in range(dialog.model.columnCount())]}
         dialog.close()
         # The narrowest the window goes: what the search box still shows there.
+        size_before = window.size()
         window.resize(window.minimumSizeHint())
         for _ in range(3):
-            QApplication.processEvents()
             await asyncio.sleep(0.1)
         window.grab().save(str(out / f"{name}-narrow.png"), "PNG")
         search = view.search
         RESULT["narrow"] = {"size": _size(window.size()), "search_width": search.width(),
                             "search_needs": search.fontMetrics().horizontalAdvance("Search name, tags…"),
                             "widgets": _widget_facts(window)}
+        window.resize(size_before)  # the size the app saves at close, as a user left it
+        await asyncio.sleep(0.1)
     except Exception:  # noqa: BLE001 - the test reads the failure from the JSON
         RESULT["error"] = traceback.format_exc()
     finally:

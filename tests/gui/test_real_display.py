@@ -95,3 +95,16 @@ def test_a_window_saved_at_1x_opens_on_screen_at_1_5x(run_app, demo_library, tmp
     assert scaled["screen"]["available"][2] < first["window"]["geometry"][2]  # it could not fit as saved
     assert_on_screen(scaled)
     assert clipped_widgets(scaled) == []
+
+
+def test_gallery_of_a_big_library_with_broken_files(run_app, big_library, tmp_path) -> None:
+    """Defect 1 was seen on 1,782 rows too: every tile at its size, at the top and at the far end."""
+    facts = run_app(copy_of(big_library, tmp_path), mode="Gallery", name="big-gallery").facts
+    assert facts["rows"] >= 1800
+    tile = facts["gallery"]["tile_size"]
+    for part in ("gallery", "gallery_end"):
+        tiles = facts[part]["tiles"]
+        assert len(tiles) >= 12, part
+        assert all(t["rect"][2:] == tile for t in tiles), (part, tiles[:3])
+    assert max(t["row"] for t in facts["gallery_end"]["tiles"]) == facts["rows"] - 1
+    assert clipped_widgets(facts) == []
