@@ -119,3 +119,28 @@ def test_log_and_settings_locations_are_in_readme_and_about(qapp, tmp_path) -> N
     readme = (REPO / "README.md").read_text("utf-8")
     assert "lora-manager.log" in readme and "~/.local/state/lora-manager/log/" in readme
     assert "~/.config/lora-manager/lora-manager.conf" in readme
+
+
+def test_return_on_an_orphan_opens_its_folder_or_says_why_not(run, open_window, tmp_path, monkeypatch) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from lora_manager_gui.db.browse import OrphanRow
+
+    opened = []
+    monkeypatch.setattr(file_manager, "open_url", lambda url: opened.append(url.toLocalFile()) or False)
+
+    async def scenario():
+        window = await open_window(tmp_path / "lib.sqlite3")
+        window.show_view("orphans")
+        view = window.orphans
+        view.model.set_rows([OrphanRow(1, str(tmp_path / "loose" / "a.safetensors"), str(tmp_path / "loose"),
+                                       10, 1, None, None)])
+        view.table.selectRow(0)
+        view.table.setFocus()
+        QTest.keyClick(view.table, Qt.Key.Key_Return)
+        assert opened == [str(tmp_path / "loose")]
+        boxes = [w for w in QGuiApplication.topLevelWindows() if w.isVisible() and w.title() == "No file manager"]
+        assert boxes
+
+    run(scenario())
