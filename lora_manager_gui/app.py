@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lora_manager_gui import APP_DISPLAY_NAME, APP_NAME
-from lora_manager_gui.core import config
 from lora_manager_gui.core.errors import DatabaseError
 
 if TYPE_CHECKING:
@@ -60,11 +59,13 @@ async def run_window(args: argparse.Namespace) -> int:
     from lora_manager_gui.ui.context import AppContext
     from lora_manager_gui.ui.main_window import MainWindow
 
-    db_path = config.resolve_db_path(args.db)
+    from lora_manager_gui.ui.last_library import choose_db_path
+
     if args.screenshot:  # a fresh, throw-away settings file: the picture must not depend on the user's
         store = QSettings(str(Path(tempfile.mkdtemp(prefix="lm-shot-")) / "settings.ini"), QSettings.Format.IniFormat)
     else:
         store = QSettings()
+    db_path = choose_db_path(args.db, store)  # --db, LORA_MANAGER_DB, the last one open, the default
     try:
         ctx = await AppContext.open(db_path, store)
     except DatabaseError as exc:

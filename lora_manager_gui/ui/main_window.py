@@ -7,23 +7,28 @@ import asyncio
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QShowEvent
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget, QWidget
 
-from lora_manager_gui import APP_DISPLAY_NAME
 from lora_manager_gui.ui import demo
-from lora_manager_gui.ui.about import app_icon, show_about
+from lora_manager_gui.ui.about import app_icon
+from lora_manager_gui.ui.adapter_actions import AdapterActions
 from lora_manager_gui.ui.adapters_view import AdaptersView
 from lora_manager_gui.ui.async_bridge import TaskTracker
 from lora_manager_gui.ui.context import AppContext
 from lora_manager_gui.ui.drops import DropPlan, plan_for_paths, split_mime
 from lora_manager_gui.ui.jobs import Jobs, ServiceJobs
+from lora_manager_gui.ui.menus import build_menus, clear_on_escape
+from lora_manager_gui.ui import last_library, problems_store
 from lora_manager_gui.ui.orphans_view import OrphansView
+from lora_manager_gui.ui.problems_store import TaskProblems
 from lora_manager_gui.ui.settings import AppSettings, SettingsDialog
 from lora_manager_gui.ui.stacks_view import StacksView
 from lora_manager_gui.ui.task_panel import TaskPanel, outcome_text
 from lora_manager_gui.ui.tasks import BackgroundTask, JobFn, TaskManager
+from lora_manager_gui.ui.widgets import ElidedLabel, RootsNotice
+from lora_manager_gui.ui.window_geometry import default_size, fit_to_screen
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +59,8 @@ class MainWindow(QMainWindow):
         self._last_reload = 0.0
         self.setAcceptDrops(True)
         self.setWindowIcon(app_icon())
-        self.resize(1400, 860)
+        self.resize(default_size(self))
+        self._fitted_once = False
 
         self.adapters = AdaptersView(ctx)
         self.orphans = OrphansView(ctx)
@@ -64,12 +70,18 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.orphans, "Orphans")
         self.tabs.addTab(self.stacks, "Stacks")
         self.setCentralWidget(self.tabs)
+        self.tabs.setAccessibleName("Views")
+        self.tabs.tabBar().setAccessibleName("Views")
 
         self.task_panel = TaskPanel(self.tasks)
-        self.library_label = QLabel()
-        self.library_label.setTextFormat(Qt.TextFormat.PlainText)  # a path
-        self.statusBar().addWidget(self.library_label)
+        self.task_panel.persist = self._persist_problems
+        # Messages are drawn left of the permanent widgets: the library stays readable beside them.
+        self.library_label = ElidedLabel(min_chars=16)
+        self.library_label.setObjectName("library_label")
+        self.roots_notice = RootsNotice(self._forget_roots)
+        self.statusBar().addPermanentWidget(self.roots_notice)
         self.statusBar().addPermanentWidget(self.task_panel)
+        self.statusBar().addPermanentWidget(self.library_label)
         for view in (self.adapters, self.stacks):
             view.message_posted.connect(self.show_message)
         self.adapters.empty.add_folder_requested.connect(self.add_folder)
@@ -81,12 +93,22 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._view_changed)
         self.tasks.task_finished.connect(self._task_finished)
         self.tasks.task_started.connect(self._task_started)
-        self._build_menus()
+        self.adapter_actions = AdapterActions(self.adapters, self.hash_selected, self.identify_selected)
+        self.actions_by_name = build_menus(self, VIEWS)
+        self.about_action = self.actions_by_name["about"]
+        clear_on_escape(self)
         self._update_title()
         self._route_drops_to_window()
         geometry = ctx.store.value("window/geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)  # before show(): no jump on screen
+        fit_to_screen(self)  # a geometry saved at another scale or on a bigger screen
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._fitted_once:  # the window manager's frame is known once shown
+            self._fitted_once = True
+            QTimer.singleShot(0, lambda: fit_to_screen(self))
 
     def _route_drops_to_window(self) -> None:
         """Text fields and browsers take drops themselves (a dropped file would become its path as
@@ -105,38 +127,26 @@ class MainWindow(QMainWindow):
             return True
         return super().eventFilter(watched, event)
 
-    # ---- menus -------------------------------------------------------------------------------
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self._action(file_menu, "Add a LoRA folder…", self.add_folder, QKeySequence.StandardKey.Open)
-        self._action(file_menu, "Re-scan library folders", self.rescan)
-        self._action(file_menu, "Open library database…", self._choose_database)
-        self._action(file_menu, "Open the demo library", self.open_demo_library)
-        file_menu.addSeparator()
-        self._action(file_menu, "Settings…", self.edit_settings, QKeySequence.StandardKey.Preferences)
-        file_menu.addSeparator()
-        self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
-        tools = self.menuBar().addMenu("&Tools")
-        self._action(tools, "Hash selected adapters", lambda: self._selected_job("Hashing", self.jobs.hash_paths))
-        self._action(tools, "Identify selected adapters on CivitAI",
-                     lambda: self._selected_job("Identifying", self.jobs.identify_paths))
-        self._action(tools, "Show problems", self.task_panel.show_problems)
-        view = self.menuBar().addMenu("&View")
-        for i, name in enumerate(VIEWS):
-            self._action(view, name.capitalize(), lambda i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
-        help_menu = self.menuBar().addMenu("&Help")
-        self.about_action = self._action(help_menu, f"About {APP_DISPLAY_NAME}", lambda: show_about(self))
+    # ---- menus and keys -----------------------------------------------------------------------
+    def focus_search(self) -> None:
+        self.show_view("adapters")
+        self.adapters.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.adapters.search.selectAll()
 
-    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:  # type: ignore[no-untyped-def]
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(lambda *_: slot())
-        menu.addAction(action)
-        return action
+    def clear_search(self) -> None:
+        if self.adapters.search.text():
+            self.adapters.search.clear()
+            self.adapters.apply_filters()
+
+    def hash_selected(self) -> None:
+        self._selected_job("Hashing", self.jobs.hash_paths)
+
+    def identify_selected(self) -> None:
+        self._selected_job("Identifying", self.jobs.identify_paths)
 
     def _update_title(self) -> None:
-        self.setWindowTitle(f"{APP_DISPLAY_NAME} — {self.ctx.db_path.name}")
+        # The platform appends the application's display name ("demo.sqlite3 — LoRA Manager").
+        self.setWindowTitle(self.ctx.db_path.name)
         self.library_label.setText(f"Library: {self.ctx.db_path}")
 
     def show_message(self, text: str) -> None:
@@ -148,6 +158,7 @@ class MainWindow(QMainWindow):
         self.restore_state()
         await self.adapters.reload()
         self.orphans.reload()
+        await self._load_problems()
         settle_heap()
 
     def restore_state(self) -> None:
@@ -172,6 +183,7 @@ class MainWindow(QMainWindow):
         store.setValue("window/orphan_columns", self.orphans.table.horizontalHeader().saveState())
         store.setValue("window/view", self.current_view())
         store.setValue("window/adapters_mode", self.adapters.mode.currentText())
+        last_library.remember(store, self.ctx.db_path)
         store.sync()
 
     def show_view(self, name: str) -> None:
@@ -183,6 +195,16 @@ class MainWindow(QMainWindow):
     def _view_changed(self, index: int) -> None:
         if VIEWS[index] == "orphans":
             self.orphans.reload()
+
+    # ---- the kept problems -------------------------------------------------------------------
+    async def _load_problems(self) -> None:
+        """The problems the last sessions' tasks reported on this library (read on the work pool)."""
+        path = problems_store.problems_file(self.ctx.db_path)
+        self.task_panel.set_history(await self.ctx.pool.call(problems_store.load, path))
+
+    def _persist_problems(self, history: list[TaskProblems]) -> None:
+        path = problems_store.problems_file(self.ctx.db_path)
+        self.tracker.spawn(self.ctx.pool.call(problems_store.save, path, history), "keep problems")
 
     # ---- background work ---------------------------------------------------------------------
     def start_job(self, title: str, job: JobFn) -> BackgroundTask:
@@ -217,7 +239,13 @@ class MainWindow(QMainWindow):
         new = [str(f) for f in folders if str(f) not in known]
         if new:
             self.ctx.remember_roots([*known, *new])
+            self.roots_notice.show_added(new)
         return self.start_job(f"Importing {', '.join(f.name or str(f) for f in folders)}", self.jobs.import_roots(roots))
+
+    def _forget_roots(self, roots: list[str]) -> None:
+        """Undo of "added to the library folders": Re-scan no longer reads them (what they brought stays)."""
+        self.ctx.remember_roots([r for r in self.ctx.settings.library_roots if r not in roots])
+        self.show_message(f"Re-scan will no longer read {', '.join(roots)}.")
 
     def _import_orphans(self, paths: list[Path]) -> None:
         self.start_job(f"Importing {len(paths):,} orphans from their headers", self.jobs.import_from_headers(paths))
@@ -247,7 +275,7 @@ class MainWindow(QMainWindow):
         self.show_message("Settings saved.")
 
     # ---- libraries -----------------------------------------------------------------------------
-    def _choose_database(self) -> None:
+    def choose_database(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Open or create a library database", str(self.ctx.db_path.parent),
                                               "Library (*.sqlite3 *.db)", options=QFileDialog.Option.DontConfirmOverwrite)
         if path:
@@ -257,9 +285,11 @@ class MainWindow(QMainWindow):
         if self.tasks.running:
             await self.tasks.shutdown()
         await self.ctx.switch_database(path)
+        last_library.remember(self.ctx.store, path)
         self._update_title()
         await self.adapters.reload()
         self.orphans.reload()
+        await self._load_problems()
         if import_roots:
             self.start_job("Importing the demo library", self.jobs.import_roots(import_roots))
 

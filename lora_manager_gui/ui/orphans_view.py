@@ -6,11 +6,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QPoint, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -23,8 +25,17 @@ from lora_manager_gui.core.sizes import display_size
 from lora_manager_gui.ui.async_bridge import TaskTracker
 from lora_manager_gui.ui.safe_html import PlainToolTips
 from lora_manager_gui.ui.context import AppContext
+from lora_manager_gui.ui.file_manager import open_containing_folder
 
 HEADERS = ("File", "Folder", "Size", "Modified", "SHA-256", "CivitAI")
+SORT_ROLE = Qt.ItemDataRole.UserRole + 2
+CIVITAI_WORDS = {"found": "found", "not_found": "not on CivitAI", "failed": "lookup failed"}
+
+
+def sort_key(row: OrphanRow, column: int) -> object:
+    """What a column sorts by: sizes and times as numbers, names case-blind."""
+    return (os.path.basename(row.path).lower(), row.folder.lower(), row.size_bytes, row.mtime_ns,
+            row.sha256 or "", CIVITAI_WORDS.get(row.civitai_status or "", "not asked"))[column]
 
 
 class OrphanModel(QAbstractTableModel):
@@ -49,10 +60,16 @@ class OrphanModel(QAbstractTableModel):
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+        if not index.isValid():
             return None
         row = self.rows[index.row()]
         col = index.column()
+        if role == SORT_ROLE:
+            return sort_key(row, col)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col == 2:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return None
         if col == 0:
             return os.path.basename(row.path) if role == Qt.ItemDataRole.DisplayRole else row.path
         if col == 1:
@@ -63,8 +80,7 @@ class OrphanModel(QAbstractTableModel):
             return datetime.fromtimestamp(row.mtime_ns / 1e9).strftime("%Y-%m-%d %H:%M")
         if col == 4:
             return (row.sha256[:10] if role == Qt.ItemDataRole.DisplayRole else row.sha256) if row.sha256 else "not hashed"
-        return {"found": "found", "not_found": "not on CivitAI", "failed": "lookup failed"}.get(
-            row.civitai_status or "", "not asked")
+        return CIVITAI_WORDS.get(row.civitai_status or "", "not asked")
 
 
 class OrphansView(QWidget):
@@ -77,8 +93,17 @@ class OrphansView(QWidget):
         self.ctx = ctx
         self.tracker = TaskTracker()
         self.model = OrphanModel()
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
         self.table = QTableView()
-        self.table.setModel(self.model)
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.table.setAccessibleName("Orphan model files")
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self.show_menu)
+        self.table.activated.connect(lambda _index: self.open_folder())
         self.plain_tooltips = PlainToolTips(self.table)  # file names: shown literally
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -106,10 +131,47 @@ class OrphansView(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.table)
 
+    def selected_orphans(self) -> list[OrphanRow]:
+        rows = sorted({self.proxy.mapToSource(i).row() for i in self.table.selectionModel().selectedRows()})
+        return [self.model.rows[r] for r in rows]
+
     def chosen_paths(self) -> list[Path]:
-        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-        chosen = [self.model.rows[r] for r in rows] if rows else self.model.rows
+        chosen = self.selected_orphans() or self.model.rows
         return [Path(r.path) for r in chosen]
+
+    def current_orphan(self) -> OrphanRow | None:
+        index = self.proxy.mapToSource(self.table.selectionModel().currentIndex())
+        return self.model.rows[index.row()] if index.isValid() else None
+
+    def menu(self) -> QMenu:
+        """Hash, identify, import, copy the paths of, or show the folder of the selected files."""
+        menu = QMenu(self)
+        chosen = bool(self.selected_orphans())
+        for text, slot in (("Hash", lambda: self.hash_requested.emit(self.chosen_paths())),
+                           ("Identify on CivitAI", lambda: self.identify_requested.emit(self.chosen_paths())),
+                           ("Import from header", lambda: self.import_requested.emit(self.chosen_paths()))):
+            menu.addAction(text, slot).setEnabled(chosen)
+        menu.addSeparator()
+        menu.addAction("Copy file paths", self.copy_paths).setEnabled(chosen)
+        menu.addAction("Open containing folder", self.open_folder).setEnabled(self.current_orphan() is not None)
+        menu.addSeparator()
+        menu.addAction("Select all", self.table.selectAll)
+        return menu
+
+    def show_menu(self, pos: QPoint) -> QMenu:
+        menu = self.menu()
+        menu.popup(self.table.viewport().mapToGlobal(pos))
+        return menu
+
+    def copy_paths(self) -> None:
+        paths = [r.path for r in self.selected_orphans()]
+        if paths:
+            QGuiApplication.clipboard().setText("\n".join(paths))
+
+    def open_folder(self) -> None:
+        row = self.current_orphan()
+        if row is not None:
+            open_containing_folder(self.window(), row.path)
 
     def reload(self) -> None:
         self.tracker.spawn(self._reload(), "orphans")

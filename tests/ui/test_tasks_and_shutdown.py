@@ -77,7 +77,7 @@ def test_import_runs_with_progress_and_can_be_cancelled(run, open_window, fixtur
         assert row.label.text().startswith(f"{task.title}: cancelled after ")
         assert window.tasks.running == []
         dialog = window.task_panel.show_problems()
-        assert dialog.table.item(0, 2).text() == "invalid json"
+        assert dialog.shown_rows()[0][3] == "invalid json"
 
     try:
         run(scenario())

@@ -1,0 +1,123 @@
+"""The gallery: tiles of one fixed size (a thumbnail over a two-line name), whatever has loaded.
+
+Every tile has the same size hint, computed from the icon size and the font alone, never from the
+data: a tile laid out while its row or thumbnail is still loading is as big as one laid out later.
+(The list view's own delegate sized tiles from the first row it met; with the gallery as the
+remembered mode that was a placeholder with no icon, and every tile stayed a thin strip.)
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QPainter, QPalette, QPixmap, QTextLayout, QTextOption
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
+
+ICON_SIDE = 128
+NAME_LINES = 2
+PADDING = 6
+SPACING = 8
+
+
+def name_lines(text: str, font: QFont, width: int, max_lines: int = NAME_LINES) -> tuple[list[str], bool]:
+    """`text` wrapped to `width` pixels in at most `max_lines` lines; True when it had to be elided."""
+    if not text:
+        return [], False
+    option = QTextOption()
+    option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    layout = QTextLayout(text, font)
+    layout.setTextOption(option)
+    spans: list[tuple[int, int]] = []
+    layout.beginLayout()
+    while True:
+        line = layout.createLine()
+        if not line.isValid():
+            break
+        line.setLineWidth(width)
+        spans.append((line.textStart(), line.textLength()))
+    layout.endLayout()
+    if len(spans) <= max_lines:
+        return [text[s:s + n].strip() for s, n in spans], False
+    lines = [text[s:s + n].strip() for s, n in spans[:max_lines - 1]]
+    rest = text[spans[max_lines - 1][0]:].strip()
+    lines.append(QFontMetrics(font).elidedText(rest, Qt.TextElideMode.ElideRight, width))
+    return lines, True
+
+
+class GalleryDelegate(QStyledItemDelegate):
+    """Paints a tile: the selection panel, the thumbnail centred in a square, the name below it."""
+
+    def __init__(self, icon_side: int = ICON_SIDE, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.icon_side = icon_side
+
+    def tile_size(self, font: QFont) -> QSize:
+        line = QFontMetrics(font).lineSpacing()
+        return QSize(self.icon_side + 2 * PADDING + 12, self.icon_side + 3 * PADDING + NAME_LINES * line)
+
+    def text_width(self) -> int:
+        return self.icon_side + 12
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        return self.tile_size(option.font)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        widget = opt.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        text = opt.text
+        opt.text = ""
+        opt.icon = QIcon()
+        style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, opt, painter, widget)
+        rect = opt.rect
+        box = QRect(rect.x() + (rect.width() - self.icon_side) // 2, rect.y() + PADDING, self.icon_side, self.icon_side)
+        painter.save()
+        icon = index.data(Qt.ItemDataRole.DecorationRole)
+        pixmap = icon.pixmap(QSize(self.icon_side, self.icon_side)) if isinstance(icon, QIcon) and not icon.isNull() \
+            else icon if isinstance(icon, QPixmap) else None
+        if pixmap is not None and not pixmap.isNull():
+            size = pixmap.deviceIndependentSize().toSize().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(0, 0, size.width(), size.height())
+            target.moveCenter(box.center())
+            painter.drawPixmap(target, pixmap)
+        else:  # no preview (yet): a quiet frame keeps the tile's shape
+            painter.setPen(QColor(128, 128, 128, 90))
+            painter.drawRect(box.adjusted(0, 0, -1, -1))
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
+        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        painter.setPen(opt.palette.color(role))
+        painter.setFont(opt.font)
+        line_height = QFontMetrics(opt.font).lineSpacing()
+        top = box.bottom() + PADDING
+        width = self.text_width()
+        for i, line in enumerate(name_lines(text, opt.font, width)[0]):
+            line_rect = QRect(rect.x() + (rect.width() - width) // 2, top + i * line_height, width, line_height)
+            painter.drawText(line_rect, int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop), line)
+        painter.restore()
+
+
+def make_gallery(icon_side: int = ICON_SIDE) -> tuple[QListView, GalleryDelegate]:
+    """An icon-mode list of fixed tiles that reflows with the width."""
+    view = QListView()
+    delegate = GalleryDelegate(icon_side, view)
+    view.setItemDelegate(delegate)
+    view.setViewMode(QListView.ViewMode.IconMode)
+    view.setIconSize(QSize(icon_side, icon_side))
+    tile = delegate.tile_size(view.font())
+    view.setGridSize(QSize(tile.width() + SPACING, tile.height() + SPACING))
+    view.setResizeMode(QListView.ResizeMode.Adjust)
+    view.setUniformItemSizes(True)  # safe: the size hint never depends on the data
+    view.setWordWrap(True)
+    view.setMovement(QListView.Movement.Static)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+    view.setLayoutMode(QListView.LayoutMode.Batched)
+    view.setMouseTracking(True)
+    return view, delegate
