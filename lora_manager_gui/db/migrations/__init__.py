@@ -14,6 +14,7 @@ from lora_manager_gui.db.migrations import (
     m0002_hash_civitai,
     m0003_browse_indexes,
     m0004_folder_fingerprints,
+    m0006_downloads,
 )
 
 Migration = Callable[[Database], None]
@@ -24,6 +25,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m0002_hash_civitai.apply,
     m0003_browse_indexes.apply,
     m0004_folder_fingerprints.apply,
+    m0006_downloads.apply,  # tables IF NOT EXISTS: its place among m0005/m0007 does not matter
 )
 
 LATEST_VERSION = len(MIGRATIONS)
