@@ -450,7 +450,9 @@ class _Handler(BaseHTTPRequestHandler):
         if stored.gated == "early_access" and not authorised:
             self._json(403, {"error": "This model is in early access", "message": "Early access: support the creator to download"})
             return
-        location = f"{fake.storage_origin}/files/{stored.version_id}/{stored.name}?X-Amz-Signature=abc"
+        from urllib.parse import quote
+
+        location = f"{fake.storage_origin}/files/{stored.version_id}/{quote(stored.name, safe='')}?X-Amz-Signature=abc"
         self.send_response(fake.redirect_status)
         self.send_header("Location", location)
         self.send_header("Content-Length", "0")

@@ -267,9 +267,9 @@ async def _receive(response: httpx.Response, part: Path, state: TransferState, f
         text = (await response.aread())[:4096].decode("utf-8", "replace")
         raise _classify_status(status, ctype, text, url)
     etag, modified = response.headers.get("etag"), response.headers.get("last-modified")
+    if offset > 0 and status == 200:  # Range ignored, or If-Range said the file changed: this is the whole file
+        offset = state.offset = await asyncio.to_thread(_prepare_part, part, 0)
     if offset > 0:
-        if status == 200:  # Range ignored, or If-Range said the file changed
-            raise _StartOver()
         start = response.headers.get("content-range", "")
         if not start.startswith(f"bytes {offset}-") or (state.etag and etag and etag != state.etag):
             raise _StartOver()
@@ -284,13 +284,18 @@ async def _receive(response: httpx.Response, part: Path, state: TransferState, f
     sniffed = offset > 0
     written = offset
     try:
-        async for chunk in response.aiter_raw():
-            pending += chunk
-            if not sniffed and len(pending) >= SNIFF_BYTES:
-                _check_sniff(bytes(pending[:SNIFF_BYTES]), file_name)
-                sniffed = True
-            if len(pending) >= FLUSH_BYTES:
-                written = await _flush(writer, pending, written, state, on_bytes)
+        try:
+            async for chunk in response.aiter_raw():
+                pending += chunk
+                if not sniffed and len(pending) >= SNIFF_BYTES:
+                    _check_sniff(bytes(pending[:SNIFF_BYTES]), file_name)
+                    sniffed = True
+                if len(pending) >= FLUSH_BYTES:
+                    written = await _flush(writer, pending, written, state, on_bytes)
+        except (httpx.TransportError, asyncio.CancelledError):
+            if sniffed and pending:  # what came before the drop (or the pause) is kept for the resume
+                await asyncio.shield(_flush(writer, pending, written, state, None))
+            raise
         if not sniffed:
             _check_sniff(bytes(pending), file_name)
         if pending:
@@ -309,6 +314,7 @@ async def _flush(writer: _PartWriter, pending: bytearray, written: int, state: T
         await asyncio.to_thread(writer.write, data)
     except OSError as exc:
         if is_disk_full(exc):
+            state.offset = await asyncio.to_thread(_held, writer)  # what did reach the disk is kept
             raise DownloadError(DownloadProblem.DISK_FULL, f"the disk is full ({exc.strerror}); the part file is kept") from exc
         raise DownloadError(DownloadProblem.WRITE_FAILED, f"cannot write the part file: {exc.strerror or exc}") from exc
     written += len(data)
@@ -316,6 +322,13 @@ async def _flush(writer: _PartWriter, pending: bytearray, written: int, state: T
     if on_bytes is not None:
         on_bytes(len(data), state)
     return written
+
+
+def _held(writer: _PartWriter) -> int:
+    try:
+        return os.fstat(writer.fh.fileno()).st_size
+    except (OSError, ValueError):
+        return 0
 
 
 def _check_sniff(head: bytes, file_name: str) -> None:

@@ -51,3 +51,217 @@ def test_download_lands_in_base_model_folder_with_sidecar_preview_and_adapter(tm
         db.close()
     assert adapter is not None and adapter.civitai_version_id == 501
     assert report.outcome().status.value == "done"
+
+
+def _storage_gets(server):
+    return [r for r in server.requests if r.server == "storage"]
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.99])
+def test_connection_dropped_mid_body_resumes_with_range_and_hash_is_right(tmp_path, fake_civitai, fraction) -> None:
+    content = model_bytes(tmp_path, 3_000_000)
+    publish(fake_civitai, content)
+    fake_civitai.add_fault("/files/", "drop_at", fraction=fraction)
+    report, [item] = run_queue(tmp_path, fake_civitai, ["501"])
+    assert report.problems == [] and item.status is DownloadStatus.DONE
+    assert Path(item.dest_path).read_bytes() == content and sha(Path(item.dest_path).read_bytes()) == item.sha256
+    first, second = _storage_gets(fake_civitai)
+    assert "Range" not in first.headers
+    assert second.headers["Range"] == f"bytes={int(len(content) * fraction)}-"
+    assert second.headers["If-Range"].startswith('"')
+
+
+def test_server_that_ignores_range_starts_over_and_the_file_is_whole(tmp_path, fake_civitai) -> None:
+    content = model_bytes(tmp_path, 2_000_000)
+    publish(fake_civitai, content)
+    fake_civitai.add_fault("/files/", "drop_at", fraction=0.5)
+    fake_civitai.ignore_range = True
+    report, [item] = run_queue(tmp_path, fake_civitai, ["501"])
+    assert report.problems == [] and item.status is DownloadStatus.DONE
+    assert Path(item.dest_path).read_bytes() == content
+    assert "Range" in _storage_gets(fake_civitai)[1].headers  # asked, got a 200, wrote from byte 0
+
+
+def test_changed_file_on_the_server_starts_over(tmp_path, fake_civitai) -> None:
+    old = model_bytes(tmp_path, 1_000_000, seed=1)
+    new = model_bytes(tmp_path, 1_000_000, seed=2)
+    publish(fake_civitai, new)
+    stored = fake_civitai.files[501]
+    async def main():
+        library = open_library(tmp_path, fake_civitai)
+        try:
+            queue = DownloadQueue(library, roots=[str(tmp_path / "loras")], retry_delay=0)
+            [item] = await queue.enqueue([DownloadRequest("501")])
+            Path(item.part_path).parent.mkdir(parents=True)
+            Path(item.part_path).write_bytes(old[:400_000])  # a part of the file as it was before
+            await library.db.call(store.update, item, bytes_done=400_000, etag='"old-etag"')
+            await queue.run()
+            return await library.db.call(store.get, item.id)
+        finally:
+            await library.aclose()
+    item = asyncio.run(main())
+    assert item.status is DownloadStatus.DONE and Path(item.dest_path).read_bytes() == new
+    [get] = _storage_gets(fake_civitai)
+    assert get.headers["If-Range"] == '"old-etag"' and stored.etag != '"old-etag"'
+
+
+def test_api_key_goes_to_the_api_host_only_never_to_the_storage_host(tmp_path, fake_civitai) -> None:
+    content = model_bytes(tmp_path, 100_000)
+    publish(fake_civitai, content, gated="login")
+    fake_civitai.api_key = "sekrit-key"
+    report, [item] = run_queue(tmp_path, fake_civitai, ["501"], api_key="sekrit-key")
+    assert item.status is DownloadStatus.DONE, report.problems
+    [api] = fake_civitai.requests_to("/api/download/")
+    assert api.headers["Authorization"] == "Bearer sekrit-key"
+    [storage] = _storage_gets(fake_civitai)
+    assert fake_civitai.storage_origin != fake_civitai.origin
+    assert "Authorization" not in storage.headers and all("sekrit" not in v for v in storage.headers.values())
+
+
+@pytest.mark.parametrize("gate, problem", [("login", "login_required"), ("early_access", "early_access")])
+def test_gated_file_without_key_says_so_and_what_to_do(tmp_path, fake_civitai, gate, problem) -> None:
+    publish(fake_civitai, model_bytes(tmp_path, 10_000), gated=gate)
+    report, [item] = run_queue(tmp_path, fake_civitai, ["501"])
+    assert item.status is DownloadStatus.FAILED and item.problem == problem
+    [p] = report.problems
+    assert p.kind.value == "http_4xx" and "API key" in p.message and "Settings" in p.message
+    assert not (tmp_path / "loras" / "SDXL 1.0" / "cool_style.safetensors").exists()
+
+
+@pytest.mark.parametrize("fault", ["html_200", "json_200", "wrong_type"])
+def test_error_page_in_place_of_the_file_is_never_saved_as_a_model(tmp_path, fake_civitai, fault) -> None:
+    publish(fake_civitai, model_bytes(tmp_path, 10_000))
+    fake_civitai.add_fault("/files/", fault, times=None)
+    report, [item] = run_queue(tmp_path, fake_civitai, ["501"])
+    assert item.status is DownloadStatus.FAILED and item.problem == "not_a_model"
+    folder = tmp_path / "loras" / "SDXL 1.0"
+    assert not list(folder.glob("*.safetensors")) and not list(folder.glob("*.part"))
+
+
+def test_html_served_as_octet_stream_is_sniffed_and_refused(tmp_path, fake_civitai) -> None:
+    page = b"<!DOCTYPE html><html><head><title>Just a moment...</title></head></html>" * 10
+    publish(fake_civitai, page)
+    report, [item] = run_queue(tmp_path, fake_civitai, ["501"])
+    assert item.problem == "not_a_model" and "HTML" in item.message
+
+
+def test_size_mismatch_is_refused_and_nothing_placed(tmp_path, fake_civitai) -> None:
+    content = model_bytes(tmp_path, 50_000)
+    publish(fake_civitai, content, size_bytes=len(content) + 1024)
+    report, [item] = run_queue(tmp_path, fake_civitai, ["501"])
+    assert item.status is DownloadStatus.FAILED and item.problem == "size_mismatch"
+    assert not list((tmp_path / "loras" / "SDXL 1.0").glob("*.safetensors"))
+
+
+def test_sha256_mismatch_is_refused(tmp_path, fake_civitai) -> None:
+    publish(fake_civitai, model_bytes(tmp_path, 50_000), sha256="AB" * 32)
+    report, [item] = run_queue(tmp_path, fake_civitai, ["501"])
+    assert item.problem == "sha256_mismatch" and report.problems[0].kind.value == "invalid_model_file"
+
+
+def test_existing_file_is_never_overwritten(tmp_path, fake_civitai) -> None:
+    content = model_bytes(tmp_path, 20_000)
+    publish(fake_civitai, content)
+    folder = tmp_path / "loras" / "SDXL 1.0"
+    folder.mkdir(parents=True)
+    (folder / "cool_style.safetensors").write_bytes(b"mine")
+    report, [item] = run_queue(tmp_path, fake_civitai, ["501"])
+    assert (folder / "cool_style.safetensors").read_bytes() == b"mine"
+    assert item.dest_path == str(folder / "cool_style-v501.safetensors")
+    assert Path(item.dest_path).read_bytes() == content
+
+
+def test_hostile_names_stay_inside_the_root(tmp_path, fake_civitai) -> None:
+    content = model_bytes(tmp_path, 20_000)
+    publish(fake_civitai, content, name="../../etc/evil.safetensors", base_model="../../..")
+    report, [item] = run_queue(tmp_path, fake_civitai, ["501"])
+    root = (tmp_path / "loras").resolve()
+    assert item.status is DownloadStatus.DONE
+    assert root in Path(item.dest_path).resolve().parents and Path(item.dest_path).name == "evil.safetensors"
+
+
+def test_bad_links_are_problems_on_their_item_only(tmp_path, fake_civitai) -> None:
+    publish(fake_civitai, model_bytes(tmp_path, 20_000))
+    report, items = run_queue(tmp_path, fake_civitai, ["https://evil.example/models/1", "999999", "501"])
+    assert [i.status for i in items] == [DownloadStatus.DONE]
+    assert [p.path for p in report.problems] == ["https://evil.example/models/1", "999999"]
+    assert report.problems[1].kind.value == "not_found"
+
+
+def test_full_disk_stops_cleanly_and_keeps_the_part(tmp_path, fake_civitai) -> None:
+    import os
+    import subprocess
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        publish(fake_civitai, model_bytes(tmp_path, 3_000_000))
+        report, [item] = run_queue(tmp_path, fake_civitai, ["501"], roots=[str(mount)])
+        assert item.status is DownloadStatus.PAUSED and item.problem == "disk_full"
+        assert report.problems[0].kind.value == "disk_full"
+        part = Path(item.part_path)
+        assert part.exists() and 0 < part.stat().st_size == item.bytes_done <= 1024 * 1024
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_pause_keeps_the_part_and_resume_finishes(tmp_path, fake_civitai) -> None:
+    content = model_bytes(tmp_path, 2_000_000)
+    publish(fake_civitai, content, chunk_delay=0.02)
+    async def main():
+        library = open_library(tmp_path, fake_civitai)
+        try:
+            queue = DownloadQueue(library, roots=[str(tmp_path / "loras")], retry_delay=0)
+            [item] = await queue.enqueue([DownloadRequest("501")])
+            running = asyncio.ensure_future(queue.run())
+            part = Path(item.part_path)
+            while not part.exists() or part.stat().st_size < 300_000:
+                await asyncio.sleep(0.01)
+            assert await queue.pause(item.id)
+            await running
+            paused = await library.db.call(store.get, item.id)
+            assert paused.status is DownloadStatus.PAUSED and part.exists() and paused.bytes_done > 0
+            assert await queue.resume(item.id)
+            fake_civitai.files[501].chunk_delay = 0
+            await DownloadQueue(library, roots=[str(tmp_path / "loras")], retry_delay=0).run()
+            return await library.db.call(store.get, item.id)
+        finally:
+            await library.aclose()
+    item = asyncio.run(main())
+    assert item.status is DownloadStatus.DONE and Path(item.dest_path).read_bytes() == content
+    assert "Range" in _storage_gets(fake_civitai)[-1].headers
+
+
+def test_cancel_drops_the_part(tmp_path, fake_civitai) -> None:
+    publish(fake_civitai, model_bytes(tmp_path, 2_000_000), chunk_delay=0.02)
+    async def main():
+        library = open_library(tmp_path, fake_civitai)
+        try:
+            queue = DownloadQueue(library, roots=[str(tmp_path / "loras")], retry_delay=0)
+            [item] = await queue.enqueue([DownloadRequest("501")])
+            running = asyncio.ensure_future(queue.run())
+            part = Path(item.part_path)
+            while not part.exists() or part.stat().st_size < 100_000:
+                await asyncio.sleep(0.01)
+            await queue.cancel(item.id)
+            report = await running
+            return report, await library.db.call(store.get, item.id), part
+        finally:
+            await library.aclose()
+    report, item, part = asyncio.run(main())
+    assert item.status is DownloadStatus.CANCELLED and not part.exists()
+    assert report.outcome().status.value == "cancelled"
+
+
+def test_progress_per_file_and_overall(tmp_path, fake_civitai) -> None:
+    content = model_bytes(tmp_path, 3_000_000)
+    publish(fake_civitai, content, chunk_delay=0.001)
+    overall, files = [], []
+    run_queue(tmp_path, fake_civitai, ["501"], progress=overall.append, on_file=files.append)
+    assert overall[0].stage.value == "download" and overall[-1].done == 1 and overall[-1].total == 1
+    assert overall[-1].bytes_done == overall[-1].bytes_total == len(content)
+    assert files[-1].status is DownloadStatus.DONE and files[-1].bytes_done == len(content)
