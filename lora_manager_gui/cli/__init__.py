@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "library",
     "stacks",
     "identify",
+    "downloads",
 )
 
 
