@@ -184,6 +184,8 @@ class FakeCivitai:
         self.files: dict[int, StoredFile] = {}
         self.api_key: str | None = None  # the key that opens gated files
         self.ignore_range = False
+        self.active_transfers = 0
+        self.max_active_transfers = 0  # the most storage bodies sent at once
         self.redirect_status = 307
         storage = type("StorageHandler", (_StorageHandler,), {"fake": self})
         self.storage = ThreadingHTTPServer((_storage_address(), 0), storage)
@@ -513,6 +515,9 @@ class _StorageHandler(_Handler):
             stop = max(0, int(total * fault.fraction) - start)
             self.close_connection = True
         self.end_headers()
+        with fake._lock:
+            fake.active_transfers += 1
+            fake.max_active_transfers = max(fake.max_active_transfers, fake.active_transfers)
         try:
             step = 64 * 1024
             for offset in range(0, stop, step):
@@ -523,3 +528,6 @@ class _StorageHandler(_Handler):
             self.wfile.flush()
         except OSError:
             self.close_connection = True
+        finally:
+            with fake._lock:
+                fake.active_transfers -= 1

@@ -71,6 +71,11 @@ def cmd_download(args: argparse.Namespace) -> int:
     async def work(library: Library) -> Any:
         queue = DownloadQueue(library, max_parallel=args.parallel, progress=line)
         await queue.enqueue([DownloadRequest(r, args.file, args.to) for r in args.refs])
+        if not args.json:
+            for planned in queue.planned:
+                others = [f.describe() for f in planned.files if f is not planned.file]
+                print(f"queued: {planned.file.describe()} -> {planned.item.dest_dir}"
+                      + (f" (also: {'; '.join(others)}; choose with --file)" if others else ""), file=sys.stderr)
         return await queue.run()
 
     try:

@@ -28,7 +28,7 @@ from lora_manager_gui.core.tasks import Changes, ItemProblem, ProblemKind, Progr
 from lora_manager_gui.db import downloads as store
 from lora_manager_gui.db.downloads import DownloadItem, DownloadStatus
 from lora_manager_gui.services.download_place import check_part, place_file, write_beside, write_sidecar
-from lora_manager_gui.services.download_plan import DownloadRequest, plan_download
+from lora_manager_gui.services.download_plan import DownloadRequest, PlannedDownload, plan_download
 from lora_manager_gui.services.download_progress import FileProgress, QueueMeter
 from lora_manager_gui.services.download_transfer import DownloadError, DownloadProblem, TransferState, transfer
 
@@ -107,6 +107,7 @@ class DownloadQueue:
         self._saving: set[asyncio.Task[None]] = set()
         self._client: CivitaiClient | None = None
         self.report = DownloadReport()
+        self.planned: list[PlannedDownload] = []  # what enqueue chose, with the other files of each version
 
     async def _db(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         return await self.library.db.call(fn, *args, **kw)
@@ -127,7 +128,9 @@ class DownloadQueue:
                 except DownloadError as exc:
                     self.report.problems.append(_problem(request.ref, exc))
                     continue
-                added.append(await self._db(store.add, planned.item))
+                item = await self._db(store.add, planned.item)
+                self.planned.append(PlannedDownload(item, planned.file, planned.files))
+                added.append(item)
         return added
 
     # -- running --------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-from lora_manager_gui.core.safetensors import write_safetensors
 from tests.services.download_helpers import model_bytes, publish, sha
 
 

@@ -265,3 +265,13 @@ def test_progress_per_file_and_overall(tmp_path, fake_civitai) -> None:
     assert overall[0].stage.value == "download" and overall[-1].done == 1 and overall[-1].total == 1
     assert overall[-1].bytes_done == overall[-1].bytes_total == len(content)
     assert files[-1].status is DownloadStatus.DONE and files[-1].bytes_done == len(content)
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_parallel_downloads_are_bounded(tmp_path, fake_civitai, parallel) -> None:
+    for i in range(3):
+        publish(fake_civitai, model_bytes(tmp_path, 400_000, seed=i), version_id=600 + i, model_id=80 + i,
+                name=f"m{i}.safetensors", chunk_delay=0.01)
+    report, items = run_queue(tmp_path, fake_civitai, ["600", "601", "602"], max_parallel=parallel)
+    assert [i.status for i in items] == [DownloadStatus.DONE] * 3
+    assert fake_civitai.max_active_transfers == parallel
