@@ -84,10 +84,9 @@ def identified_models() -> dict[int, set[int]]:
         "SELECT civitai_model_id, civitai_version_id FROM adapter WHERE civitai_model_id IS NOT NULL "
         "UNION SELECT model_id, version_id FROM civitai_lookup WHERE status = 'found' AND model_id IS NOT NULL")
     for model_id, version_id in rows.fetchall():
-        versions = owned.setdefault(int(model_id), set())
         if version_id is not None:
-            versions.add(int(version_id))
-    return owned
+            owned.setdefault(int(model_id), set()).add(int(version_id))
+    return owned  # a model known without a version: nothing to compare a newer version with
 
 
 def checked_since(model_ids: Iterable[int], since: datetime) -> set[int]:

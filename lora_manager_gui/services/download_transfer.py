@@ -61,6 +61,7 @@ class DownloadProblem(StrEnum):
     NO_FILE = "no_file"
     CIVITAI = "civitai_error"
     CANCELLED = "cancelled"
+    INTERNAL = "internal"
 
     @property
     def retryable(self) -> bool:
@@ -213,8 +214,11 @@ async def transfer(client: CivitaiClient, url: str, part: Path, state: TransferS
     """Bring `part` to the whole file at `url`, resuming at `state.offset` when it can."""
     restarts = 0
     while True:
-        offset = await asyncio.to_thread(_prepare_part, part, state.offset)
-        state.offset = offset
+        try:
+            state.offset = await asyncio.to_thread(_prepare_part, part, state.offset)
+        except OSError as exc:
+            problem = DownloadProblem.DISK_FULL if is_disk_full(exc) else DownloadProblem.WRITE_FAILED
+            raise DownloadError(problem, f"cannot open the part file {part}: {exc.strerror or exc}") from exc
         try:
             return await _attempt(client, url, part, state, file_name, expected_size, on_bytes)
         except _StartOver:
@@ -278,8 +282,11 @@ async def _receive(response: httpx.Response, part: Path, state: TransferState, f
     if "text/html" in ctype or "application/json" in ctype or ctype.startswith("text/"):
         raise DownloadError(DownloadProblem.NOT_A_MODEL, f"CivitAI sent {ctype.split(';')[0]} instead of the model file")
     state.etag, state.last_modified = etag, modified
-    sha = await asyncio.to_thread(_rehash, part, offset) if offset else hashlib.sha256()
-    writer = await asyncio.to_thread(_PartWriter, part, sha)
+    try:
+        sha = await asyncio.to_thread(_rehash, part, offset) if offset else hashlib.sha256()
+        writer = await asyncio.to_thread(_PartWriter, part, sha)
+    except OSError as exc:
+        raise DownloadError(DownloadProblem.WRITE_FAILED, f"cannot read or open the part file: {exc.strerror or exc}") from exc
     pending = bytearray()
     sniffed = offset > 0
     written = offset

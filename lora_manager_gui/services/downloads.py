@@ -146,11 +146,21 @@ class DownloadQueue:
             self._client = client
             for item in items:
                 self._start(client, item)
-            while self._tasks:
-                done, _ = await asyncio.wait(list(self._tasks.values()), return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    self._tasks = {k: t for k, t in self._tasks.items() if t is not task}
-            self._client = None
+            try:
+                while self._tasks:
+                    done, _ = await asyncio.wait(list(self._tasks.values()), return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        self._tasks = {k: t for k, t in self._tasks.items() if t is not task}
+            except asyncio.CancelledError:  # the run itself (Ctrl-C, the app closing): queued for the next run
+                self.report.cancelled = True
+                for download_id, task in self._tasks.items():
+                    self._stop_as[download_id] = DownloadStatus.QUEUED
+                    task.cancel()
+                await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+                self._tasks.clear()
+                raise
+            finally:
+                self._client = None
         self.meter.finish()
         return self.report
 
@@ -168,6 +178,12 @@ class DownloadQueue:
         except asyncio.CancelledError:
             status = self._stop_as.pop(item.id, DownloadStatus.PAUSED)
             item = await asyncio.shield(self._stopped(item, status))
+        except Exception as exc:  # noqa: BLE001 (one item's bug must not stop the queue or stay "running")
+            log.exception("download %d failed", item.id)
+            error = DownloadError(DownloadProblem.INTERNAL, f"{type(exc).__name__}: {exc}")
+            self.report.problems.append(_problem(item.dest_dir + os.sep + item.file_name, error))
+            item = await self._db(store.update, item, status=DownloadStatus.FAILED, problem=error.problem.value,
+                                  message=str(error))
         self.meter.end(item)
         self.report.items.append(item)
         return item
@@ -288,14 +304,14 @@ class DownloadQueue:
     async def _remember(self, dest: Path, sha256: str, item: DownloadItem) -> None:
         """The file's hash in the cache and CivitAI's answer for it: hashing and identify skip it."""
         from lora_manager_gui.core.civitai_records import parse_version
-        from lora_manager_gui.core.hashing import CachedHash
+        from lora_manager_gui.core.hashing import CachedHash, absolute_path
         from lora_manager_gui.db import civitai_store, hash_cache
         from lora_manager_gui.db.fields import utc_now
 
         st = await asyncio.to_thread(os.stat, dest)
 
         def write() -> None:
-            hash_cache.put(CachedHash(str(dest.absolute()), st.st_size, st.st_mtime_ns, sha256.upper(), None, utc_now()))
+            hash_cache.put(CachedHash(absolute_path(dest), st.st_size, st.st_mtime_ns, sha256.upper(), None, utc_now()))
             if item.info:
                 try:
                     civitai_store.record_found(sha256, parse_version(item.info))

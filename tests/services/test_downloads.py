@@ -275,3 +275,65 @@ def test_parallel_downloads_are_bounded(tmp_path, fake_civitai, parallel) -> Non
     report, items = run_queue(tmp_path, fake_civitai, ["600", "601", "602"], max_parallel=parallel)
     assert [i.status for i in items] == [DownloadStatus.DONE] * 3
     assert fake_civitai.max_active_transfers == parallel
+
+
+def test_cancelling_the_run_leaves_every_item_queued_with_its_part(tmp_path, fake_civitai) -> None:
+    publish(fake_civitai, model_bytes(tmp_path, 2_000_000), chunk_delay=0.02)
+    async def main():
+        library = open_library(tmp_path, fake_civitai)
+        try:
+            queue = DownloadQueue(library, roots=[str(tmp_path / "loras")], retry_delay=0)
+            [item] = await queue.enqueue([DownloadRequest("501")])
+            running = asyncio.ensure_future(queue.run())
+            part = Path(item.part_path)
+            while not part.exists() or part.stat().st_size < 100_000:
+                await asyncio.sleep(0.01)
+            running.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await running
+            return await library.db.call(store.get, item.id), part
+        finally:
+            await library.aclose()
+    item, part = asyncio.run(main())
+    assert item.status is DownloadStatus.QUEUED and part.exists() and item.bytes_done > 0
+
+
+def test_a_chosen_non_primary_file_is_asked_for_with_its_own_query(tmp_path, fake_civitai) -> None:
+    content = model_bytes(tmp_path, 30_000)
+    version = publish(fake_civitai, content)
+    pruned = dict(version["files"][0], id=9999, name="cool_style_pruned.safetensors", primary=False,
+                  downloadUrl="https://civitai.com/api/download/models/501?type=Pruned%20Model&format=SafeTensor")
+    version["files"].append(pruned)
+    report, [item] = run_queue(tmp_path, fake_civitai, [DownloadRequest("501", file_name="cool_style_pruned.safetensors")])
+    assert item.status is DownloadStatus.DONE and item.file_name == "cool_style_pruned.safetensors"
+    [api] = fake_civitai.requests_to("/api/download/")
+    assert api.query == {"type": ["Pruned Model"], "format": ["SafeTensor"]}
+
+
+def test_rate_meter_and_eta() -> None:
+    from lora_manager_gui.services.download_progress import RateMeter, eta
+    now = [0.0]
+    meter = RateMeter(lambda: now[0])
+    for _ in range(11):
+        meter.add(1_000_000)
+        now[0] += 0.5
+    assert meter.rate == pytest.approx(2_000_000, rel=0.01)
+    assert eta(meter.rate, 10_000_000) == pytest.approx(5.0, rel=0.01) and eta(0.0, 5) is None
+
+
+def test_an_unexpected_error_fails_that_item_only(tmp_path, fake_civitai, monkeypatch) -> None:
+    import lora_manager_gui.services.downloads as downloads
+    publish(fake_civitai, model_bytes(tmp_path, 20_000, seed=1), version_id=601, model_id=81, name="a.safetensors")
+    publish(fake_civitai, model_bytes(tmp_path, 20_000, seed=2), version_id=602, model_id=82, name="b.safetensors")
+    real = downloads.place_file
+
+    def flaky(part, folder, name, version_id, sha256):
+        if name == "a.safetensors":
+            raise RuntimeError("boom")
+        return real(part, folder, name, version_id, sha256)
+
+    monkeypatch.setattr(downloads, "place_file", flaky)
+    report, items = run_queue(tmp_path, fake_civitai, ["601", "602"])
+    assert {i.file_name: (i.status, i.problem) for i in items} == {
+        "a.safetensors": (DownloadStatus.FAILED, "internal"), "b.safetensors": (DownloadStatus.DONE, None)}
+    assert [p.kind.value for p in report.problems] == ["internal"]
