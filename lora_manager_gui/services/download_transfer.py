@@ -266,6 +266,9 @@ async def _receive(response: httpx.Response, part: Path, state: TransferState, f
     ctype = response.headers.get("content-type", "").lower()
     offset = state.offset
     if status == 416 and offset > 0:
+        if response.headers.get("content-range", "") == f"bytes */{offset}":  # the part is the whole file already
+            sha = await asyncio.to_thread(_rehash, part, offset)
+            return TransferResult(offset, sha.hexdigest().upper(), state.etag, state.last_modified, offset)
         raise _StartOver()
     if status not in (200, 206):
         text = (await response.aread())[:4096].decode("utf-8", "replace")
@@ -281,6 +284,10 @@ async def _receive(response: httpx.Response, part: Path, state: TransferState, f
         raise _StartOver()
     if "text/html" in ctype or "application/json" in ctype or ctype.startswith("text/"):
         raise DownloadError(DownloadProblem.NOT_A_MODEL, f"CivitAI sent {ctype.split(';')[0]} instead of the model file")
+    length = response.headers.get("content-length", "")
+    if expected_size is not None and length.isdigit() and offset + int(length) != expected_size:
+        raise DownloadError(DownloadProblem.SIZE_MISMATCH,
+                            f"the server sends {offset + int(length):,} bytes, CivitAI lists {expected_size:,} for {file_name}")
     state.etag, state.last_modified = etag, modified
     try:
         sha = await asyncio.to_thread(_rehash, part, offset) if offset else hashlib.sha256()
@@ -297,6 +304,9 @@ async def _receive(response: httpx.Response, part: Path, state: TransferState, f
                 if not sniffed and len(pending) >= SNIFF_BYTES:
                     _check_sniff(bytes(pending[:SNIFF_BYTES]), file_name)
                     sniffed = True
+                if expected_size is not None and written + len(pending) > expected_size:
+                    raise DownloadError(DownloadProblem.SIZE_MISMATCH,
+                                        f"the server sends more than the {expected_size:,} bytes CivitAI lists for {file_name}")
                 if len(pending) >= FLUSH_BYTES:
                     written = await _flush(writer, pending, written, state, on_bytes)
         except (httpx.TransportError, asyncio.CancelledError):

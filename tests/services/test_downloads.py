@@ -337,3 +337,39 @@ def test_an_unexpected_error_fails_that_item_only(tmp_path, fake_civitai, monkey
     assert {i.file_name: (i.status, i.problem) for i in items} == {
         "a.safetensors": (DownloadStatus.FAILED, "internal"), "b.safetensors": (DownloadStatus.DONE, None)}
     assert [p.kind.value for p in report.problems] == ["internal"]
+
+
+def test_a_body_longer_than_listed_is_refused_before_it_is_written(tmp_path, fake_civitai) -> None:
+    from lora_manager_gui.services.download_transfer import DownloadError, TransferState, transfer
+    from lora_manager_gui.services.civitai import CivitaiClient
+    content = model_bytes(tmp_path, 200_000)
+    publish(fake_civitai, content)
+    async def main():
+        async with CivitaiClient(fake_civitai.base_url) as client:
+            with pytest.raises(DownloadError) as info:
+                await transfer(client, f"{fake_civitai.origin}/api/download/models/501", tmp_path / "x.part",
+                               TransferState(), file_name="x.safetensors", expected_size=50_000)
+            return info.value
+    error = asyncio.run(main())
+    assert error.problem.value == "size_mismatch" and "sends" in str(error)
+    assert (tmp_path / "x.part").stat().st_size == 0
+
+
+def test_a_part_that_is_already_whole_is_not_downloaded_again(tmp_path, fake_civitai) -> None:
+    content = model_bytes(tmp_path, 100_000)
+    publish(fake_civitai, content)
+    async def main():
+        library = open_library(tmp_path, fake_civitai)
+        try:
+            queue = DownloadQueue(library, roots=[str(tmp_path / "loras")], retry_delay=0)
+            [item] = await queue.enqueue([DownloadRequest("501")])
+            Path(item.part_path).parent.mkdir(parents=True)
+            Path(item.part_path).write_bytes(content)  # killed after the last write, before placing
+            await library.db.call(store.update, item, bytes_done=len(content), etag=fake_civitai.files[501].etag)
+            await queue.run()
+            return await library.db.call(store.get, item.id)
+        finally:
+            await library.aclose()
+    item = asyncio.run(main())
+    assert item.status is DownloadStatus.DONE and Path(item.dest_path).read_bytes() == content
+    assert [r.headers.get("Range") for r in _storage_gets(fake_civitai)] == [f"bytes={len(content)}-"]
