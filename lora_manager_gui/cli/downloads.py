@@ -88,6 +88,8 @@ def cmd_download(args: argparse.Namespace) -> int:
         for item in report.items:
             where = item.dest_path or item.part_path
             print(f"{item.status.value}: {where}" + (f" ({item.problem}: {item.message})" if item.problem else ""))
+        for ref, path in report.already:
+            print(f"already in the library: {path} ({ref})")
         for problem in report.problems:
             print(f"problem: {problem.path}: {problem.message}", file=sys.stderr)
         print(report.outcome().describe(), file=sys.stderr)

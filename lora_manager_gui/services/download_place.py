@@ -64,8 +64,8 @@ def free_name(folder: Path, name: str, version_id: int) -> list[Path]:
 
 
 def place_file(part: Path, folder: Path, name: str, version_id: int, sha256: str) -> Path:
-    """The part file under its name in `folder` (never over another file). When both names are
-    taken by this very file (same size and SHA-256 in the hash), the existing one is returned."""
+    """The part file under its name in `folder`, else under its versioned name; never over another
+    file (a file the library already holds is not queued at all: DownloadQueue.enqueue)."""
     folder.mkdir(parents=True, exist_ok=True)
     try:
         for candidate in free_name(folder, name, version_id):

@@ -63,6 +63,7 @@ class DownloadReport:
     items: list[DownloadItem] = field(default_factory=list)
     problems: list[ItemProblem] = field(default_factory=list)
     imported: list[str] = field(default_factory=list)
+    already: list[tuple[str, str]] = field(default_factory=list)  # (what was asked, the file the library has)
     cancelled: bool = False
 
     def _count(self, *statuses: DownloadStatus) -> int:
@@ -81,7 +82,23 @@ class DownloadReport:
     def to_json(self) -> dict[str, Any]:
         outcome = self.outcome()
         return {"items": [i.to_json() for i in self.items], "problems": [p.to_json() for p in self.problems],
-                "imported": self.imported, "status": outcome.status.value, "summary": outcome.describe()}
+                "imported": self.imported, "already": [{"ref": r, "path": p} for r, p in self.already],
+                "status": outcome.status.value, "summary": outcome.describe()}
+
+
+def _held_file(sha256: str) -> str | None:
+    """A file the library holds with this SHA-256 that is still there (hash cache). DB thread."""
+    from lora_manager_gui.db import hash_cache
+
+    for path in hash_cache.paths_for_sha256(sha256):
+        cached = hash_cache.get_any(path)
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if cached is not None and (st.st_size, st.st_mtime_ns) == (cached.size_bytes, cached.mtime_ns):
+            return path
+    return None
 
 
 def _problem(path: str, error: DownloadError) -> ItemProblem:
@@ -127,6 +144,10 @@ class DownloadQueue:
                     continue
                 except DownloadError as exc:
                     self.report.problems.append(_problem(request.ref, exc))
+                    continue
+                held = await self._db(_held_file, planned.item.sha256) if planned.item.sha256 else None
+                if held is not None:  # the library has this very file already (same SHA-256)
+                    self.report.already.append((request.ref, held))
                     continue
                 item = await self._db(store.add, planned.item)
                 self.planned.append(PlannedDownload(item, planned.file, planned.files))

@@ -373,3 +373,12 @@ def test_a_part_that_is_already_whole_is_not_downloaded_again(tmp_path, fake_civ
     item = asyncio.run(main())
     assert item.status is DownloadStatus.DONE and Path(item.dest_path).read_bytes() == content
     assert [r.headers.get("Range") for r in _storage_gets(fake_civitai)] == [f"bytes={len(content)}-"]
+
+
+def test_a_file_the_library_has_is_not_downloaded_again(tmp_path, fake_civitai) -> None:
+    content = model_bytes(tmp_path, 50_000)
+    publish(fake_civitai, content)
+    first, [item] = run_queue(tmp_path, fake_civitai, ["501"])
+    second, items = run_queue(tmp_path, fake_civitai, ["https://civitai.com/models/77"])
+    assert len(items) == 1 and second.items == [] and second.already == [("https://civitai.com/models/77", item.dest_path)]
+    assert len(_storage_gets(fake_civitai)) == 1
