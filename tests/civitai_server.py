@@ -187,6 +187,7 @@ class FakeCivitai:
         self.active_transfers = 0
         self.max_active_transfers = 0  # the most storage bodies sent at once
         self.redirect_status = 307
+        self.redirect_location: str | None = None  # where the download endpoint redirects instead of the storage host
         storage = type("StorageHandler", (_StorageHandler,), {"fake": self})
         self.storage = ThreadingHTTPServer((_storage_address(), 0), storage)
         self.storage.daemon_threads = True
@@ -454,7 +455,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         from urllib.parse import quote
 
-        location = f"{fake.storage_origin}/files/{stored.version_id}/{quote(stored.name, safe='')}?X-Amz-Signature=abc"
+        location = fake.redirect_location or (
+            f"{fake.storage_origin}/files/{stored.version_id}/{quote(stored.name, safe='')}?X-Amz-Signature=abc")
         self.send_response(fake.redirect_status)
         self.send_header("Location", location)
         self.send_header("Content-Length", "0")

@@ -382,3 +382,23 @@ def test_a_file_the_library_has_is_not_downloaded_again(tmp_path, fake_civitai) 
     second, items = run_queue(tmp_path, fake_civitai, ["https://civitai.com/models/77"])
     assert len(items) == 1 and second.items == [] and second.already == [("https://civitai.com/models/77", item.dest_path)]
     assert len(_storage_gets(fake_civitai)) == 1
+
+
+@pytest.mark.parametrize("location", ["file:///etc/passwd", "", "/api/download/models/501"])
+def test_unusable_or_endless_redirects_are_refused(tmp_path, fake_civitai, location) -> None:
+    publish(fake_civitai, model_bytes(tmp_path, 10_000))
+    fake_civitai.redirect_location = location or " "
+    report, [item] = run_queue(tmp_path, fake_civitai, ["501"])
+    assert item.status is DownloadStatus.FAILED and item.problem == "bad_redirect"
+    assert len(fake_civitai.requests_to("/api/download/")) <= 6
+
+
+def test_the_key_is_given_to_the_api_host_only() -> None:
+    import asyncio as aio
+    from lora_manager_gui.services.civitai import CivitaiClient
+    async def main():
+        async with CivitaiClient("https://civitai.com/api/v1", "k") as client:
+            return [client.download_auth(u) for u in (
+                "https://civitai.com/api/download/models/1", "http://civitai.com/api/download/models/1",
+                "https://civitai.com:444/x", "https://b2.civitai.com/file", "https://civitai.com.evil.com/x")]
+    assert aio.run(main()) == [{"Authorization": "Bearer k"}, {}, {}, {}, {}]
