@@ -327,8 +327,14 @@ async def _flush(writer: _PartWriter, pending: bytearray, written: int, state: T
                  on_bytes: OnBytes | None) -> int:
     data = bytes(pending)
     pending.clear()
+    write = asyncio.ensure_future(asyncio.to_thread(writer.write, data))
     try:
-        await asyncio.to_thread(writer.write, data)
+        await asyncio.shield(write)  # a pause or cancel mid-write: the write ends, and is counted
+    except asyncio.CancelledError:
+        await asyncio.wait([write])
+        if not write.cancelled() and write.exception() is None:
+            state.offset = written + len(data)
+        raise
     except OSError as exc:
         if is_disk_full(exc):
             state.offset = await asyncio.to_thread(_held, writer)  # what did reach the disk is kept
