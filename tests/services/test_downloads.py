@@ -49,7 +49,8 @@ def test_download_lands_in_base_model_folder_with_sidecar_preview_and_adapter(tm
         adapter = db.call_sync(find_by_file_path, str(dest))
     finally:
         db.close()
-    assert adapter is not None and adapter.civitai_version_id == 501
+    assert adapter is not None and adapter.civitai_version_id == 501 and adapter.author_username == "creator77"
+    assert adapter.primary_file_sha256 == sha(content)
     assert report.outcome().status.value == "done"
 
 
@@ -402,3 +403,26 @@ def test_the_key_is_given_to_the_api_host_only() -> None:
                 "https://civitai.com/api/download/models/1", "http://civitai.com/api/download/models/1",
                 "https://civitai.com:444/x", "https://b2.civitai.com/file", "https://civitai.com.evil.com/x")]
     assert aio.run(main()) == [{"Authorization": "Bearer k"}, {}, {}, {}, {}]
+
+
+def test_placing_without_hard_links_reserves_the_name_and_renames(tmp_path, monkeypatch) -> None:
+    import errno
+    import os
+    from lora_manager_gui.services import download_place
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+    monkeypatch.setattr(download_place.os, "link", no_links)
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "a.safetensors").write_bytes(b"theirs")
+    part = folder / ".a.safetensors.1.part"
+    part.write_bytes(b"mine")
+    placed = download_place.place_file(part, folder, "a.safetensors", 1, "00")
+    assert placed == folder / "a-v1.safetensors" and placed.read_bytes() == b"mine" and not part.exists()
+    assert (folder / "a.safetensors").read_bytes() == b"theirs"
+    other = folder / ".b.part"
+    other.write_bytes(b"x")
+    (folder / "a-v1.safetensors").write_bytes(b"kept")
+    with pytest.raises(download_place.DownloadError):
+        download_place.place_file(other, folder, "a.safetensors", 1, "00")
+    assert other.exists() and os.listdir(folder).count("a-v1.safetensors") == 1
