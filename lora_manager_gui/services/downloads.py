@@ -298,7 +298,7 @@ class DownloadQueue:
         return item
 
     async def _preview(self, client: CivitaiClient, dest: Path, info: dict[str, Any]) -> None:
-        from lora_manager_gui.core.civitai import CivitaiError
+        from lora_manager_gui.core.civitai_errors import CivitaiError
 
         level = self.library.settings.preview_nsfw_level
         for image in info.get("images") or []:
