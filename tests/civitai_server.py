@@ -14,6 +14,14 @@ trickle (a 200 whose body comes one byte every `delay` seconds), gzip_bomb (a sm
 inflates to `size` bytes, 2 GB by default), extra_items (`payload`, JSON text of more items, is
 added to a batch answer), body (`payload` is sent as the whole 200 JSON answer).
 Every request is logged with its headers and body (`server.requests`).
+
+Downloads (`add_download`): GET /api/download/models/{versionId} answers 401/403 for a gated file
+without the right key (`api_key`), else redirects to a storage server on another address
+(127.0.0.2 where it can be bound, else another port), which serves the bytes with Range, ETag and
+Last-Modified. Switches: `ignore_range` (always 200 with the whole file), `redirect_status`.
+Storage faults (path "/files/"): drop_at (`fraction` of the file, then the connection closes),
+html_200, json_200 (an error page as a 200), wrong_type (a 200 with Content-Type text/plain).
+`StoredFile.chunk_delay` slows a transfer down (seconds per 64 KiB).
 """
 from __future__ import annotations
 
@@ -51,6 +59,7 @@ class Fault:
     payload: str | None = None  # extra_items / body: JSON text
     size: int = 2 * 1024**3  # gzip_bomb: the inflated size
     sent: int = 0  # trickle: body bytes written so far
+    fraction: float = 0.5  # drop_at: where in the file the connection drops
 
 
 def gzip_bomb(size: int) -> bytes:
@@ -72,6 +81,7 @@ class LoggedRequest:
     headers: dict[str, str]
     body: Any
     at: float = field(default_factory=time.monotonic)
+    server: str = "api"  # or "storage"
 
     def header(self, name: str) -> str | None:
         """A request header by name, in any case (None when it was not sent)."""
@@ -131,6 +141,36 @@ class Catalogue:
         return version
 
 
+@dataclass
+class StoredFile:
+    """A downloadable file of one version (`gated`: None, "login" or "early_access")."""
+
+    version_id: int
+    name: str
+    content: bytes
+    gated: str | None = None
+    etag: str = ""
+    last_modified: str = "Wed, 01 Oct 2025 10:00:00 GMT"
+    content_type: str = "application/octet-stream"
+    chunk_delay: float = 0.0
+
+    def __post_init__(self) -> None:
+        import hashlib
+
+        self.etag = self.etag or '"' + hashlib.sha256(self.content).hexdigest()[:16] + '"'
+
+
+def _storage_address() -> str:
+    import socket
+
+    try:  # the whole of 127/8 is loopback on Linux: another address is another host
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.2", 0))
+        return "127.0.0.2"
+    except OSError:
+        return "127.0.0.1"
+
+
 class FakeCivitai:
     def __init__(self, catalogue: Catalogue | None = None, *, latency: float = 0.0) -> None:
         self.catalogue = catalogue or Catalogue.from_fixtures()
@@ -145,6 +185,18 @@ class FakeCivitai:
         self.httpd.daemon_threads = True
         self.httpd.block_on_close = False
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="fake-civitai", daemon=True)
+        self.files: dict[int, StoredFile] = {}
+        self.api_key: str | None = None  # the key that opens gated files
+        self.ignore_range = False
+        self.active_transfers = 0
+        self.max_active_transfers = 0  # the most storage bodies sent at once
+        self.redirect_status = 307
+        self.redirect_location: str | None = None  # where the download endpoint redirects instead of the storage host
+        storage = type("StorageHandler", (_StorageHandler,), {"fake": self})
+        self.storage = ThreadingHTTPServer((_storage_address(), 0), storage)
+        self.storage.daemon_threads = True
+        self.storage.block_on_close = False
+        self._storage_thread = threading.Thread(target=self.storage.serve_forever, name="fake-storage", daemon=True)
 
     @property
     def base_url(self) -> str:
@@ -156,13 +208,31 @@ class FakeCivitai:
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}"
 
+    @property
+    def storage_origin(self) -> str:
+        host, port = self.storage.server_address[:2]
+        return f"http://{host}:{port}"
+
     def start(self) -> FakeCivitai:
         self._thread.start()
+        self._storage_thread.start()
         return self
 
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+        self.storage.shutdown()
+        self.storage.server_close()
+
+    def add_download(self, version_id: int, content: bytes, *, name: str | None = None, **kw: Any) -> StoredFile:
+        """Make version `version_id` downloadable with these bytes (its primary file's name unless given)."""
+        version = self.catalogue.versions.get(version_id)
+        if name is None and version:
+            name = next((f["name"] for f in version.get("files") or [] if f.get("primary")), None)
+        stored = StoredFile(version_id, name or f"file{version_id}.safetensors", content, **kw)
+        with self._lock:
+            self.files[version_id] = stored
+        return stored
 
     def __enter__(self) -> FakeCivitai:
         return self.start()
@@ -312,6 +382,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> None:
         cat = self.fake.catalogue
         prefix = "/api/v1/"
+        if path.startswith("/api/download/models/"):
+            self._download(path.rsplit("/", 1)[-1], query)
+            return
         if path.startswith("/images/"):
             data = self.fake.images.get(path.rsplit("/", 1)[-1])
             if data is None:
@@ -369,3 +442,98 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, model)
             return
         self._json(405, {"error": "Method not allowed"})
+
+    def _download(self, tail: str, query: dict[str, list[str]]) -> None:
+        fake = self.fake
+        stored = fake.files.get(int(tail)) if tail.isdigit() else None
+        if stored is None:
+            self._json(404, {"error": "Model not found"})
+            return
+        auth = self.headers.get("Authorization", "")
+        authorised = fake.api_key is not None and auth == f"Bearer {fake.api_key}"
+        if stored.gated == "login" and not authorised:
+            self._json(401, {"error": "Unauthorized", "message": "Log in to download this file"})
+            return
+        if stored.gated == "early_access" and not authorised:
+            self._json(403, {"error": "This model is in early access", "message": "Early access: support the creator to download"})
+            return
+        from urllib.parse import quote
+
+        location = fake.redirect_location or (
+            f"{fake.storage_origin}/files/{stored.version_id}/{quote(stored.name, safe='')}?X-Amz-Signature=abc")
+        self.send_response(fake.redirect_status)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+class _StorageHandler(_Handler):
+    """The storage host the download endpoint redirects to: bytes with Range, ETag, Last-Modified."""
+
+    def _handle(self, method: str) -> None:
+        split = urlsplit(self.path)
+        fake = self.fake
+        with fake._lock:
+            fake.requests.append(LoggedRequest(method, split.path, parse_qs(split.query), dict(self.headers.items()),
+                                               None, server="storage"))
+        parts = split.path.strip("/").split("/")
+        stored = fake.files.get(int(parts[1])) if len(parts) >= 2 and parts[1].isdigit() else None
+        if method != "GET" or stored is None:
+            self._send(404, b"<html><title>NoSuchKey</title></html>", "text/html")
+            return
+        fault = fake._take_fault(split.path, "")
+        if fault is not None and fault.kind == "html_200":
+            self._send(200, MAINTENANCE_HTML.encode(), "text/html; charset=utf-8")
+            return
+        if fault is not None and fault.kind == "json_200":
+            self._send(200, b'{"error":"Model file not found"}', "application/json")
+            return
+        content = stored.content
+        total = len(content)
+        start = 0
+        status = 200
+        ranged = self.headers.get("Range", "")
+        if_range = self.headers.get("If-Range")
+        if ranged.startswith("bytes=") and not fake.ignore_range and (
+                if_range is None or if_range in (stored.etag, stored.last_modified)):
+            first = ranged[6:].split("-", 1)[0]
+            if first.isdigit():
+                start = int(first)
+                if start >= total:
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{total}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                status = 206
+        body = content[start:]
+        self.send_response(status)
+        ctype = "text/plain" if fault is not None and fault.kind == "wrong_type" else stored.content_type
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", stored.etag)
+        self.send_header("Last-Modified", stored.last_modified)
+        self.send_header("Accept-Ranges", "bytes")
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{total - 1}/{total}")
+        stop = len(body)
+        if fault is not None and fault.kind == "drop_at":
+            stop = max(0, int(total * fault.fraction) - start)
+            self.close_connection = True
+        self.end_headers()
+        with fake._lock:
+            fake.active_transfers += 1
+            fake.max_active_transfers = max(fake.max_active_transfers, fake.active_transfers)
+        try:
+            step = 64 * 1024
+            for offset in range(0, stop, step):
+                self.wfile.write(body[offset:min(offset + step, stop)])
+                if stored.chunk_delay:
+                    self.wfile.flush()
+                    time.sleep(stored.chunk_delay)
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+        finally:
+            with fake._lock:
+                fake.active_transfers -= 1

@@ -359,6 +359,29 @@ class CivitaiClient:
         return await self.request_json("GET", f"model-versions/{int(version_id)}", authenticated=True,
                                        parse=parse_version)
 
+    # -- model file downloads (services/download_transfer.py follows the redirects itself) ----------
+
+    @property
+    def api_origin(self) -> str:
+        """scheme://host[:port] of the API: where /api/download/models/{id} lives."""
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def download_auth(self, url: str) -> dict[str, str]:
+        """The Authorization header for one hop of a model download: the key goes only to the API
+        host, over the API's own scheme (never to a storage host a redirect points at, never
+        downgraded from https to http)."""
+        parts, api = urlsplit(url), urlsplit(self.base_url)
+        if not self._api_key or parts.netloc != api.netloc or parts.scheme != api.scheme:
+            return {}
+        return {"Authorization": f"Bearer {self._api_key}"}
+
+    def stream_get(self, url: str, headers: dict[str, str]) -> Any:
+        """`async with client.stream_get(url, headers) as response`: one GET, redirects not followed,
+        the body not read (the caller streams it)."""
+        self.requests_made += 1
+        return self._http.stream("GET", url, headers={**headers, "Accept": "*/*", "Accept-Encoding": "identity"})
+
     async def download(self, url: str, dest: Path, *, max_bytes: int) -> Path:
         """Stream `url` (an image) to `dest` through a temporary file, refusing more than max_bytes
         and more than `download_deadline` seconds."""

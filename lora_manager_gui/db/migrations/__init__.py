@@ -15,6 +15,7 @@ from lora_manager_gui.db.migrations import (
     m0003_browse_indexes,
     m0004_folder_fingerprints,
     m0005_preview_images,
+    m0006_downloads,
     m0007_user_data,
 )
 
@@ -27,6 +28,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m0003_browse_indexes.apply,
     m0004_folder_fingerprints.apply,
     m0005_preview_images.apply,
+    m0006_downloads.apply,
     m0007_user_data.apply,
 )
 
