@@ -79,14 +79,14 @@ def test_same_file_hashed_once_when_asked_concurrently(dbx: DatabaseExecutor, tm
     started = threading.Event()
 
     service = HashService(dbx, workers=4, rotational=lambda dev: False, buffer_size=64 * 1024)
-    original = service._hash_and_store
+    original = service._hash_file
 
     def slow(*args, **kwargs):  # hold the first read open until the others have queued on it
         started.set()
         gate.wait(5)
         return original(*args, **kwargs)
 
-    service._hash_and_store = slow  # type: ignore[method-assign]
+    service._hash_file = slow  # type: ignore[method-assign]
 
     async def main():
         task = asyncio.ensure_future(service.hash_paths([f, f, str(f), f]))
@@ -140,14 +140,14 @@ def test_cancel_stops_the_run_and_marks_the_rest(dbx: DatabaseExecutor, tmp_path
     files = [_write(tmp_path / f"{i}.safetensors", 400_000, i) for i in range(6)]
     cancel = threading.Event()
     service = HashService(dbx, workers=1, rotational=lambda dev: False, buffer_size=4096)
-    original = service._hash_and_store
+    original = service._hash_file
 
     def then_cancel(*args, **kwargs):  # the user presses cancel once the first file is done
         result = original(*args, **kwargs)
         cancel.set()
         return result
 
-    service._hash_and_store = then_cancel  # type: ignore[method-assign]
+    service._hash_file = then_cancel  # type: ignore[method-assign]
     try:
         results = asyncio.run(service.hash_paths(files, cancel=cancel))
     finally:
@@ -208,12 +208,9 @@ def test_one_stream_per_rotational_disk(dbx: DatabaseExecutor, tmp_path: Path) -
     active = 0
     peak = 0
     lock = threading.Lock()
-    service = HashService(dbx, workers=4, rotational=lambda dev: True, buffer_size=8192)
+    service = HashService(dbx, workers=4, rotational=lambda dev: True, buffer_size=8192, batch_files=1)
 
-    def on_bytes_factory():
-        pass
-
-    original = service._hash_and_store
+    original = service._hash_file
 
     def counting(*args, **kwargs):
         nonlocal active, peak
@@ -226,7 +223,7 @@ def test_one_stream_per_rotational_disk(dbx: DatabaseExecutor, tmp_path: Path) -
             with lock:
                 active -= 1
 
-    service._hash_and_store = counting  # type: ignore[method-assign]
+    service._hash_file = counting  # type: ignore[method-assign]
     try:
         results = asyncio.run(service.hash_paths(files))
     finally:
