@@ -3,7 +3,7 @@
 - Workers: configurable, default from the CPU count; never more than one read stream per rotational
   disk (hard disks thrash when read in parallel), detected from /sys on Linux and injectable.
 - The same file asked for twice at once is read once (in-flight de-duplication).
-- Batched: `hash_paths` looks the cache up in one database call, hands the workers batches of
+- Batched (services/hash_plan.py): `hash_paths` looks the cache up in one database call, hands the workers batches of
   files (a batch holds up to BATCH_FILES files or BATCH_BYTES bytes; a large file is a batch of
   its own) and writes each batch's hashes in one transaction, so 10,000 small files cost a few
   hundred hand-offs, not 10,000 (the counters `submissions` and `cache_writes` say how many).
@@ -17,13 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import stat
-import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 
 from lora_manager_gui.core.cancel import AnyFlag, CancelFlag, any_of
@@ -37,10 +35,19 @@ from lora_manager_gui.core.hashing import (
     autov3_file,
     sha256_file_stat,
 )
-from lora_manager_gui.core.tasks import Progress, ProgressSink, ProgressThrottle, Stage
+from lora_manager_gui.core.tasks import ProgressSink, ProgressThrottle
 from lora_manager_gui.db import hash_cache
 from lora_manager_gui.db.fields import utc_now
-from lora_manager_gui.services.hash_results import HashReport, HashResult, problem_kind  # noqa: F401
+from lora_manager_gui.services.hash_plan import (  # noqa: F401 (is_rotational_device: the public name)
+    Batch,
+    FileStat,
+    RotationalProbe,
+    Tracker,
+    is_rotational_device,
+    plan,
+    stat_all,
+)
+from lora_manager_gui.services.hash_results import HashReport, HashResult
 from lora_manager_gui.services.hash_results import error_result as _error
 from lora_manager_gui.services.executors import DatabaseExecutor, default_workers
 
@@ -49,59 +56,6 @@ log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.25
 BATCH_FILES = 64  # files per hand-off to a worker, and per cache transaction
 BATCH_BYTES = 16 * 1024 * 1024  # ... or this many bytes: a large file goes alone
-
-
-RotationalProbe = Callable[[int], bool]
-
-
-def is_rotational_device(st_dev: int) -> bool:
-    """True when `st_dev` lives on a spinning disk (Linux /sys); unknown counts as non-rotational."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        real = os.path.realpath(f"/sys/dev/block/{os.major(st_dev)}:{os.minor(st_dev)}")
-    except (OSError, ValueError):
-        return False
-    for candidate in (real, os.path.dirname(real)):  # a partition has no queue/, its disk has
-        try:
-            with open(os.path.join(candidate, "queue", "rotational"), encoding="ascii") as fh:
-                return fh.read().strip() == "1"
-        except OSError:
-            continue
-    return False
-
-
-class _Tracker:
-    """Counters shared by the workers (under a lock) and read by the progress reporter."""
-
-    def __init__(self, files_total: int, bytes_total: int) -> None:
-        self.lock = threading.Lock()
-        self.files_total = files_total
-        self.bytes_total = bytes_total
-        self.files_done = self.bytes_done = self.cached = self.failed = 0
-        self.version = 0
-
-    def add_bytes(self, n: int) -> None:
-        with self.lock:
-            self.bytes_done += n
-            self.version += 1
-
-    def file_done(self, result: HashResult, read: int, planned: int) -> None:
-        with self.lock:
-            self.files_done += 1
-            if result.cached:
-                self.cached += 1
-                self.bytes_total -= planned
-            elif not result.ok:
-                self.failed += 1
-                self.bytes_total -= planned
-                self.bytes_done -= read
-            self.version += 1
-
-    def snapshot(self) -> Progress:
-        with self.lock:
-            return Progress(Stage.HASH, self.files_done, self.files_total, self.bytes_done,
-                            max(self.bytes_total, 0), problems=self.failed)
 
 
 class HashService:
@@ -256,14 +210,14 @@ class HashService:
         except Exception as exc:  # the hashes are still right; only the cache write failed
             log.warning("could not store %d hash(es) in the cache: %s", len(entries), exc)
 
-    def _hash_batch(self, batch: Sequence[tuple[str, _Stat]], flag: CancelFlag, tracker: _Tracker) -> list[HashResult | None]:
+    def _hash_batch(self, batch: Batch, flag: CancelFlag, tracker: Tracker) -> list[HashResult | None]:
         """Hash a batch of files on one worker: cancellation checked before each file (and between
         buffers), progress per file and per buffer, the batch's hashes stored in one transaction.
         None for a file not started because the run was cancelled."""
         out: list[HashResult | None] = []
         entries: list[CachedHash] = []
         try:
-            for key, st in batch:
+            for _, key, st in batch:
                 if self._stopping(flag):
                     out.append(None)
                     continue
@@ -338,51 +292,23 @@ class HashService:
         flag = any_of(stop, cancel)  # never None: `stop` is there
         self.submissions += 1
         stats, hits = await loop.run_in_executor(self._pool, self._stat_and_look_up, keys)
-        results: list[HashResult | None] = [None] * len(keys)
-        lanes: dict[int | None, deque[list[int]]] = {}
-        bytes_total = 0
-        open_batch: dict[int | None, tuple[list[int], list[int]]] = {}  # lane -> (indexes, [bytes])
-        first: dict[str, int] = {}  # a path asked for twice is read once: its later copies follow it
-        copies: list[tuple[int, int]] = []
-        for index, st in enumerate(stats):
-            key = keys[index]
-            if isinstance(st, HashResult):
-                results[index] = st
-                continue
-            if key in first:
-                copies.append((index, first[key]))
-                continue
-            first[key] = index
-            hit = hits.get(key)
-            if hit is not None and hit.size_bytes == st.size and hit.mtime_ns == st.mtime_ns:
-                results[index] = HashResult(key, hit.sha256, autov2(hit.sha256), hit.size_bytes, True,
-                                            mtime_ns=hit.mtime_ns)
-                continue
-            bytes_total += st.size
-            device = st.dev if self.rotational(st.dev) else None
-            batch, size = open_batch.get(device, (None, None))
-            if batch is None or size is None or len(batch) >= self.batch_files or size[0] + st.size > self.batch_bytes:
-                batch, size = [], [0]
-                open_batch[device] = (batch, size)
-                lanes.setdefault(device, deque()).append(batch)
-            batch.append(index)
-            size[0] += st.size
-        tracker = _Tracker(len(keys) - len(copies), bytes_total)
+        todo = plan(keys, stats, hits, self.rotational, batch_files=self.batch_files, batch_bytes=self.batch_bytes)
+        results = todo.results
+        tracker = Tracker(len(keys) - len(todo.copies), todo.bytes_total)
         for r in results:
             if r is not None:
                 tracker.file_done(r, 0, 0)
 
-        async def consume(queue: deque[list[int]]) -> None:
+        async def consume(queue: deque[Batch]) -> None:
             while queue and not flag.is_set():
                 batch = queue.popleft()
-                items = [(keys[i], stats[i]) for i in batch]
                 self.submissions += 1
-                done = await loop.run_in_executor(self._pool, self._hash_batch, items, flag, tracker)
-                for i, result in zip(batch, done):
+                done = await loop.run_in_executor(self._pool, self._hash_batch, batch, flag, tracker)
+                for (i, _, _), result in zip(batch, done):
                     results[i] = result
 
         consumers = []
-        for device, batches in lanes.items():
+        for device, batches in todo.lanes.items():
             count = 1 if device is not None else self.workers
             consumers.extend(consume(batches) for _ in range(min(count, len(batches))))
         throttle = ProgressThrottle(progress, self.progress_interval * 0.8)
@@ -396,24 +322,20 @@ class HashService:
         finally:
             if reporter is not None:
                 reporter.cancel()
-        for index, original in copies:
-            done = results[original]
-            if done is not None:
-                results[index] = replace(done, cached=done.ok)
+        todo.fill_copies()
         throttle(tracker.snapshot(), force=True)
         return HashReport([
             r if r is not None else _error(keys[i], 0, "cancelled", f"{keys[i]}: hashing was cancelled")
             for i, r in enumerate(results)
         ])
 
-    def _stat_and_look_up(self, keys: Sequence[str]) -> tuple[list[_Stat | HashResult], dict[str, CachedHash]]:
-        """Stat every file (an error result for one that cannot be hashed) and fetch the cache
-        entries of the regular files in one database call."""
-        stats = _stat_all(keys)
-        wanted = [key for key, st in zip(keys, stats) if isinstance(st, _Stat)]
+    def _stat_and_look_up(self, keys: Sequence[str]) -> tuple[list[FileStat | HashResult], dict[str, CachedHash]]:
+        """Stat every file and fetch the cache entries of the regular ones in one database call."""
+        stats = stat_all(keys)
+        wanted = [key for key, st in zip(keys, stats) if isinstance(st, FileStat)]
         return stats, (self.db.call_sync(hash_cache.get_many, wanted) if wanted else {})
 
-    async def _report(self, tracker: _Tracker, throttle: ProgressThrottle) -> None:
+    async def _report(self, tracker: Tracker, throttle: ProgressThrottle) -> None:
         seen = -1
         while True:
             await asyncio.sleep(self.progress_interval)
@@ -425,25 +347,3 @@ class HashService:
         """Stop running reads at the next buffer and wait for the workers."""
         self._closing.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-@dataclass(frozen=True, slots=True)
-class _Stat:
-    size: int
-    mtime_ns: int
-    dev: int
-
-
-def _stat_all(keys: Sequence[str]) -> list[_Stat | HashResult]:
-    out: list[_Stat | HashResult] = []
-    for key in keys:
-        try:
-            st = os.stat(key)
-        except OSError as exc:
-            out.append(_error(key, 0, "unreadable", f"{key}: cannot read the file: {exc.strerror or exc}"))
-            continue
-        if not stat.S_ISREG(st.st_mode):
-            out.append(_error(key, 0, "not_a_file", f"{key}: not a regular file"))
-            continue
-        out.append(_Stat(st.st_size, st.st_mtime_ns, st.st_dev))
-    return out
