@@ -148,13 +148,15 @@ class HashService:
         cancel: CancelFlag | None, on_bytes: Callable[[int], None] | None,
     ) -> tuple[HashResult, CachedHash | None]:
         """Read the file this caller claimed; resolve its future. The entry to cache, if any."""
-        result = _error(key, size, "cancelled", f"{key}: hashing was cancelled")
+        result: HashResult | None = None
         entry: CachedHash | None = None
         try:
             result, entry = self._hash_file(key, size, st_dev, cancel, on_bytes)
         finally:
             with self._lock:
                 self._inflight.pop(key, None)
+            if result is None:  # interrupted by an exception: the waiters see it cancelled
+                result = _error(key, size, "cancelled", f"{key}: hashing was cancelled")
             future.set_result(result)
         return result, entry
 
