@@ -93,7 +93,7 @@ def _hash_range(
             size = min(buffer_size, max(before.st_size - offset, 1))
             buf = bytearray(size)
             view = memoryview(buf)
-            if hasattr(os, "posix_fadvise"):
+            if before.st_size - offset > size and hasattr(os, "posix_fadvise"):  # more than one buffer
                 try:
                     os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
                 except OSError:
