@@ -19,7 +19,8 @@ sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)) + "\\n")
 
 NOT_NEEDED = ("PySide6", "httpx", "multiprocessing", "lora_manager_gui.services.importer",
               "lora_manager_gui.services.import_workers", "lora_manager_gui.services.civitai",
-              "lora_manager_gui.services.identify", "lora_manager_gui.services.header_import")
+              "lora_manager_gui.services.identify", "lora_manager_gui.services.header_import",
+              "importlib.metadata")  # the version is read only for --version
 
 
 def _modules(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
