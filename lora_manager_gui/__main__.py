@@ -14,7 +14,8 @@ if __name__ == "__main__":
     # First thing in a frozen build: a child process started by multiprocessing (the import's
     # parse workers) must run its task, not the app. This module stays light: every such worker
     # imports it as its main module.
-    import multiprocessing
+    if getattr(sys, "frozen", False):  # a no-op otherwise, and multiprocessing costs start-up time
+        import multiprocessing
 
-    multiprocessing.freeze_support()
+        multiprocessing.freeze_support()
     sys.exit(main())

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
-from lora_manager_gui import APP_DISPLAY_NAME, __version__
+from lora_manager_gui import APP_DISPLAY_NAME
 from lora_manager_gui.core.errors import LoraManagerError
 
 if TYPE_CHECKING:
@@ -33,12 +33,23 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class _Version(argparse.Action):
+    """`--version`: the version is read (importlib.metadata, ~20-50 ms) only when asked for."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        from lora_manager_gui import __version__
+
+        print(f"{parser.prog} {__version__}")  # on stdout, as argparse's own version action
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lora-manager",
         description=f"{APP_DISPLAY_NAME}: manage a LoRA library. With no command, opens the window.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show program's version number and exit")
     parser.add_argument("--db", metavar="PATH", help="library database file (default: LORA_MANAGER_DB or the user data directory)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to standard error")
     window = parser.add_argument_group("window")

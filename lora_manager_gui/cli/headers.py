@@ -6,11 +6,10 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lora_manager_gui.core.config import resolve_db_path
-from lora_manager_gui.services.executors import DatabaseExecutor, WorkPool
-from lora_manager_gui.services.header_import import HeaderImportReport, import_headers
+if TYPE_CHECKING:  # loaded by the command that runs it (start-up time of the other commands)
+    from lora_manager_gui.services.header_import import HeaderImportReport
 
 
 def register(subparsers: Any) -> None:
@@ -39,6 +38,10 @@ def _text(report: HeaderImportReport) -> str:
 
 
 def cmd_import_headers(args: argparse.Namespace) -> int:
+    from lora_manager_gui.core.config import resolve_db_path
+    from lora_manager_gui.services.executors import DatabaseExecutor, WorkPool
+    from lora_manager_gui.services.header_import import import_headers
+
     db = DatabaseExecutor(resolve_db_path(args.db))
     pool = WorkPool()
     try:

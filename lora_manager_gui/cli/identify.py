@@ -7,16 +7,22 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lora_manager_gui.cli import with_library
 from lora_manager_gui.core.hashing import model_files_under
 from lora_manager_gui.core.sizes import display_size
 from lora_manager_gui.core.tasks import Progress, Stage
-from lora_manager_gui.db import hash_cache
-from lora_manager_gui.services.hash_results import HashReport
-from lora_manager_gui.services.identify import DEFAULT_RECHECK_NOT_FOUND_DAYS, IdentifyReport, ItemStatus, identify
-from lora_manager_gui.services.library import Library, LibrarySettings
+
+# The services are imported by the command that runs them, so that `cache stats` never loads
+# httpx or the CivitAI client (start-up of a headless command, tests/cli/test_startup.py).
+if TYPE_CHECKING:
+    from lora_manager_gui.db.hash_cache import HashCacheStats
+    from lora_manager_gui.services.hash_results import HashReport
+    from lora_manager_gui.services.identify import IdentifyReport
+    from lora_manager_gui.services.library import Library
+
+DEFAULT_RECHECK_DAYS_TEXT = "30"  # services/identify.py DEFAULT_RECHECK_NOT_FOUND_DAYS (a test compares them)
 
 
 def register(subparsers: Any) -> None:
@@ -30,8 +36,8 @@ def register(subparsers: Any) -> None:
     c.add_argument("--json", action="store_true")
     c.set_defaults(handler=cmd_cache)
     i = subparsers.add_parser("identify", help="identify on CivitAI every library file that has no answer yet")
-    i.add_argument("--recheck-days", type=float, default=DEFAULT_RECHECK_NOT_FOUND_DAYS,
-                   help="ask again about files not found more than this many days ago (default %(default)s)")
+    i.add_argument("--recheck-days", type=float, default=None,
+                   help=f"ask again about files not found more than this many days ago (default {DEFAULT_RECHECK_DAYS_TEXT})")
     i.add_argument("--refresh", action="store_true", help="also ask again about files already identified")
     i.add_argument("--json", action="store_true", help="print the report as one JSON object")
     i.set_defaults(handler=cmd_identify)
@@ -102,6 +108,8 @@ class _Progress:
 
 
 def cmd_hash(args: argparse.Namespace) -> int:
+    from lora_manager_gui.services.library import LibrarySettings
+
     files, missing = _expand(args.paths)
     progress = _Progress(args.json)
 
@@ -127,6 +135,8 @@ def cmd_hash(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
+    from lora_manager_gui.db import hash_cache
+
     if args.action == "clear":
         async def clear(library: Library) -> int:
             return await library.db.call(hash_cache.clear)
@@ -135,7 +145,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
         print(json.dumps({"removed": removed}) if args.json else f"removed {removed} cache entries")
         return 0
 
-    async def read_stats(library: Library) -> hash_cache.HashCacheStats:
+    async def read_stats(library: Library) -> HashCacheStats:
         return await library.db.call(hash_cache.stats)
 
     stats = with_library(args.db, read_stats)
@@ -148,11 +158,14 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
+    from lora_manager_gui.services.identify import DEFAULT_RECHECK_NOT_FOUND_DAYS, ItemStatus, identify
+
+    recheck_days = DEFAULT_RECHECK_NOT_FOUND_DAYS if args.recheck_days is None else args.recheck_days
     progress = _Progress(args.json)
 
     async def work(library: Library) -> IdentifyReport:  # base URL and key from the environment
         async with library.use_civitai() as client, library.use_hasher() as hasher:
-            return await identify(library.db, client, hasher, None, recheck_not_found_days=args.recheck_days,
+            return await identify(library.db, client, hasher, None, recheck_not_found_days=recheck_days,
                                   progress=progress, refresh_found=args.refresh)
 
     try:

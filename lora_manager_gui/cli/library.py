@@ -7,13 +7,14 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lora_manager_gui.cli import with_library
 from lora_manager_gui.core.tasks import Progress, Stage
-from lora_manager_gui.services.import_report import ImportReport
-from lora_manager_gui.services.importer import ImportOptions, find_orphans, resolve_roots, run_import
-from lora_manager_gui.services.library import Library
+
+if TYPE_CHECKING:  # the import pipeline is loaded by the commands that run it (start-up time)
+    from lora_manager_gui.services.import_report import ImportReport
+    from lora_manager_gui.services.library import Library
 
 T = TypeVar("T")
 
@@ -88,11 +89,15 @@ class ProgressLine:
 
 
 def _with_roots(args: argparse.Namespace, work: Callable[[Library, list[str]], Awaitable[T]]) -> T:
+    from lora_manager_gui.services.importer import resolve_roots
+
     roots = resolve_roots([Path(r) for r in args.roots])  # fail before touching the database
     return with_library(args.db, lambda library: work(library, roots))
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from lora_manager_gui.services.importer import ImportOptions, run_import
+
     options = ImportOptions(follow_symlinks=not args.no_follow_symlinks)
     line = ProgressLine()
 
@@ -122,6 +127,8 @@ def printable(text: str) -> str:
 
 
 def cmd_orphans(args: argparse.Namespace) -> int:
+    from lora_manager_gui.services.importer import find_orphans
+
     async def work(library: Library, roots: list[str]) -> list[str]:
         return await find_orphans(library.db, roots, pool=library.pool)
 

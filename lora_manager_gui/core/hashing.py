@@ -85,13 +85,15 @@ def _hash_range(
     Raises UnreadableFileError (or FileChangedError) and HashingCancelledError.
     """
     digest = hashlib.sha256()
-    buf = bytearray(buffer_size)
-    view = memoryview(buf)
     update = digest.update
     try:
         fd, before = open_regular(path)  # non-blocking; a FIFO or device is refused (core/files.py)
         with io.FileIO(fd, "rb", closefd=True) as fh:
-            if hasattr(os, "posix_fadvise"):
+            # A buffer no larger than the file: zeroing 4 MiB for a 10 kB file cost more than hashing it.
+            size = min(buffer_size, max(before.st_size - offset, 1))
+            buf = bytearray(size)
+            view = memoryview(buf)
+            if before.st_size - offset > size and hasattr(os, "posix_fadvise"):  # more than one buffer
                 try:
                     os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
                 except OSError:
@@ -104,7 +106,7 @@ def _hash_range(
             while remaining > 0:
                 if cancel is not None and cancel():
                     raise HashingCancelledError(path)
-                n = readinto(buf) if remaining >= buffer_size else readinto(view[:remaining])
+                n = readinto(buf) if remaining >= size else readinto(view[:remaining])
                 if not n:
                     break
                 remaining -= n

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -31,7 +32,6 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from lora_manager_gui.core import config
 from lora_manager_gui.services.executors import DatabaseExecutor, WorkPool
-from lora_manager_gui.services.import_workers import stop_kept_workers
 
 if TYPE_CHECKING:
     from lora_manager_gui.core.civitai import CivitaiInfo
@@ -42,6 +42,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT_S = 5.0
+
+
+def stop_kept_workers() -> None:
+    """Stop the import's idle worker processes, if an import ever ran (its module is loaded only
+    then: a headless command that never imports starts faster without it)."""
+    workers = sys.modules.get("lora_manager_gui.services.import_workers")
+    if workers is not None:
+        workers.stop_kept_workers()
 
 
 @dataclass(frozen=True, slots=True)

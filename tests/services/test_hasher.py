@@ -79,14 +79,14 @@ def test_same_file_hashed_once_when_asked_concurrently(dbx: DatabaseExecutor, tm
     started = threading.Event()
 
     service = HashService(dbx, workers=4, rotational=lambda dev: False, buffer_size=64 * 1024)
-    original = service._hash_and_store
+    original = service._hash_file
 
     def slow(*args, **kwargs):  # hold the first read open until the others have queued on it
         started.set()
         gate.wait(5)
         return original(*args, **kwargs)
 
-    service._hash_and_store = slow  # type: ignore[method-assign]
+    service._hash_file = slow  # type: ignore[method-assign]
 
     async def main():
         task = asyncio.ensure_future(service.hash_paths([f, f, str(f), f]))
@@ -140,14 +140,14 @@ def test_cancel_stops_the_run_and_marks_the_rest(dbx: DatabaseExecutor, tmp_path
     files = [_write(tmp_path / f"{i}.safetensors", 400_000, i) for i in range(6)]
     cancel = threading.Event()
     service = HashService(dbx, workers=1, rotational=lambda dev: False, buffer_size=4096)
-    original = service._hash_and_store
+    original = service._hash_file
 
     def then_cancel(*args, **kwargs):  # the user presses cancel once the first file is done
         result = original(*args, **kwargs)
         cancel.set()
         return result
 
-    service._hash_and_store = then_cancel  # type: ignore[method-assign]
+    service._hash_file = then_cancel  # type: ignore[method-assign]
     try:
         results = asyncio.run(service.hash_paths(files, cancel=cancel))
     finally:
@@ -208,12 +208,9 @@ def test_one_stream_per_rotational_disk(dbx: DatabaseExecutor, tmp_path: Path) -
     active = 0
     peak = 0
     lock = threading.Lock()
-    service = HashService(dbx, workers=4, rotational=lambda dev: True, buffer_size=8192)
+    service = HashService(dbx, workers=4, rotational=lambda dev: True, buffer_size=8192, batch_files=1)
 
-    def on_bytes_factory():
-        pass
-
-    original = service._hash_and_store
+    original = service._hash_file
 
     def counting(*args, **kwargs):
         nonlocal active, peak
@@ -226,7 +223,7 @@ def test_one_stream_per_rotational_disk(dbx: DatabaseExecutor, tmp_path: Path) -
             with lock:
                 active -= 1
 
-    service._hash_and_store = counting  # type: ignore[method-assign]
+    service._hash_file = counting  # type: ignore[method-assign]
     try:
         results = asyncio.run(service.hash_paths(files))
     finally:
@@ -237,3 +234,74 @@ def test_one_stream_per_rotational_disk(dbx: DatabaseExecutor, tmp_path: Path) -
 
 def test_rotational_probe_treats_unknown_devices_as_solid_state() -> None:
     assert is_rotational_device(0) is False  # no such block device
+
+
+def test_many_small_files_take_few_hand_offs_and_cache_transactions(dbx: DatabaseExecutor, tmp_path: Path) -> None:
+    files = [_write(tmp_path / f"s{i:03d}.safetensors", 100 + i, i % 251) for i in range(200)]
+    updates: list[Progress] = []
+    service = HashService(dbx, workers=2, rotational=lambda dev: False, progress_interval=0.01)
+    try:
+        results = asyncio.run(service.hash_paths(files, progress=updates.append))
+    finally:
+        service.close()
+    assert [r.sha256 for r in results] == [hashlib.sha256(f.read_bytes()).hexdigest().upper() for f in files]
+    assert service.files_hashed == 200
+    # 200 files in batches of BATCH_FILES: a handful of pool tasks and as many transactions, not 200
+    assert service.submissions <= 1 + -(-200 // 64) and service.cache_writes <= -(-200 // 64)
+    assert updates[-1].done == 200 and updates[-1].bytes_done == sum(f.stat().st_size for f in files)
+    again = HashService(dbx, workers=2, rotational=lambda dev: False)
+    try:
+        cached = asyncio.run(again.hash_paths(files))
+    finally:
+        again.close()
+    assert all(r.cached for r in cached) and again.files_hashed == 0
+    assert again.submissions == 1 and again.cache_writes == 0  # one stat + cache look-up pass
+
+
+def test_cancel_inside_a_batch_stops_before_the_next_file(dbx: DatabaseExecutor, tmp_path: Path) -> None:
+    files = [_write(tmp_path / f"c{i}.safetensors", 1000, i) for i in range(10)]
+    cancel = threading.Event()
+    service = HashService(dbx, workers=1, rotational=lambda dev: False)
+    original = service._hash_file
+    seen = 0
+
+    def cancel_after_three(*args, **kwargs):
+        nonlocal seen
+        result = original(*args, **kwargs)
+        seen += 1
+        if seen == 3:
+            cancel.set()
+        return result
+
+    service._hash_file = cancel_after_three  # type: ignore[method-assign]
+    try:
+        results = asyncio.run(service.hash_paths(files, cancel=cancel))
+    finally:
+        service.close()
+    assert [r.ok for r in results] == [True] * 3 + [False] * 7
+    assert all(r.error_class == "cancelled" for r in results[3:])
+    cached = HashService(dbx, workers=1, rotational=lambda dev: False)
+    try:
+        again = asyncio.run(cached.hash_paths(files[:3]))
+    finally:
+        cached.close()
+    assert all(r.cached for r in again)  # the batch's finished files were stored
+
+
+def test_two_workers_read_two_files_at_once_on_solid_state(dbx: DatabaseExecutor, tmp_path: Path) -> None:
+    # Nothing serializes the workers (no lane, no lock): both files are open at the same moment.
+    files = [_write(tmp_path / f"p{i}.safetensors", 200_000, i) for i in range(2)]
+    both = threading.Barrier(2, timeout=10)
+    service = HashService(dbx, workers=2, rotational=lambda dev: False, batch_files=1)
+    original = service._hash_file
+
+    def meet(*args, **kwargs):
+        both.wait()  # breaks (and fails the run) if the second file waits for the first
+        return original(*args, **kwargs)
+
+    service._hash_file = meet  # type: ignore[method-assign]
+    try:
+        results = asyncio.run(service.hash_paths(files))
+    finally:
+        service.close()
+    assert all(r.ok for r in results) and service.files_hashed == 2
