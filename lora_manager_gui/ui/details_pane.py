@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFormLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QLabel, QPushButton, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from lora_manager_gui.db import browse
 from lora_manager_gui.db.browse import AdapterDetails
@@ -151,12 +151,6 @@ class DetailsPane(QScrollArea):
             layout.addWidget(widget, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.civitai_link)
 
-        self.description = SafeTextBrowser()
-        self.description.setMinimumHeight(160)
-        self.description.setAccessibleName("Description")
-        layout.addWidget(QLabel("<b>Description</b>"))
-        layout.addWidget(self.description, 1)
-
         facts = _form()
         self.path_row = CopyRow("file path")
         self.path_row.copied.connect(self._copy)
@@ -176,6 +170,15 @@ class DetailsPane(QScrollArea):
         facts.addRow("AutoV2", self.autov2_row)
         facts.addRow("AutoV3", self.autov3_row)
         layout.addLayout(facts)
+        self.description = SafeTextBrowser()
+        self.description.setMinimumHeight(160)
+        self.description.setAccessibleName("Description")
+        layout.addWidget(QLabel("<b>Description</b>"))
+        self.description.setMaximumHeight(360)  # long ones scroll inside; the facts stay near
+        self.description.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        layout.addWidget(self.description)
+
+        layout.addStretch(1)
         previews.thumbnail_loaded.connect(self._preview_loaded)
         self._set_enabled(False)
 

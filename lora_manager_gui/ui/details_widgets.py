@@ -143,7 +143,7 @@ class CopyRow(QWidget):
 class PreviewLabel(QLabel):
     """The preview image, scaled down to the pane's width (and at most MAX_HEIGHT tall), never cut."""
 
-    MAX_HEIGHT = 320
+    MAX_HEIGHT = 240
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
