@@ -59,6 +59,9 @@ def resolve(choice: ThemeChoice | str) -> Scheme:
     return Scheme(choice.value)
 
 
+HIGHLIGHT = "#2b65b8"  # white text on it reads (contrast over 4.5) in both schemes
+
+
 def _dark_palette() -> QPalette:
     p = QPalette()
     roles = QPalette.ColorRole
@@ -66,7 +69,7 @@ def _dark_palette() -> QPalette:
         roles.Window: "#2b2d31", roles.WindowText: "#e6e6e6", roles.Base: "#1f2023",
         roles.AlternateBase: "#2a2c30", roles.ToolTipBase: "#33363b", roles.ToolTipText: "#eeeeee",
         roles.PlaceholderText: "#9a9ea6", roles.Text: "#e6e6e6", roles.Button: "#35383d",
-        roles.ButtonText: "#e6e6e6", roles.BrightText: "#ff6b6b", roles.Highlight: "#3d7bd9",
+        roles.ButtonText: "#e6e6e6", roles.BrightText: "#ff6b6b", roles.Highlight: HIGHLIGHT,
         roles.HighlightedText: "#ffffff", roles.Link: "#7fb2ff", roles.LinkVisited: "#c39bff",
         roles.Light: "#4a4d53", roles.Midlight: "#3c3f44", roles.Mid: "#2f3135", roles.Dark: "#1a1b1e",
         roles.Shadow: "#000000",
@@ -80,10 +83,17 @@ def _dark_palette() -> QPalette:
     return p
 
 
+def _light_palette(app: QApplication) -> QPalette:
+    p = QPalette(app.style().standardPalette())
+    p.setColor(QPalette.ColorGroup.All, QPalette.ColorRole.Highlight, QColor(HIGHLIGHT))
+    p.setColor(QPalette.ColorGroup.All, QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
+    return p
+
+
 def palette_for(scheme: Scheme, app: QApplication) -> QPalette:
     if scheme is Scheme.DARK:
         return _dark_palette()
-    return app.style().standardPalette()
+    return _light_palette(app)
 
 
 def style_sheet(scheme: Scheme) -> str:
