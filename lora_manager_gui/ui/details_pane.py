@@ -136,7 +136,7 @@ class DetailsPane(QScrollArea):
         self.copy_tag_button = QPushButton("Copy <lora:…>")
         self.copy_tag_button.setAccessibleName("Copy the prompt tag")
         self.copy_tag_button.clicked.connect(self._copy_prompt_tag)
-        self.prompt_tag.button.hide()  # the labelled button below copies it
+        self.prompt_tag.set_offers_button(False)  # the labelled button below copies it
         self.open_folder_button = QPushButton("Open containing folder")
         self.open_folder_button.setAccessibleName("Open the containing folder")
         self.open_folder_button.clicked.connect(self._open_folder)

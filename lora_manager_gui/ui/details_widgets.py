@@ -119,6 +119,7 @@ class CopyRow(QWidget):
         self.button.setAccessibleName(f"Copy {what}")
         self.button.setToolTip(f"Copy the {what} to the clipboard")
         self.button.clicked.connect(self._copy)
+        self.offers_button = True
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.value, 1)
@@ -131,6 +132,12 @@ class CopyRow(QWidget):
     def set_value(self, text: str, *, copyable: bool = True) -> None:
         self.value.setText(text)
         self.button.setEnabled(bool(text) and copyable)
+        if self.offers_button:  # an empty value offers nothing to copy
+            self.button.setVisible(bool(text) and copyable)
+
+    def set_offers_button(self, offers: bool) -> None:
+        self.offers_button = offers
+        self.button.setVisible(offers and self.button.isEnabled())
 
     def clear(self) -> None:
         self.set_value("")
