@@ -124,7 +124,8 @@ class DropZone(QFrame):
         self.setMinimumHeight(70)
         self.setStyleSheet("DropZone { border: 2px dashed #8a8f98; border-radius: 8px; }")
         self.label = QLabel("Drop a ComfyUI workflow or API prompt, a stack JSON or a PNG here (or anywhere "
-                            "on the window) to see its LoRAs. Drop a folder to import it.")
+                            "on the window) to see its LoRAs. Drop a folder to import it. Open… also reads "
+                            "WEBP and JPEG images and A1111 parameters saved as text.")
         self.label.setWordWrap(True)
         self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.open_button = QPushButton("Open…")
