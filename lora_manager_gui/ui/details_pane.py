@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import QFormLayout, QLabel, QPushButton, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from lora_manager_gui.db import browse
@@ -15,7 +15,7 @@ from lora_manager_gui.db.browse import AdapterDetails
 from lora_manager_gui.core.sizes import display_size
 from lora_manager_gui.ui.async_bridge import TaskTracker
 from lora_manager_gui.ui.context import AppContext
-from lora_manager_gui.ui.details_widgets import CopyRow, PreviewLabel, stats_lines
+from lora_manager_gui.ui.details_widgets import CopyRow, PreviewLabel, WrappedValue, breakable, stats_lines
 from lora_manager_gui.ui.file_manager import open_containing_folder
 from lora_manager_gui.ui.safe_html import SafeTextBrowser, plain_tooltip, sanitize_html
 from lora_manager_gui.ui.thumbnails import ThumbnailCache
@@ -35,13 +35,6 @@ def _plain(label: QLabel) -> QLabel:
     sidecars and CivitAI: as rich text, `<img src="/a/fifo">` in a name would have the GUI thread
     open that file, and deep nesting would hold it for minutes."""
     label.setTextFormat(Qt.TextFormat.PlainText)
-    return label
-
-
-def _selectable(label: QLabel) -> QLabel:
-    _plain(label)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.setWordWrap(True)
     return label
 
 
@@ -103,25 +96,29 @@ class DetailsPane(QScrollArea):
         layout = QVBoxLayout(body)
 
         self.preview = PreviewLabel()
-        self.title = _selectable(QLabel("Select an adapter"))
+        self.title = WrappedValue()  # values from files wrap anywhere: a long unbroken name stays in the pane
         self.title.setObjectName("details_title")
-        self.title.setStyleSheet("font-size: 16pt; font-weight: 600;")
-        self.version = _selectable(QLabel())
+        title_font = QFont(self.title.font())
+        title_font.setPointSizeF(16)
+        title_font.setWeight(QFont.Weight.DemiBold)
+        self.title.setFont(title_font)
+        self.title.setText("Select an adapter")
+        self.version = WrappedValue()
         layout.addWidget(self.preview)
         layout.addWidget(self.title)
         layout.addWidget(self.version)
 
         form = _form()
-        self.creator = _selectable(QLabel())
-        self.base_model = _selectable(QLabel())
+        self.creator = WrappedValue()
+        self.base_model = WrappedValue()
         self.nsfw = _plain(QLabel())
         self.triggers = QLabel()  # rich text: links made here, each word escaped
         self.triggers.setTextFormat(Qt.TextFormat.RichText)
         self.triggers.setWordWrap(True)
         self.triggers.setToolTip("Click a word to copy it")
         self.triggers.linkActivated.connect(self._copy_trigger)
-        self.tags = _selectable(QLabel())
-        self.stats = _selectable(QLabel())
+        self.tags = WrappedValue()
+        self.stats = WrappedValue()
         form.addRow("Creator", self.creator)
         form.addRow("Base model", self.base_model)
         form.addRow("NSFW level", self.nsfw)
@@ -232,7 +229,7 @@ class DetailsPane(QScrollArea):
         self.nsfw.setText(str(row.nsfw_level))
         words = d.trained_words or ([d.activation_text] if d.activation_text else [])
         self.triggers.setText(" · ".join(
-            f'<a href="copy:{i}">{html.escape(_short(w))}</a>' for i, w in enumerate(words[:MAX_TRIGGER_WORDS]))
+            f'<a href="copy:{i}">{html.escape(breakable(_short(w)))}</a>' for i, w in enumerate(words[:MAX_TRIGGER_WORDS]))
             or "none")
         self._trigger_words = words
         self.tags.setText(_short(", ".join(d.tags)) or "none")

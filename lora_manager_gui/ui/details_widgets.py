@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontDatabase, QPixmap, QResizeEvent, QTextOption
+from PySide6.QtGui import QFont, QFontDatabase, QPixmap, QResizeEvent, QTextOption
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QTextEdit, QToolButton, QWidget
 
 STAT_WORDS: dict[str, str] = {
@@ -77,6 +77,14 @@ class WrappedValue(QTextEdit):
     def text(self) -> str:
         return self.toPlainText()
 
+    def textFormat(self) -> Qt.TextFormat:  # noqa: N802 - as QLabel says it: always plain text
+        return Qt.TextFormat.PlainText
+
+    def setFont(self, font: QFont) -> None:  # noqa: N802
+        super().setFont(font)
+        self.document().setDefaultFont(font)
+        self._fit()
+
     def setText(self, text: str) -> None:  # noqa: N802 - the QLabel/QLineEdit name callers use
         self.setPlainText(text)
         self._fit()
@@ -102,6 +110,12 @@ class WrappedValue(QTextEdit):
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(event)
         self._fit()
+
+
+def breakable(text: str, every: int = 20) -> str:
+    """`text` for display in a wrapping label, with a zero-width space in each run of `every`
+    characters without one, so a long unbroken word wraps instead of widening the pane."""
+    return re.sub(r"(\S{%d})(?=\S)" % every, "\\1\u200b", text)
 
 
 class CopyRow(QWidget):

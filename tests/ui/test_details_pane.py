@@ -128,3 +128,20 @@ def test_copy_tag_never_keeps_a_stale_value(run, open_window, fixture_library) -
         assert QGuiApplication.clipboard().text() == "<lora:inkwash-landscapes:1>"
 
     run(scenario())
+
+
+def test_long_unbroken_values_do_not_widen_the_pane(run, open_window, fixture_library) -> None:
+    """A name, tag list or trigger word with no space to wrap at stays inside the pane."""
+    async def scenario():
+        window = await open_window(fixture_library)
+        details = await _shown(window, "Pixel Art XL")
+        long = "Wan2_1_self_forcing_" * 12
+        for label in (details.title, details.version, details.creator, details.tags):
+            label.setText(long)
+        details.prompt_tag.set_value(f"<lora:{long}:1>")
+        for _ in range(5):
+            QApplication.processEvents()
+        assert details.widget().width() <= details.viewport().width()
+        assert details.prompt_tag.value.fits()
+
+    run(scenario())
