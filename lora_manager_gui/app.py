@@ -65,6 +65,10 @@ async def run_window(args: argparse.Namespace) -> int:
         store = QSettings(str(Path(tempfile.mkdtemp(prefix="lm-shot-")) / "settings.ini"), QSettings.Format.IniFormat)
     else:
         store = QSettings()
+    from lora_manager_gui.ui.settings import load_settings
+    from lora_manager_gui.ui.theme import apply_theme
+
+    apply_theme(getattr(args, "theme", None) or load_settings(store).theme)  # before any window is built
     db_path = choose_db_path(args.db, store)  # --db, LORA_MANAGER_DB, the last one open, the default
     try:
         ctx = await AppContext.open(db_path, store)
@@ -79,11 +83,14 @@ async def run_window(args: argparse.Namespace) -> int:
         if args.screenshot:
             from lora_manager_gui.ui.screenshot import take_screenshot
 
-            return await take_screenshot(window, Path(args.screenshot), args.view, args.stack)
+            return await take_screenshot(window, Path(args.screenshot), args.view, args.stack,
+                                         view_mode=getattr(args, "view_mode", None))
         window.show()
         await window.load()
         if args.view:
             window.show_view(args.view)
+        if getattr(args, "view_mode", None):
+            window.adapters.mode.setCurrentText(args.view_mode.capitalize())
         if args.stack:
             window.show_view("stacks")
             window.stacks.inspect(Path(args.stack))

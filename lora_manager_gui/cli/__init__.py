@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     window.add_argument("--screenshot", metavar="OUT.png", help="build the window offscreen, save a PNG of it and exit")
     window.add_argument("--view", choices=("adapters", "orphans", "stacks"), help="the view to show")
     window.add_argument("--stack", metavar="FILE", help="with --view stacks: the stack file to show")
+    window.add_argument("--view-mode", choices=("table", "gallery"), help="the adapters as a table or a gallery")
+    window.add_argument("--theme", choices=("system", "light", "dark"), help="the colours (default: as chosen in Settings)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     import importlib
 

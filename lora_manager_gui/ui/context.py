@@ -17,6 +17,7 @@ from PySide6.QtCore import QSettings
 from lora_manager_gui.services.executors import DatabaseExecutor, WorkPool
 from lora_manager_gui.services.library import EnvironmentOverrides, Library, LibrarySettings
 from lora_manager_gui.ui.settings import AppSettings, load_settings, save_settings
+from lora_manager_gui.ui.theme import apply_theme
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class AppContext:
         """Store `settings` and hand them to the library now."""
         self.settings = settings
         save_settings(self.store, settings)
+        apply_theme(settings.theme)  # the window's colours change at once
         await self.library.apply_settings(library_settings(settings))
 
     async def switch_database(self, db_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""`--screenshot OUT.png`: build the window offscreen, wait for rows and thumbnails, save a PNG."""
+"""`--screenshot OUT.png [--view-mode table|gallery] [--theme light|dark]`: build the window
+offscreen, wait for rows and thumbnails, save a PNG."""
 from __future__ import annotations
 
 import asyncio
@@ -13,11 +14,16 @@ log = logging.getLogger(__name__)
 SIZE = (1440, 880)
 
 
-async def take_screenshot(window: MainWindow, out: Path, view: str | None, stack: str | None) -> int:
+async def take_screenshot(window: MainWindow, out: Path, view: str | None, stack: str | None, *,
+                          view_mode: str | None = None) -> int:
+    """`view_mode`: "table" or "gallery" for the adapters (default: the table). The theme is the
+    application's already (app.py applies `--theme` before the window is built)."""
     window.resize(*SIZE)
     window.show()
     await window.load()
     window.resize(*SIZE)
+    if view_mode:
+        window.adapters.mode.setCurrentText(view_mode.capitalize())
     window.adapters.splitter.setSizes([930, 510])
     if stack:
         view = view or "stacks"

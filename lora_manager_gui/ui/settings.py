@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from lora_manager_gui.core import config
 from lora_manager_gui.services.library import EnvironmentOverride, EnvironmentOverrides
+from lora_manager_gui.ui.theme import THEME_LABELS, ThemeChoice
 
 NSFW_LEVELS: tuple[tuple[str, int], ...] = (
     ("PG (1)", 1), ("PG-13 (2)", 2), ("R (4)", 4), ("X (8)", 8), ("XXX (16)", 16), ("Everything", 31),
@@ -41,11 +42,12 @@ class AppSettings:
     base_url: str = config.DEFAULT_CIVITAI_BASE_URL
     preview_nsfw_level: int = 1
     hash_workers: int = 0  # 0 = automatic
+    theme: ThemeChoice = ThemeChoice.SYSTEM
 
     def __repr__(self) -> str:  # never print the key
         return (f"AppSettings(library_roots={self.library_roots!r}, api_key={'***' if self.api_key else ''!r}, "
                 f"base_url={self.base_url!r}, preview_nsfw_level={self.preview_nsfw_level}, "
-                f"hash_workers={self.hash_workers})")
+                f"hash_workers={self.hash_workers}, theme={self.theme.value!r})")
 
 
 def _as_list(value: object) -> list[str]:
@@ -70,6 +72,7 @@ def load_settings(store: QSettings) -> AppSettings:
         base_url=str(store.value("civitai/base_url", config.DEFAULT_CIVITAI_BASE_URL) or config.DEFAULT_CIVITAI_BASE_URL),
         preview_nsfw_level=_as_int(store.value("previews/nsfw_level", 1), 1),
         hash_workers=_as_int(store.value("hashing/workers", 0), 0),
+        theme=ThemeChoice.parse(store.value("appearance/theme", ThemeChoice.SYSTEM.value)),
     )
 
 
@@ -79,6 +82,7 @@ def save_settings(store: QSettings, settings: AppSettings) -> None:
     store.setValue("civitai/base_url", settings.base_url)
     store.setValue("previews/nsfw_level", settings.preview_nsfw_level)
     store.setValue("hashing/workers", settings.hash_workers)
+    store.setValue("appearance/theme", settings.theme.value)
     store.sync()
 
 
@@ -140,6 +144,12 @@ class SettingsDialog(QDialog):
         self.workers.setRange(0, 64)
         self.workers.setSpecialValueText("automatic")
         self.workers.setValue(settings.hash_workers)
+        self.theme = QComboBox()
+        for label, choice in THEME_LABELS:
+            self.theme.addItem(label, choice.value)
+        self.theme.setCurrentIndex(max(0, self.theme.findData(settings.theme.value)))
+        self.theme.setAccessibleName("Theme")
+        self.theme.setToolTip("Light or dark; \u201cFollow the system\u201d changes with the desktop's colour scheme")
 
         form = QFormLayout()
         form.addRow("Library folders", roots_box)
@@ -147,6 +157,7 @@ class SettingsDialog(QDialog):
         form.addRow("CivitAI base URL", base_url_box)
         form.addRow("Preview NSFW level", self.nsfw)
         form.addRow("Hashing workers", self.workers)
+        form.addRow("Theme", self.theme)
         if db_path is not None:
             database = self.overrides.database
             from_env = database is not None and Path(database.value).expanduser() == Path(db_path)
@@ -175,4 +186,5 @@ class SettingsDialog(QDialog):
                       else self.base_url.text().strip() or config.DEFAULT_CIVITAI_BASE_URL),
             preview_nsfw_level=int(self.nsfw.currentData()),
             hash_workers=self.workers.value(),
+            theme=ThemeChoice.parse(self.theme.currentData()),
         )

@@ -32,14 +32,22 @@ from PySide6.QtWidgets import (
 from lora_manager_gui.core.errors import LoraManagerError
 from lora_manager_gui.core.lora_json import EMPTY_STACK_ERROR, ResolvedEntry, StackSummary
 from lora_manager_gui.core.sizes import human_size
-from lora_manager_gui.core.stacks.model import SkippedEntry
+from lora_manager_gui.core.stacks.model import SkippedEntry, StackReadError
 from lora_manager_gui.ui.async_bridge import TaskTracker
 from lora_manager_gui.ui.context import AppContext
 from lora_manager_gui.ui.safe_html import plain_tooltip
 
 log = logging.getLogger(__name__)
 
-HEADERS = ("#", "LoRA", "Strength", "Resolved adapter", "File", "Hash", "CivitAI", "Where")
+HEADERS = ("#", "LoRA file", "Name", "Strength", "In the library", "On disk", "Hash", "CivitAI", "Where")
+# Every format the inspector reads (core/stacks/reader.py): workflows, prompts and stacks as JSON,
+# images with generation text (PNG, WEBP, JPEG) and A1111 parameters or <lora:…> tags as text.
+OPEN_FILTER = ("Workflows, stacks and images (*.json *.png *.webp *.jpg *.jpeg *.txt);;"
+               "JSON (*.json);;Images (*.png *.webp *.jpg *.jpeg);;Text (*.txt);;All files (*)")
+ERROR_COLOR = "#d64545"  # readable on the light and the dark theme
+WARNING_COLOR = "#c77700"
+NO_STACK_IN_IMAGE = ("No LoRA stack found in this image: it carries no ComfyUI workflow or A1111 generation "
+                     "text. (Images that hide it in their pixels, such as \u201cstealth\u201d PNGs, are not read.)")
 MAX_TABLE_ROWS = 5_000  # a 100,000-node stack is not drawn row by row: the export holds every entry
 SKIPPED_HEADERS = ("LoRA", "Strength", "Why it does not run", "Where")
 
@@ -59,7 +67,7 @@ def resolved_text(entry: Any) -> str:
         return ""
     name = getattr(entry, "library_name", None)
     match = getattr(entry, "match", None)
-    text = f"{name} (by {match})" if name and match else name or (f"file (by {match})" if match else "not in library")
+    text = f"{name} (by {match})" if name and match else name or (f"file (by {match})" if match else "not in the library")
     problem = getattr(entry, "problem", None)
     return f"{text}; {problem}" if problem else text
 
@@ -75,7 +83,7 @@ def breakdown_rows(items: list[ResolvedEntry]) -> list[tuple[str, ...]]:
         match = "—"
         if civitai is not None:
             match = " / ".join(p for p in (civitai.model_name, civitai.version_name) if p) or "found"
-        rows.append((str(index), item.display_name, strength_text(item.entry.strength),
+        rows.append((str(index), item.entry.reference, item.display_name, strength_text(item.entry.strength),
                      resolved_text(item) or ("—" if not item.exists else ""), status,
                      (item.sha256 or "")[:10] if item.exists else "", match, item.entry.location))
     return rows
@@ -86,13 +94,23 @@ def skipped_rows(skipped: list[SkippedEntry]) -> list[tuple[str, ...]]:
              item.entry.location) for item in skipped]
 
 
-def summary_text(summary: StackSummary, skipped: int = 0) -> str:
+def summary_text(summary: StackSummary, skipped: int = 0, items: list[ResolvedEntry] | None = None) -> str:
+    """The counts in words: the LoRAs found apart from those not in the library (no file), and of
+    those found, the ones CivitAI knows apart from the ones only here."""
     if summary.count == 0:
-        text = f"<span style='color:#b33'>{html.escape(EMPTY_STACK_ERROR)}</span>"
+        text = f"<span style='color:{ERROR_COLOR}'>{html.escape(EMPTY_STACK_ERROR)}</span>"
     else:
-        text = " · ".join([f"<b>{summary.count}</b> LoRAs", f"{summary.missing_files} missing",
-                           f"{summary.civitai_matches} on CivitAI", f"{summary.local_only} local only",
-                           f"total {summary.total_size_human}"])
+        found = summary.count - summary.missing_files
+        local_only = (sum(1 for i in items if i.exists and i.civitai is None) if items is not None
+                      else max(0, summary.local_only - summary.missing_files))
+        parts = [f"<b>{summary.count}</b> LoRAs", f"{found} found"]
+        if summary.missing_files:
+            parts.append(f"{summary.missing_files} not in the library")
+        parts += [f"{summary.civitai_matches} on CivitAI"]
+        if local_only:
+            parts.append(f"{local_only} local only (not on CivitAI)")
+        parts.append(f"total {summary.total_size_human}")
+        text = " · ".join(parts)
     if skipped:
         text += f" · {skipped} not run"
     tags = summary.tags
@@ -106,10 +124,12 @@ class DropZone(QFrame):
         self.setMinimumHeight(70)
         self.setStyleSheet("DropZone { border: 2px dashed #8a8f98; border-radius: 8px; }")
         self.label = QLabel("Drop a ComfyUI workflow or API prompt, a stack JSON or a PNG here (or anywhere "
-                            "on the window) to see its LoRAs. Drop a folder to import it.")
+                            "on the window) to see its LoRAs. Drop a folder to import it. Open… also reads "
+                            "WEBP and JPEG images and A1111 parameters saved as text.")
         self.label.setWordWrap(True)
         self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.open_button = QPushButton("Open…")
+        self.open_button.setAccessibleName("Open a workflow, stack or image")
         layout = QHBoxLayout(self)
         layout.addWidget(self.label, 1)
         layout.addWidget(self.open_button)
@@ -132,18 +152,22 @@ class StacksView(QWidget):
         self.title.setStyleSheet("font-weight: 600;")
         self.summary = QLabel("Nothing inspected yet.")
         self.summary.setWordWrap(True)
+        self.summary.setAccessibleName("Stack summary")
+        self.title.setAccessibleName("Stack file")
         self.table = QTableWidget(0, len(HEADERS))
         self.table.setHorizontalHeaderLabels(HEADERS)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.setAccessibleName("LoRAs in the stack")
         self.skipped_label = QLabel("Not run: switched off, or not connected to an output")
-        self.skipped_label.setStyleSheet("color: #a60;")
+        self.skipped_label.setStyleSheet(f"color: {WARNING_COLOR};")
         self.skipped_table = QTableWidget(0, len(SKIPPED_HEADERS))
         self.skipped_table.setHorizontalHeaderLabels(SKIPPED_HEADERS)
         self.skipped_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.skipped_table.verticalHeader().hide()
+        self.skipped_table.setAccessibleName("LoRAs that do not run")
         self.skipped_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         skipped_box = QWidget()
         skipped_layout = QVBoxLayout(skipped_box)
@@ -154,8 +178,11 @@ class StacksView(QWidget):
         skipped_box.hide()
         self.lora_info = QPlainTextEdit()
         self.lora_info.setReadOnly(True)
-        self.lora_info.setPlaceholderText("lora_info text")
-        self.export_button = QPushButton("Export lora_json…")
+        self.lora_info.setPlaceholderText("The stack as text, as the LoRA Info node prints it")
+        self.lora_info.setAccessibleName("The stack as text")
+        self.export_button = QPushButton("Export stack…")
+        self.export_button.setAccessibleName("Export the stack as JSON")
+        self.export_button.setToolTip("Save the stack as a lora_json file, with every LoRA and what it resolved to")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self._choose_export_path)
         head = QHBoxLayout()
@@ -177,7 +204,7 @@ class StacksView(QWidget):
         layout.addWidget(splitter, 1)
 
     def _choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Inspect a stack", "", "Workflows, stacks and images (*.json *.png)")
+        path, _ = QFileDialog.getOpenFileName(self, "Inspect a stack", "", OPEN_FILTER)
         if path:
             self.inspect(Path(path))
 
@@ -192,6 +219,12 @@ class StacksView(QWidget):
             async with self.ctx.library.use_hasher() as hasher:
                 inspection = await inspect_file(self.ctx.db, hasher, path, fallback_name=path.stem)
             await self.ctx.pool.call(lambda: inspection.lora_info)  # its text, off the UI thread
+        except StackReadError as exc:
+            if exc.kind == "no_metadata":  # an image without generation text: nothing wrong with it
+                self.show_notice(path, NO_STACK_IN_IMAGE)
+            else:
+                self.show_failure(path, f"Cannot read {path.name}: {exc.reason}")
+            return
         except (LoraManagerError, OSError, ValueError) as exc:
             self.show_failure(path, f"Cannot read {path.name}: {exc}")
             return
@@ -207,11 +240,16 @@ class StacksView(QWidget):
         if value is None:
             self.inspection = None
 
-    def show_failure(self, path: Path, message: str) -> None:
+    def show_notice(self, path: Path, message: str) -> None:
+        """A file that holds no stack, said calmly (not an error)."""
+        self.show_failure(path, message, error=False)
+
+    def show_failure(self, path: Path, message: str, *, error: bool = True) -> None:
         self.source = path
         self.inspection = None
         self.title.setText(path.name)
-        self.summary.setText(f"<span style='color:#b33'>{html.escape(message)}</span>")
+        self.summary.setText(f"<span style='color:{ERROR_COLOR}'>{html.escape(message)}</span>" if error
+                             else html.escape(message))
         self.table.setRowCount(0)
         self.skipped_table.setRowCount(0)
         self.skipped_box.hide()
@@ -224,12 +262,13 @@ class StacksView(QWidget):
         self.source = path
         self.title.setText(path.name)
         warnings = inspection.warnings or []
-        notes = "".join(f"<br><span style='color:#a60'>⚠ {html.escape(w)}</span>" for w in warnings[:8])
+        notes = "".join(f"<br><span style='color:{WARNING_COLOR}'>⚠ {html.escape(w)}</span>" for w in warnings[:8])
         shown = ""
         if len(inspection.entries) > MAX_TABLE_ROWS:
             shown = (f"<br>the first {MAX_TABLE_ROWS:,} of {len(inspection.entries):,} LoRAs are listed; "
                      "the export holds them all")
-        self.summary.setText(summary_text(inspection.summary, len(inspection.skipped)) + shown + notes)
+        self.summary.setText(summary_text(inspection.summary, len(inspection.skipped), inspection.entries)
+                             + shown + notes)
         _fill(self.table, breakdown_rows(inspection.entries[:MAX_TABLE_ROWS]))
         _fill(self.skipped_table, skipped_rows(inspection.skipped[:MAX_TABLE_ROWS]))
         self.skipped_box.setVisible(bool(inspection.skipped))
@@ -239,16 +278,16 @@ class StacksView(QWidget):
             text = "\n".join(lines[:MAX_TABLE_ROWS + 1]) + f"\n… {len(inspection.entries) - MAX_TABLE_ROWS:,} more"
         self.lora_info.setPlainText(text)
         self.inspection = inspection
-        self.export_button.setEnabled(True)
+        self.export_button.setEnabled(bool(inspection.entries))  # nothing to export from an empty stack
         self.inspection_shown.emit(inspection)
 
     def _choose_export_path(self) -> None:
         if self.inspection is None:
             return
         suggested = (self.source.with_suffix("").name if self.source else "stack") + ".lora.json"
-        path, _ = QFileDialog.getSaveFileName(self, "Export lora_json", suggested, "JSON (*.json)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export the stack", suggested, "JSON (*.json)")
         if path:
-            self.tracker.spawn(self.export_to(Path(path)), "export lora_json")
+            self.tracker.spawn(self.export_to(Path(path)), "export the stack")
 
     async def export_to(self, path: Path) -> None:
         inspection = self.inspection

@@ -101,7 +101,7 @@ def test_selecting_shows_details_and_copies(run, open_window, fixture_library) -
         assert details.base_model.text() == "SDXL 1.0"
         assert "pixel art" in details.triggers.text()
         assert details.tags.text() == "style, pixel art"
-        assert "downloadCount: 1,000" in details.stats.text()
+        assert "Downloads: 1,000" in details.stats.text()
         assert "civitai.com/models/1000?modelVersionId=2000" in details.civitai_link.text()
         assert details.sha256.text() == "00" * 32
         assert details.autov2.text() == ("00" * 32)[:10]

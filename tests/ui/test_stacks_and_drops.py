@@ -58,10 +58,11 @@ def test_drop_of_a_stack_json_shows_the_breakdown(run, open_window, fixture_libr
         await wait_until(lambda: window.stacks.document is not None)
         assert window.current_view() == "stacks"
         rows = table_texts(window.stacks)
-        assert [r[1] for r in rows] == ["pixel-art-xl-v1.1", "add-detail-xl", "knight armor v3", "ink wash v2"]
-        assert [r[2] for r in rows] == ["0.8", "1.1", "0.7", "0.6"]
-        assert all(r[4] == "missing" for r in rows)
-        assert "<b>4</b> LoRAs" in window.stacks.summary.text() and "4 missing" in window.stacks.summary.text()
+        assert [r[2] for r in rows] == ["pixel-art-xl-v1.1", "add-detail-xl", "knight armor v3", "ink wash v2"]
+        assert [r[3] for r in rows] == ["0.8", "1.1", "0.7", "0.6"]
+        assert all(r[5] == "missing" for r in rows)
+        summary = window.stacks.summary.text()
+        assert "<b>4</b> LoRAs" in summary and "4 not in the library" in summary and "local only" not in summary
         assert "pixel-art-xl-v1.1" in window.stacks.lora_info.toPlainText()
         assert window.stacks.export_button.isEnabled()
 
@@ -75,7 +76,7 @@ def test_drop_of_a_png_on_a_text_field_shows_the_breakdown(run, open_window, fix
         assert drop(search, files_mime(FIXTURES / "formats" / "comfy_output.png"))
         await wait_until(lambda: window.stacks.document is not None)
         assert search.text() == "", "the file was not pasted into the search box as text"
-        assert [r[1] for r in table_texts(window.stacks)][:2] == ["pixel-art-xl-v1.1", "add-detail-xl"]
+        assert [r[2] for r in table_texts(window.stacks)][:2] == ["pixel-art-xl-v1.1", "add-detail-xl"]
         assert window.stacks.title.text() == "comfy_output.png"
 
     run(scenario())
@@ -167,8 +168,9 @@ def test_demo_library_opens_separately_and_imports(run, open_window, tmp_path, m
         drop(window, files_mime(demo.demo_dir() / "stacks" / "watercolor_noir_prompt.json"))
         await wait_until(lambda: window.stacks.document is not None)
         rows = table_texts(window.stacks)
-        assert rows[0][1] == "Watercolor Wash" and "Watercolor Wash" in rows[0][3] and rows[0][4].startswith("present")
-        assert rows[2][4] == "missing"
+        assert rows[0][1] == "sdxl/watercolor-wash.safetensors" and rows[0][2] == "Watercolor Wash"
+        assert "Watercolor Wash" in rows[0][4] and rows[0][5].startswith("present")
+        assert rows[2][4] == "not in the library" and rows[2][5] == "missing"
 
     run(scenario(), timeout=40)
     assert demo_db.exists()
@@ -207,12 +209,12 @@ def test_stacks_view_shows_where_each_entry_sits_and_the_loras_not_run(run, open
         drop(window, files_mime(nested_file))
         await wait_until(lambda: window.stacks.inspection is not None)
         rows = table_texts(window.stacks)
-        assert [(r[1], r[2], r[7]) for r in rows] == [("promoted", "0.8", "Style block › Style LoRA (#5:1)")]
+        assert [(r[2], r[3], r[8]) for r in rows] == [("promoted", "0.8", "Style block › Style LoRA (#5:1)")]
         assert not window.stacks.skipped_box.isVisibleTo(window.stacks)
         window.stacks.document = None
         drop(window, files_mime(switched_file))
         await wait_until(lambda: window.stacks.inspection is not None)
-        assert [r[1] for r in table_texts(window.stacks)] == ["when false"]
+        assert [r[2] for r in table_texts(window.stacks)] == ["when false"]
         skipped = window.stacks.skipped_table
         assert [[skipped.item(r, c).text() for c in range(skipped.columnCount())] for r in range(skipped.rowCount())] == [
             ["when_true", "1", "switched off by node #4", "LoraLoaderModelOnly (#2)"]]
