@@ -21,9 +21,13 @@ from lora_manager_gui.core.sidecars.group import check_model_file, folder_index
 from lora_manager_gui.core.tasks import ItemProblem, ProblemKind, Progress, ProgressThrottle, Stage
 from lora_manager_gui.db import import_duplicates, import_folders, import_sources, library_files
 from lora_manager_gui.db.bulk_writes import BulkWrites
+from lora_manager_gui.db import file_rows
+from lora_manager_gui.services.import_moves import Vanished, match_moves, row_moves, vanished_and_new
 from lora_manager_gui.services.import_parse import library_file
 from lora_manager_gui.services.import_pipeline import ChunkFeed, ParseIndex, Pipeline, Runner, StoreBook
-from lora_manager_gui.services.import_plan import FilesSeen, RootPlan, SkippedFolderModels, plan_root, plan_root_end
+from lora_manager_gui.services.import_plan import (
+    FilesSeen, RootPlan, SkippedFolderModels, is_empty_folder, plan_root, plan_root_end,
+)
 from lora_manager_gui.services.import_report import ImportReport
 from lora_manager_gui.services.import_walk import Streamed, walk, walk_and_store
 from lora_manager_gui.services import import_workers
@@ -48,6 +52,10 @@ class ImportRun:
         (unchanged and self-contained) are only stat'ed; their share of the report is read back
         from the database. Fingerprints are stored only when the whole root went through."""
         runner, rep = self.runner, self.report
+        if await runner.off_loop(is_empty_folder, root) and await runner.on_db(library_files.recorded_present, root):
+            await self.root_offline(root)  # an empty mount point, a drive not plugged in
+            return
+        await runner.on_db(library_files.bring_online, root)
         known = await runner.on_db(import_folders.load_folders, root)
         streamed: Streamed | None = None
         if not known and worker_count(import_workers.PROCESS_THRESHOLD, runner.options) and await runner.on_db(_root_is_new, root):
@@ -72,6 +80,8 @@ class ImportRun:
             claimed, foreign = streamed.claimed, streamed.foreign
         else:
             stored_sources, stored_files = await runner.on_db(_load_states, root, skipped)
+            if await self.recognise_moves(scan, stored_files):
+                stored_sources, stored_files = await runner.on_db(_load_states, root, skipped)
             # Comparing 10,000s of signatures is CPU work: never on the event loop.
             plan = await runner.off_loop(plan_root, scan, stored_sources, self.force)
             claimed, foreign = set(plan.claimed), set(plan.foreign)
@@ -93,6 +103,34 @@ class ImportRun:
             # Orphans are read for the whole run at its end (finish).
             rep.add_share(await runner.on_db(import_folders.folder_share, root, skipped, len(skipped) == scan.folders,
                                              orphans=False))
+
+    async def root_offline(self, root: str) -> None:
+        """The root is offline: its files are flagged offline (and missing), nothing else changes."""
+        self.report.offline_roots.append(root)
+        self.report.offline_files += await self.runner.on_db(_mark_offline, root)
+        log.info("library root %s is offline: %d files flagged offline", root, self.report.offline_files)
+
+    async def recognise_moves(self, scan: RootScan, stored: dict[str, library_files.StoredFileState]) -> bool:
+        """Files moved outside the app (services/import_moves.py): their rows re-keyed to the new
+        paths before the comparison, so the move costs no parse and no hash. True if any."""
+        gone, new = vanished_and_new(stored, scan.models, self.seen.models)
+        if not gone or not new:
+            return False
+        runner = self.runner
+        sizes = {e.size for e in new}
+        gone = [p for p in gone if stored[p].size_bytes in sizes]
+        if not gone:
+            return False
+        prints = await runner.on_db(library_files.fingerprints_for, gone)
+        vanished = [Vanished(p, stored[p].size_bytes, stored[p].mtime_ns, prints.get(p)) for p in gone]
+        match = await runner.off_loop(match_moves, vanished, new)
+        if not match.moves:
+            return False
+        rows = row_moves(match.moves, scan.groups)
+        kept = {dst: match.printed[dst] for _src, dst in match.moves if dst in match.printed}
+        await runner.on_db(_apply_moves, rows, kept)
+        self.report.moved.extend(match.moves)
+        return True
 
     async def store_changed(self, root: str, scan: RootScan, changed: list[SidecarGroup],
                             stored: dict[str, import_sources.StoredSource], claimed: set[str],
@@ -182,6 +220,17 @@ def _root_is_new(root: str) -> bool:
 def _store_orphan_files(files: list[LibraryFile]) -> None:
     with library_files.LibraryFileRow._meta.database.atomic():
         library_files.upsert_files(files, link=False)
+
+
+def _mark_offline(root: str) -> int:
+    with library_files.LibraryFileRow._meta.database.atomic():
+        return library_files.mark_offline(root)
+
+
+def _apply_moves(rows: list[file_rows.RowMove], prints: dict[str, str]) -> None:
+    with library_files.LibraryFileRow._meta.database.atomic():
+        file_rows.apply_moves(rows)
+        library_files.save_fingerprints(prints)
 
 
 def _finish_root(root: str, gone_files: list[str], gone_keys: list[str], prints: list[FolderPrint],

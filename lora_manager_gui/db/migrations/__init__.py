@@ -16,6 +16,7 @@ from lora_manager_gui.db.migrations import (
     m0004_folder_fingerprints,
     m0005_preview_images,
     m0007_user_data,
+    m0009_offline_moves,
 )
 
 Migration = Callable[[Database], None]
@@ -28,6 +29,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m0004_folder_fingerprints.apply,
     m0005_preview_images.apply,
     m0007_user_data.apply,
+    m0009_offline_moves.apply,  # the lead orders m0006/m0008 before it at merge
 )
 
 LATEST_VERSION = len(MIGRATIONS)
