@@ -87,6 +87,12 @@ def match_moves(vanished: Iterable[Vanished], new: Iterable[FileEntry]) -> MoveM
     for stamp, entries in new_by_stamp.items():
         gone = gone_by_stamp.get(stamp, [])
         if len(entries) == 1 and len(gone) == 1:
+            if gone[0].fingerprint is not None:  # known: checked, so a changed content is no match
+                fp = fingerprint(entries[0].path, entries[0].size)
+                if fp is not None:
+                    out.printed[entries[0].path] = fp
+                if fp != gone[0].fingerprint:
+                    continue
             out.moves.append((gone[0].path, entries[0].path))
             taken.add(gone[0].path)
         else:
@@ -100,10 +106,34 @@ def match_moves(vanished: Iterable[Vanished], new: Iterable[FileEntry]) -> MoveM
             continue
         out.printed[entry.path] = fp
         same = [v for v in printed if v.fingerprint == fp]
-        if len(same) == 1:
+        if len(same) == 1 and same[0].path not in taken:
             out.moves.append((same[0].path, entry.path))
             taken.add(same[0].path)
     out.moves.sort()
+    return out
+
+
+def collisions_to_print(models: Mapping[str, FileEntry], fresh: Iterable[str]) -> list[FileEntry]:
+    """The walked model files that share their (size, mtime_ns) with another walked file, in the
+    groups of such files that hold a file just stored (`fresh`): rule 1 cannot tell them apart
+    after a move, so they get a fingerprint when stored (copies made with their mtime kept; rare)."""
+    fresh = set(fresh)
+    if not fresh:
+        return []
+    by_stamp: dict[tuple[int, int], list[FileEntry]] = defaultdict(list)
+    for entry in models.values():
+        by_stamp[(entry.size, entry.mtime_ns)].append(entry)
+    return sorted((e for group in by_stamp.values() if len(group) > 1 and any(g.path in fresh for g in group)
+                   for e in group), key=lambda e: e.path)
+
+
+def fingerprints_of(entries: Iterable[FileEntry]) -> dict[str, str]:
+    """Fingerprints of `entries` by path (those that could be read)."""
+    out: dict[str, str] = {}
+    for entry in entries:
+        fp = fingerprint(entry.path, entry.size)
+        if fp is not None:
+            out[entry.path] = fp
     return out
 
 

@@ -22,7 +22,9 @@ from lora_manager_gui.core.tasks import ItemProblem, ProblemKind, Progress, Prog
 from lora_manager_gui.db import import_duplicates, import_folders, import_sources, library_files
 from lora_manager_gui.db.bulk_writes import BulkWrites
 from lora_manager_gui.db import file_rows
-from lora_manager_gui.services.import_moves import Vanished, match_moves, row_moves, vanished_and_new
+from lora_manager_gui.services.import_moves import (
+    Vanished, collisions_to_print, fingerprints_of, match_moves, row_moves, vanished_and_new,
+)
 from lora_manager_gui.services.import_parse import library_file
 from lora_manager_gui.services.import_pipeline import ChunkFeed, ParseIndex, Pipeline, Runner, StoreBook
 from lora_manager_gui.services.import_plan import (
@@ -95,6 +97,7 @@ class ImportRun:
         if runner.cancelled():
             rep.cancelled = True
             return
+        await self.print_collisions(scan, stored_files)
         end = plan_root_end(scan, stored_files, stored_sources, known, self.seen.models, foreign)
         rep.add(missing=end.gone_files)
         if end.any:
@@ -131,6 +134,19 @@ class ImportRun:
         await runner.on_db(_apply_moves, rows, kept)
         self.report.moved.extend(match.moves)
         return True
+
+    async def print_collisions(self, scan: RootScan, stored: dict[str, library_files.StoredFileState]) -> None:
+        """Fingerprints for files just stored that share (size, mtime_ns) with another walked file
+        (import_moves.collisions_to_print). Only a root with new files pays for the look."""
+        fresh = [p for p in scan.models if p not in stored]
+        if not fresh:
+            return
+        runner = self.runner
+        entries = await runner.off_loop(collisions_to_print, scan.models, fresh)
+        if entries:
+            known = await runner.on_db(library_files.fingerprints_for, [e.path for e in entries])
+            prints = await runner.off_loop(fingerprints_of, [e for e in entries if e.path not in known])
+            await runner.on_db(_save_fingerprints, prints)
 
     async def store_changed(self, root: str, scan: RootScan, changed: list[SidecarGroup],
                             stored: dict[str, import_sources.StoredSource], claimed: set[str],
@@ -230,6 +246,11 @@ def _mark_offline(root: str) -> int:
 def _apply_moves(rows: list[file_rows.RowMove], prints: dict[str, str]) -> None:
     with library_files.LibraryFileRow._meta.database.atomic():
         file_rows.apply_moves(rows)
+        library_files.save_fingerprints(prints)
+
+
+def _save_fingerprints(prints: dict[str, str]) -> None:
+    with library_files.LibraryFileRow._meta.database.atomic():
         library_files.save_fingerprints(prints)
 
 
