@@ -306,3 +306,34 @@ def save_fingerprints(prints: dict[str, str]) -> None:
     if prints:
         LibraryFileRow._meta.database.cursor().executemany(
             "UPDATE library_file SET fingerprint = ? WHERE path = ?", [(fp, p) for p, fp in prints.items()])
+
+
+def folder_move_rows(root: str, folders: list[tuple[str, str]]) -> tuple[list[object], list[tuple[str, str]]]:
+    """file_rows.RowMove values for whole folders (old, new) of `root` moved elsewhere: every model
+    file stored in the old folder, and the metadata files adapters were read from there; with the
+    model files' (from, to). Two queries for all the folders, each answered as one JSON page."""
+    from lora_manager_gui.db.file_rows import RowMove  # file_rows imports this module
+
+    db = LibraryFileRow._meta.database
+    by_rel = {os.path.relpath(old, root).replace(os.sep, "/"): (old, new) for old, new in folders}
+    by_old = dict(folders)
+    rows: list[object] = []
+    models: list[tuple[str, str]] = []
+    (page,) = db.execute_sql(
+        "SELECT json_group_array(json_array(path, folder)) FROM library_file WHERE root = ? AND folder IN "
+        "(SELECT value FROM json_each(?))", (root, orjson.dumps(list(by_rel)).decode())).fetchone()
+    for path, rel in orjson.loads(page):
+        old, new = by_rel[rel]
+        if path.startswith(old + os.sep) and os.sep not in path[len(old) + 1:]:
+            dst = new + path[len(old):]
+            rows.append(RowMove(path, dst, is_model=True, missing=False))
+            models.append((path, dst))
+    (page,) = db.execute_sql(
+        "SELECT json_group_array(json_array(a.json_file_path, s.folder)) FROM import_source s JOIN adapter a "
+        "ON a.id = s.adapter_id WHERE s.root = ? AND s.folder IN (SELECT value FROM json_each(?)) "
+        "AND a.json_file_path IS NOT NULL", (root, orjson.dumps(list(by_old)).decode())).fetchone()
+    for path, folder in dict(orjson.loads(page)).items():  # each metadata file once
+        if os.path.dirname(path) == folder:
+            rows.append(RowMove(path, by_old[folder] + path[len(folder):], is_model=False))
+    models.sort()
+    return rows, models

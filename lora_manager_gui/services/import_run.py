@@ -63,7 +63,10 @@ class ImportRun:
         if not known and worker_count(import_workers.PROCESS_THRESHOLD, runner.options) and await runner.on_db(_root_is_new, root):
             scan, streamed = await walk_and_store(self, root)
         else:
-            scan = await walk(self, root, None if self.force else {f: k.fingerprint for f, k in known.items()})
+            prints = None if self.force else {f: k.fingerprint for f, k in known.items()}
+            scan = await walk(self, root, prints, moved_from=None if self.force else moved_from(known))
+            if scan.moved_folders:
+                await self.settle_folder_moves(root, scan, known)
         skipped = scan.skipped
         rep.add(files=scan.files_seen + sum(known[f].files for f in skipped),
                 models=len(scan.models) + sum(known[f].models for f in skipped),
@@ -112,6 +115,16 @@ class ImportRun:
         self.report.offline_roots.append(root)
         self.report.offline_files += await self.runner.on_db(_mark_offline, root)
         log.info("library root %s is offline: %d files flagged offline", root, self.report.offline_files)
+
+    async def settle_folder_moves(self, root: str, scan: RootScan,
+                                  known: dict[str, import_folders.StoredFolder]) -> None:
+        """Folders the walk took for known ones moved elsewhere (same fingerprint, the old one
+        gone): every row of theirs re-keyed at once, and the folder stays skipped as unchanged."""
+        pairs = sorted(scan.moved_folders.items())
+        moved = await self.runner.on_db(_move_folders, root, [(new, scan.skipped[new], old, known[old]) for new, old in pairs])
+        for new, old in pairs:
+            known[new] = known[old]
+        self.report.moved.extend(moved)
 
     async def recognise_moves(self, scan: RootScan, stored: dict[str, library_files.StoredFileState]) -> bool:
         """Files moved outside the app (services/import_moves.py): their rows re-keyed to the new
@@ -236,6 +249,28 @@ def _root_is_new(root: str) -> bool:
 def _store_orphan_files(files: list[LibraryFile]) -> None:
     with library_files.LibraryFileRow._meta.database.atomic():
         library_files.upsert_files(files, link=False)
+
+
+def moved_from(known: dict[str, import_folders.StoredFolder]) -> dict[str, str]:
+    """Fingerprint -> folder, for the known folders with files whose fingerprint no other has."""
+    seen: dict[str, str | None] = {}
+    for folder, stored in known.items():
+        if stored.files:
+            seen[stored.fingerprint] = None if stored.fingerprint in seen else folder
+    return {fp: folder for fp, folder in seen.items() if folder is not None}
+
+
+def _move_folders(root: str, moves: list[tuple[str, str, str, import_folders.StoredFolder]]) -> list[tuple[str, str]]:
+    """Re-key the rows of whole folders moved outside the app (file_rows.apply_moves for their
+    model files and metadata files, then the groups without a model file), and keep their
+    fingerprints at the new place. Returns the model files' (from, to)."""
+    with library_files.LibraryFileRow._meta.database.atomic():
+        rows, models = library_files.folder_move_rows(root, [(old, new) for new, _rel, old, _stored in moves])
+        file_rows.apply_moves(rows)
+        import_folders.move_folders(root, [(old, new) for new, _rel, old, _stored in moves])
+        import_folders.save_folders(root, [FolderPrint(new, rel, stored.fingerprint, stored.files, stored.models)
+                                           for new, rel, _old, stored in moves], [])
+    return models
 
 
 def _mark_offline(root: str) -> int:
