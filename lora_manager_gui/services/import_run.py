@@ -57,8 +57,7 @@ class ImportRun:
         if await runner.off_loop(is_empty_folder, root) and await runner.on_db(library_files.recorded_present, root):
             await self.root_offline(root)  # an empty mount point, a drive not plugged in
             return
-        await runner.on_db(library_files.bring_online, root)
-        known = await runner.on_db(import_folders.load_folders, root)
+        known = await runner.on_db(_root_start, root)
         streamed: Streamed | None = None
         if not known and worker_count(import_workers.PROCESS_THRESHOLD, runner.options) and await runner.on_db(_root_is_new, root):
             scan, streamed = await walk_and_store(self, root)
@@ -249,6 +248,13 @@ def _root_is_new(root: str) -> bool:
 def _store_orphan_files(files: list[LibraryFile]) -> None:
     with library_files.LibraryFileRow._meta.database.atomic():
         library_files.upsert_files(files, link=False)
+
+
+def _root_start(root: str) -> dict[str, import_folders.StoredFolder]:
+    """The root is there: files flagged offline are back (one hop to the database thread, with
+    the folders' fingerprints)."""
+    library_files.bring_online(root)
+    return import_folders.load_folders(root)
 
 
 def moved_from(known: dict[str, import_folders.StoredFolder]) -> dict[str, str]:

@@ -39,7 +39,15 @@ def row_ids(db: DatabaseExecutor) -> dict[str, int]:
     return db.call_sync(lambda: {r.path: r.id for r in LibraryFile.select(LibraryFile.path, LibraryFile.id)})
 
 
-def test_outside_move_of_1000_files_rehashes_nothing_and_keeps_user_data(dbx, lora_tree) -> None:
+def _flatten(root: Path) -> None:
+    """Every file of old/f*/ moved into one new folder (no folder moves whole: file by file)."""
+    (root / "flat").mkdir()
+    for path in sorted((root / "old").rglob("*.*")):
+        os.rename(path, root / "flat" / path.name)
+
+
+@pytest.mark.parametrize("how", ["folders", "files"])
+def test_outside_move_of_1000_files_rehashes_nothing_and_keeps_user_data(dbx, lora_tree, how) -> None:
     root = lora_tree.root
     for i in range(1000):  # distinct content; many share size and (coarse) mtime: fingerprints tell them apart
         lora_tree.model(f"old/f{i // 100}/m{i:04d}.safetensors", payload=i.to_bytes(4, "little"))
@@ -54,11 +62,15 @@ def test_outside_move_of_1000_files_rehashes_nothing_and_keeps_user_data(dbx, lo
     dbx.call_sync(user_data.edit, kept.id, UserDataEdit(rating=5, notes="mine", favorite=True))
     ids = row_ids(dbx)
 
-    (root / "new").mkdir()
-    os.rename(root / "old", root / "new" / "moved")  # another tool moved the whole tree
+    if how == "folders":
+        (root / "new").mkdir()
+        os.rename(root / "old", root / "new" / "moved")  # another tool moved the whole tree
+        renamed = {p: p.replace(str(root / "old"), str(root / "new" / "moved")) for p in paths}
+    else:
+        _flatten(root)
+        renamed = {p: str(root / "flat" / Path(p).name) for p in paths}
     report = imp(dbx, root)
 
-    renamed = {p: p.replace(str(root / "old"), str(root / "new" / "moved")) for p in paths}
     assert len(report.moved) == 1000 and dict(report.moved) == renamed
     assert report.missing == [] and report.imported == 0 and report.updated == 0 and report.duplicates == []
     assert report.to_json()["moved_count"] == 1000
@@ -68,7 +80,7 @@ def test_outside_move_of_1000_files_rehashes_nothing_and_keeps_user_data(dbx, lo
     assert hash_all(dbx, sorted(renamed.values())) == 0  # nothing rehashed: every entry still valid
     after = dbx.call_sync(adapters.find_by_name, "Model 40")
     assert after.id == kept.id and after.file_path == renamed[kept.file_path] and not after.file_missing
-    assert after.json_file_path == kept.json_file_path.replace(str(root / "old"), str(root / "new" / "moved"))
+    assert after.json_file_path == str(Path(renamed[kept.file_path]).with_suffix(".json"))
     data = dbx.call_sync(user_data.get, kept.id)
     assert (data.rating, data.notes, data.favorite) == (5, "mine", True)
     again = imp(dbx, root)  # and the next import finds it all unchanged
@@ -256,3 +268,20 @@ def test_missing_root_never_imported_is_still_an_error(dbx, tmp_path) -> None:
         imp(dbx, tmp_path / "nothing")
     (tmp_path / "empty").mkdir()
     assert imp(dbx, tmp_path / "empty").offline_roots == []  # empty and nothing recorded: just empty
+
+
+def test_a_copied_folder_is_not_a_move(dbx, lora_tree) -> None:
+    """Same fingerprint at a new place while the old folder is still there: a copy, walked in full."""
+    root = lora_tree.root
+    lora_tree.civitai_model("a/one.json", "One")
+    lora_tree.model("a/one.safetensors", payload=b"one12345")
+    lora_tree.model("a/loose.safetensors", payload=b"loose123")
+    imp(dbx, root)
+    ids = row_ids(dbx)
+    shutil.copytree(root / "a", root / "b")  # copy2: names, sizes and mtimes kept
+    report = imp(dbx, root)
+    assert report.moved == [] and report.missing == []
+    assert [(d.kept_path, d.duplicate_path) for d in report.duplicates] == [
+        (str(root / "a/one.safetensors"), str(root / "b/one.safetensors"))]
+    now = row_ids(dbx)
+    assert {p: now[p] for p in ids} == ids and str(root / "b/loose.safetensors") in now
