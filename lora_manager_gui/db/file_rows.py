@@ -75,10 +75,11 @@ def apply_moves(moves: Iterable[RowMove]) -> None:
     try:
         _move_library_files_set(moves, roots)
         models = "(SELECT src, dst, missing FROM moved_rows WHERE is_model = 1)"
-        db.execute_sql("UPDATE adapter SET primary_file_local_path = m.dst FROM " + models + " m "
-                       "WHERE adapter.file_path = m.src AND adapter.primary_file_local_path = m.src")
-        db.execute_sql("UPDATE adapter SET file_path = m.dst, file_missing = COALESCE(m.missing, adapter.file_missing) "
-                       "FROM " + models + " m WHERE adapter.file_path = m.src")
+        # One rewrite of each adapter row (they are ~1.5 KB): its path, the primary file's local
+        # path when it was the same file, and the missing flag when the move says.
+        db.execute_sql("UPDATE adapter SET file_path = m.dst, file_missing = COALESCE(m.missing, adapter.file_missing), "
+                       "primary_file_local_path = CASE WHEN adapter.primary_file_local_path = m.src THEN m.dst "
+                       "ELSE adapter.primary_file_local_path END FROM " + models + " m WHERE adapter.file_path = m.src")
         db.execute_sql("UPDATE adapter SET json_file_path = m.dst FROM (SELECT src, dst FROM moved_rows WHERE is_model = 0) m "
                        "WHERE adapter.json_file_path = m.src")
         # The hash cache: a stale entry at the destination (a file that vanished) gives way.
