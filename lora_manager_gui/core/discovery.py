@@ -168,6 +168,7 @@ class _Walk:
         self.per_folder: dict[str, _FolderFiles] = {}
         self.files_found = 0
         self.entered = 0
+        self.moved_olds: set[str] = set()  # known folders already taken for one moved here
         self.many_at, self.on_many = walk.on_many if walk.on_many is not None else (0, None)
 
     def run(self) -> RootScan:
@@ -324,8 +325,9 @@ class _Walk:
         """A folder new at this path is a known one moved when it alone had this fingerprint, is
         gone from where it was, and no other folder of this walk was taken for it."""
         old = self.walk.moved_from.get(fingerprint)
-        if old is None or old in self.scan.moved_folders.values() or os.path.lexists(old):
+        if old is None or old in self.moved_olds or os.path.lexists(old):
             return False
+        self.moved_olds.add(old)
         self.scan.moved_folders[folder] = old
         return True
 
