@@ -95,6 +95,19 @@ def _with_roots(args: argparse.Namespace, work: Callable[[Library, list[str]], A
     return with_library(args.db, lambda library: work(library, roots))
 
 
+def _import_roots(args: argparse.Namespace) -> list[str]:
+    """The roots to import. One that is gone or unreadable may be an offline root of the library
+    (run_import decides, by what the library holds there); without a library file yet it cannot
+    be, and the import fails before creating one."""
+    from lora_manager_gui.core.config import resolve_db_path
+    from lora_manager_gui.services.import_plan import ImportRunError, split_roots
+
+    found, unavailable = split_roots([Path(r) for r in args.roots])
+    if unavailable and not resolve_db_path(args.db).exists():
+        raise ImportRunError(unavailable[0][1])
+    return found + [path for path, _reason in unavailable]
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from lora_manager_gui.services.importer import ImportOptions, run_import
 
@@ -106,7 +119,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                                 progress=line)
 
     try:
-        report = _with_roots(args, work)
+        roots = _import_roots(args)  # fail before touching the database
+        report = with_library(args.db, lambda library: work(library, roots))
     finally:
         line.close()
     if args.json:

@@ -122,6 +122,9 @@ class WalkOptions:
     - `progress(folders, files)`: called at most ~4 times a second.
     - `known`: folder -> fingerprint an earlier import stored; a folder whose fingerprint still
       matches is only stat'ed: it goes to `skipped`, with no entries or groups.
+    - `moved_from`: fingerprint -> the known folder that alone has it. A folder not known at its
+      path whose fingerprint is there is taken for that folder moved (by another tool): skipped
+      too, and listed in `moved_folders`, when the old folder is gone (else it is a copy).
     - `on_many` = (n, callback): the callback runs once, on the walking thread, as soon as n files
       outside skipped folders are found (after the folder that reaches n).
     - `on_folder(groups, models)` (on the walking thread) gets each entered folder's sidecar groups
@@ -134,6 +137,7 @@ class WalkOptions:
     cancel: threading.Event | None = None
     progress: Callable[[int, int], None] | None = None
     known: Mapping[str, str] = field(default_factory=dict)
+    moved_from: Mapping[str, str] = field(default_factory=dict)  # fingerprint -> known folder it is unique to
     on_many: tuple[int, Callable[[], None]] | None = None
     on_folder: FolderFound | None = None
 
@@ -164,6 +168,7 @@ class _Walk:
         self.per_folder: dict[str, _FolderFiles] = {}
         self.files_found = 0
         self.entered = 0
+        self.moved_olds: set[str] = set()  # known folders already taken for one moved here
         self.many_at, self.on_many = walk.on_many if walk.on_many is not None else (0, None)
 
     def run(self) -> RootScan:
@@ -304,15 +309,27 @@ class _Walk:
             self_contained = False
             raw = b""
         fingerprint = _fingerprint(self.salt, raw) if self_contained else None
-        if fingerprint is not None and walk.known.get(folder) == fingerprint:
-            scan.skipped[folder] = rel
-            self.files_found += len(found)
-            return
+        if fingerprint is not None:
+            stored = walk.known.get(folder)
+            if stored == fingerprint or (stored is None and self._moved_here(folder, fingerprint)):
+                scan.skipped[folder] = rel
+                self.files_found += len(found)
+                return
         files, models = self._add_found(found, folder, rel, external)
         if fingerprint is not None:
             scan.prints[folder] = FolderPrint(folder, rel, fingerprint, files, models)
         if walk.on_folder is not None and not holds_linked_files and folder in self.per_folder:
             self._emit(folder)
+
+    def _moved_here(self, folder: str, fingerprint: str) -> bool:
+        """A folder new at this path is a known one moved when it alone had this fingerprint, is
+        gone from where it was, and no other folder of this walk was taken for it."""
+        old = self.walk.moved_from.get(fingerprint)
+        if old is None or old in self.moved_olds or os.path.lexists(old):
+            return False
+        self.moved_olds.add(old)
+        self.scan.moved_folders[folder] = old
+        return True
 
     def _decodable(self, found: list[tuple[os.DirEntry[str], str, os.stat_result]]) -> list[tuple[os.DirEntry[str], str, os.stat_result]]:
         kept = []

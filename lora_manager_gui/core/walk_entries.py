@@ -71,6 +71,7 @@ class RootScan:
     cancelled: bool = False
     prints: dict[str, FolderPrint] = field(default_factory=dict)  # self-contained folders entered
     skipped: dict[str, str] = field(default_factory=dict)  # folder -> rel path: unchanged, not entered
+    moved_folders: dict[str, str] = field(default_factory=dict)  # skipped folder -> the known folder it matches
 
     @property
     def files_seen(self) -> int:

@@ -158,3 +158,20 @@ def folder_share(root: str, folders: dict[str, str], whole_root: bool = False, o
         else:
             share.orphans.append(path)
     return share
+
+
+def move_folders(root: str, folders: list[tuple[str, str]]) -> None:
+    """The groups of whole folders (old, new) moved outside the app that no model file moved with
+    (failed groups, metadata without a model): their keys and folder follow, through a temporary
+    table of the pairs. Groups keyed by their model file were re-keyed with it
+    (file_rows.apply_moves). Call inside a transaction."""
+    db = _db()
+    db.execute_sql("CREATE TEMP TABLE IF NOT EXISTS moved_folders (old TEXT PRIMARY KEY, new TEXT NOT NULL)")
+    db.execute_sql("DELETE FROM moved_folders")
+    for batch in chunked(folders, 400):
+        db.execute_sql("INSERT INTO moved_folders VALUES " + ",".join(["(?,?)"] * len(batch)), [v for pair in batch for v in pair])
+    db.execute_sql("DELETE FROM import_source WHERE key IN (SELECT m.new || substr(s.key, length(m.old) + 1) "
+                   "FROM import_source s JOIN moved_folders m ON s.folder = m.old WHERE s.root = ?)", (root,))
+    db.execute_sql("UPDATE import_source SET key = m.new || substr(import_source.key, length(m.old) + 1), folder = m.new "
+                   "FROM moved_folders m WHERE import_source.root = ? AND import_source.folder = m.old", (root,))
+    db.execute_sql("DELETE FROM moved_folders")

@@ -242,3 +242,98 @@ def orphan_paths(roots: list[str]) -> list[str]:
         (orjson.dumps(list(roots)).decode(),),
     ).fetchone()
     return orjson.loads(page)
+
+
+# --- roots offline, files moved outside the app (m0009) ----------------------------------------
+
+
+def recorded_present(root: str) -> int:
+    """How many model files of `root` the library holds as there: present, or offline (found
+    again when the root comes back); not those flagged missing."""
+    (count,) = LibraryFileRow._meta.database.execute_sql(
+        "SELECT COUNT(*) FROM library_file WHERE root = ? AND (missing = 0 OR offline = 1)", (root,)).fetchone()
+    return int(count)
+
+
+def mark_offline(root: str) -> int:
+    """Flag every present file of `root` offline (and missing: it cannot be used now), with the
+    adapters whose model file it is. Nothing else is touched: the groups' signatures and the
+    folders' fingerprints stay, so the root's return is an unchanged re-import. Returns how many
+    files were flagged. Call inside the caller's transaction."""
+    db = LibraryFileRow._meta.database
+    cursor = db.execute_sql("UPDATE library_file SET missing = 1, offline = 1 WHERE root = ? AND missing = 0", (root,))
+    db.execute_sql("UPDATE adapter SET file_missing = 1 WHERE file_path IN "
+                   "(SELECT path FROM library_file WHERE root = ? AND offline = 1)", (root,))
+    return cursor.rowcount
+
+
+def bring_online(root: str) -> int:
+    """The root is back: its offline files are present again (the walk that follows flags those
+    really gone as missing). One statement on a partial index: free when nothing is offline."""
+    db = LibraryFileRow._meta.database
+    if db.execute_sql("SELECT 1 FROM library_file WHERE root = ? AND offline = 1 LIMIT 1", (root,)).fetchone() is None:
+        return 0
+    with db.atomic():
+        db.execute_sql("UPDATE adapter SET file_missing = 0 WHERE file_path IN "
+                       "(SELECT path FROM library_file WHERE root = ? AND offline = 1)", (root,))
+        cursor = db.execute_sql("UPDATE library_file SET missing = 0, offline = 0 WHERE root = ? AND offline = 1", (root,))
+    return cursor.rowcount
+
+
+def offline_paths(root: str | None = None) -> list[str]:
+    """The files flagged offline (for views that show them apart from missing), by path."""
+    sql = "SELECT path FROM library_file WHERE offline = 1"
+    args: tuple[str, ...] = ()
+    if root is not None:
+        sql, args = sql + " AND root = ?", (root,)
+    return [p for (p,) in LibraryFileRow._meta.database.execute_sql(sql + " ORDER BY path", args)]
+
+
+def fingerprints_for(paths: list[str]) -> dict[str, str]:
+    """The stored content fingerprints among `paths`."""
+    out: dict[str, str] = {}
+    db = LibraryFileRow._meta.database
+    for batch in chunked(paths, CHUNK_ROWS):
+        marks = ",".join("?" * len(batch))
+        for path, fp in db.execute_sql(
+                f"SELECT path, fingerprint FROM library_file WHERE fingerprint IS NOT NULL AND path IN ({marks})", batch):
+            out[path] = fp
+    return out
+
+
+def save_fingerprints(prints: dict[str, str]) -> None:
+    """Keep computed fingerprints on the rows of their files (rows that exist)."""
+    if prints:
+        LibraryFileRow._meta.database.cursor().executemany(
+            "UPDATE library_file SET fingerprint = ? WHERE path = ?", [(fp, p) for p, fp in prints.items()])
+
+
+def folder_move_rows(root: str, folders: list[tuple[str, str]]) -> tuple[list[object], list[tuple[str, str]]]:
+    """file_rows.RowMove values for whole folders (old, new) of `root` moved elsewhere: every model
+    file stored in the old folder, and the metadata files adapters were read from there; with the
+    model files' (from, to). Two queries for all the folders, each answered as one JSON page."""
+    from lora_manager_gui.db.file_rows import RowMove  # file_rows imports this module
+
+    db = LibraryFileRow._meta.database
+    by_rel = {os.path.relpath(old, root).replace(os.sep, "/"): (old, new) for old, new in folders}
+    by_old = dict(folders)
+    rows: list[object] = []
+    models: list[tuple[str, str]] = []
+    (page,) = db.execute_sql(
+        "SELECT json_group_array(json_array(path, folder)) FROM library_file WHERE root = ? AND folder IN "
+        "(SELECT value FROM json_each(?))", (root, orjson.dumps(list(by_rel)).decode())).fetchone()
+    for path, rel in orjson.loads(page):
+        old, new = by_rel[rel]
+        if path.startswith(old + os.sep) and os.sep not in path[len(old) + 1:]:
+            dst = new + path[len(old):]
+            rows.append(RowMove(path, dst, is_model=True, missing=False))
+            models.append((path, dst))
+    (page,) = db.execute_sql(
+        "SELECT json_group_array(json_array(a.json_file_path, s.folder)) FROM import_source s JOIN adapter a "
+        "ON a.id = s.adapter_id WHERE s.root = ? AND s.folder IN (SELECT value FROM json_each(?)) "
+        "AND a.json_file_path IS NOT NULL", (root, orjson.dumps(list(by_old)).decode())).fetchone()
+    for path, folder in dict(orjson.loads(page)).items():  # each metadata file once
+        if os.path.dirname(path) == folder:
+            rows.append(RowMove(path, by_old[folder] + path[len(folder):], is_model=False))
+    models.sort()
+    return rows, models

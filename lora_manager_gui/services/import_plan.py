@@ -24,15 +24,46 @@ class ImportRunError(LoraManagerError):
 
 def resolve_roots(roots: list[Path] | list[str]) -> list[str]:
     """Absolute, existing, readable folders, each once; ImportRunError names the first that is not."""
+    found, unavailable = split_roots(roots)
+    if unavailable:
+        raise ImportRunError(unavailable[0][1])
+    return found
+
+
+def unavailable_reason(root: str | os.PathLike[str], path: str) -> str | None:
+    """Why the folder `path` cannot be walked (missing, not a folder, unreadable), or None."""
+    if not os.path.exists(path):
+        return f"cannot import {os.fspath(root)}: no such folder"
+    if not os.path.isdir(path):
+        return f"cannot import {os.fspath(root)}: not a folder"
+    if not os.access(path, os.R_OK | os.X_OK):
+        return f"cannot import {os.fspath(root)}: the folder cannot be read (permission denied)"
+    return None
+
+
+def is_empty_folder(path: str) -> bool:
+    """The folder holds no entry at all (an empty mount point when its volume is not mounted);
+    a folder that cannot be listed counts as empty."""
+    try:
+        with os.scandir(path) as it:
+            return next(it, None) is None
+    except OSError:
+        return True
+
+
+def split_roots(roots: list[Path] | list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Absolute paths of the roots, each once: those that can be walked, and (path, reason) of
+    those that cannot (the run decides whether such a root is offline or an error). A name that
+    is not UTF-8 raises ImportRunError."""
     out: list[str] = []
+    unavailable: list[tuple[str, str]] = []
     for root in roots:
         path = os.path.abspath(os.path.expanduser(os.fspath(root)))
-        if not os.path.exists(path):
-            raise ImportRunError(f"cannot import {root}: no such folder")
-        if not os.path.isdir(path):
-            raise ImportRunError(f"cannot import {root}: not a folder")
-        if not os.access(path, os.R_OK | os.X_OK):
-            raise ImportRunError(f"cannot import {root}: the folder cannot be read (permission denied)")
+        reason = unavailable_reason(root, path)
+        if reason is not None:
+            if all(path != p for p, _r in unavailable):
+                unavailable.append((path, reason))
+            continue
         try:
             path.encode("utf-8")
         except UnicodeEncodeError:
@@ -40,7 +71,7 @@ def resolve_roots(roots: list[Path] | list[str]) -> list[str]:
             raise ImportRunError(f"cannot import {shown}: the folder's name is not valid UTF-8") from None
         if path not in out:
             out.append(path)
-    return out
+    return out, unavailable
 
 
 @dataclass

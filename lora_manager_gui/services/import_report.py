@@ -38,6 +38,9 @@ class ImportReport:
     duplicates: list[DuplicateClaim] = field(default_factory=list)
     errors: list[ItemProblem] = field(default_factory=list)  # `problems`: one per file and class
     missing: list[str] = field(default_factory=list)  # model files gone since the last import
+    moved: list[tuple[str, str]] = field(default_factory=list)  # (from, to): moved outside the app, recognised
+    offline_roots: list[str] = field(default_factory=list)  # roots offline: their files flagged offline
+    offline_files: int = 0  # files of those roots flagged offline by this run
     external: list[str] = field(default_factory=list)  # symlinks followed out of the root
     skipped_links: list[str] = field(default_factory=list)  # links to files/folders already counted
     not_on_civitai: int = 0
@@ -100,8 +103,8 @@ class ImportReport:
             done=self.imported + self.updated + self.unchanged,
             problems=len(self.errors),
             was_cancelled=cancelled or self.cancelled,
-            changes=Changes(adapters=bool(self.imported or self.updated or self.missing),
-                            files=bool(self.model_files or self.missing)),
+            changes=Changes(adapters=bool(self.imported or self.updated or self.missing or self.moved or self.offline_files),
+                            files=bool(self.model_files or self.missing or self.moved or self.offline_files)),
         )
 
     @property
@@ -144,6 +147,10 @@ class ImportReport:
             "duplicates": [d.to_json() for d in self.duplicates],
             "errors": [e.to_json() for e in self.errors],
             "missing": self.missing,
+            "moved": [{"from": src, "to": dst} for src, dst in self.moved],
+            "moved_count": len(self.moved),
+            "offline_roots": self.offline_roots,
+            "offline_files": self.offline_files,
             "external_links": self.external,
             "skipped_links": self.skipped_links,
             "not_on_civitai": self.not_on_civitai,
@@ -180,6 +187,8 @@ class ImportReport:
         listing("Duplicates", [f"{d.name} {d.version}: {d.duplicate_path} (kept {d.kept_path})" for d in self.duplicates])
         listing("Orphans (model files with no metadata)", self.orphans)
         listing("Missing since the last import", self.missing)
+        listing("Moved outside the app, recognised (kept their data)", [f"{a} -> {b}" for a, b in self.moved])
+        listing("Roots offline (their files are kept, flagged offline)", self.offline_roots)
         listing("Followed symlinks leading out of the library", self.external)
         coverage = self.field_coverage()
         if coverage:

@@ -21,9 +21,15 @@ from lora_manager_gui.core.sidecars.group import check_model_file, folder_index
 from lora_manager_gui.core.tasks import ItemProblem, ProblemKind, Progress, ProgressThrottle, Stage
 from lora_manager_gui.db import import_duplicates, import_folders, import_sources, library_files
 from lora_manager_gui.db.bulk_writes import BulkWrites
+from lora_manager_gui.db import file_rows
+from lora_manager_gui.services.import_moves import (
+    Vanished, collisions_to_print, fingerprints_of, match_moves, row_moves, vanished_and_new,
+)
 from lora_manager_gui.services.import_parse import library_file
 from lora_manager_gui.services.import_pipeline import ChunkFeed, ParseIndex, Pipeline, Runner, StoreBook
-from lora_manager_gui.services.import_plan import FilesSeen, RootPlan, SkippedFolderModels, plan_root, plan_root_end
+from lora_manager_gui.services.import_plan import (
+    FilesSeen, RootPlan, SkippedFolderModels, is_empty_folder, plan_root, plan_root_end,
+)
 from lora_manager_gui.services.import_report import ImportReport
 from lora_manager_gui.services.import_walk import Streamed, walk, walk_and_store
 from lora_manager_gui.services import import_workers
@@ -48,12 +54,18 @@ class ImportRun:
         (unchanged and self-contained) are only stat'ed; their share of the report is read back
         from the database. Fingerprints are stored only when the whole root went through."""
         runner, rep = self.runner, self.report
-        known = await runner.on_db(import_folders.load_folders, root)
+        if await runner.off_loop(is_empty_folder, root) and await runner.on_db(library_files.recorded_present, root):
+            await self.root_offline(root)  # an empty mount point, a drive not plugged in
+            return
+        known = await runner.on_db(_root_start, root)
         streamed: Streamed | None = None
         if not known and worker_count(import_workers.PROCESS_THRESHOLD, runner.options) and await runner.on_db(_root_is_new, root):
             scan, streamed = await walk_and_store(self, root)
         else:
-            scan = await walk(self, root, None if self.force else {f: k.fingerprint for f, k in known.items()})
+            prints = None if self.force else {f: k.fingerprint for f, k in known.items()}
+            scan = await walk(self, root, prints, moved_from=None if self.force else moved_from(known))
+            if scan.moved_folders:
+                await self.settle_folder_moves(root, scan, known)
         skipped = scan.skipped
         rep.add(files=scan.files_seen + sum(known[f].files for f in skipped),
                 models=len(scan.models) + sum(known[f].models for f in skipped),
@@ -72,6 +84,8 @@ class ImportRun:
             claimed, foreign = streamed.claimed, streamed.foreign
         else:
             stored_sources, stored_files = await runner.on_db(_load_states, root, skipped)
+            if await self.recognise_moves(scan, stored_files):
+                stored_sources, stored_files = await runner.on_db(_load_states, root, skipped)
             # Comparing 10,000s of signatures is CPU work: never on the event loop.
             plan = await runner.off_loop(plan_root, scan, stored_sources, self.force)
             claimed, foreign = set(plan.claimed), set(plan.foreign)
@@ -85,6 +99,7 @@ class ImportRun:
         if runner.cancelled():
             rep.cancelled = True
             return
+        await self.print_collisions(scan, stored_files)
         end = plan_root_end(scan, stored_files, stored_sources, known, self.seen.models, foreign)
         rep.add(missing=end.gone_files)
         if end.any:
@@ -93,6 +108,57 @@ class ImportRun:
             # Orphans are read for the whole run at its end (finish).
             rep.add_share(await runner.on_db(import_folders.folder_share, root, skipped, len(skipped) == scan.folders,
                                              orphans=False))
+
+    async def root_offline(self, root: str) -> None:
+        """The root is offline: its files are flagged offline (and missing), nothing else changes."""
+        self.report.offline_roots.append(root)
+        self.report.offline_files += await self.runner.on_db(_mark_offline, root)
+        log.info("library root %s is offline: %d files flagged offline", root, self.report.offline_files)
+
+    async def settle_folder_moves(self, root: str, scan: RootScan,
+                                  known: dict[str, import_folders.StoredFolder]) -> None:
+        """Folders the walk took for known ones moved elsewhere (same fingerprint, the old one
+        gone): every row of theirs re-keyed at once, and the folder stays skipped as unchanged."""
+        pairs = sorted(scan.moved_folders.items())
+        moved = await self.runner.on_db(_move_folders, root, [(new, scan.skipped[new], old, known[old]) for new, old in pairs])
+        for new, old in pairs:
+            known[new] = known[old]
+        self.report.moved.extend(moved)
+
+    async def recognise_moves(self, scan: RootScan, stored: dict[str, library_files.StoredFileState]) -> bool:
+        """Files moved outside the app (services/import_moves.py): their rows re-keyed to the new
+        paths before the comparison, so the move costs no parse and no hash. True if any."""
+        gone, new = vanished_and_new(stored, scan.models, self.seen.models)
+        if not gone or not new:
+            return False
+        runner = self.runner
+        sizes = {e.size for e in new}
+        gone = [p for p in gone if stored[p].size_bytes in sizes]
+        if not gone:
+            return False
+        prints = await runner.on_db(library_files.fingerprints_for, gone)
+        vanished = [Vanished(p, stored[p].size_bytes, stored[p].mtime_ns, prints.get(p)) for p in gone]
+        match = await runner.off_loop(match_moves, vanished, new)
+        if not match.moves:
+            return False
+        rows = row_moves(match.moves, scan.groups)
+        kept = {dst: match.printed[dst] for _src, dst in match.moves if dst in match.printed}
+        await runner.on_db(_apply_moves, rows, kept)
+        self.report.moved.extend(match.moves)
+        return True
+
+    async def print_collisions(self, scan: RootScan, stored: dict[str, library_files.StoredFileState]) -> None:
+        """Fingerprints for files just stored that share (size, mtime_ns) with another walked file
+        (import_moves.collisions_to_print). Only a root with new files pays for the look."""
+        fresh = [p for p in scan.models if p not in stored]
+        if not fresh:
+            return
+        runner = self.runner
+        entries = await runner.off_loop(collisions_to_print, scan.models, fresh)
+        if entries:
+            known = await runner.on_db(library_files.fingerprints_for, [e.path for e in entries])
+            prints = await runner.off_loop(fingerprints_of, [e for e in entries if e.path not in known])
+            await runner.on_db(_save_fingerprints, prints)
 
     async def store_changed(self, root: str, scan: RootScan, changed: list[SidecarGroup],
                             stored: dict[str, import_sources.StoredSource], claimed: set[str],
@@ -182,6 +248,51 @@ def _root_is_new(root: str) -> bool:
 def _store_orphan_files(files: list[LibraryFile]) -> None:
     with library_files.LibraryFileRow._meta.database.atomic():
         library_files.upsert_files(files, link=False)
+
+
+def _root_start(root: str) -> dict[str, import_folders.StoredFolder]:
+    """The root is there: files flagged offline are back (one hop to the database thread, with
+    the folders' fingerprints)."""
+    library_files.bring_online(root)
+    return import_folders.load_folders(root)
+
+
+def moved_from(known: dict[str, import_folders.StoredFolder]) -> dict[str, str]:
+    """Fingerprint -> folder, for the known folders with files whose fingerprint no other has."""
+    seen: dict[str, str | None] = {}
+    for folder, stored in known.items():
+        if stored.files:
+            seen[stored.fingerprint] = None if stored.fingerprint in seen else folder
+    return {fp: folder for fp, folder in seen.items() if folder is not None}
+
+
+def _move_folders(root: str, moves: list[tuple[str, str, str, import_folders.StoredFolder]]) -> list[tuple[str, str]]:
+    """Re-key the rows of whole folders moved outside the app (file_rows.apply_moves for their
+    model files and metadata files, then the groups without a model file), and keep their
+    fingerprints at the new place. Returns the model files' (from, to)."""
+    with library_files.LibraryFileRow._meta.database.atomic():
+        rows, models = library_files.folder_move_rows(root, [(old, new) for new, _rel, old, _stored in moves])
+        file_rows.apply_moves(rows)
+        import_folders.move_folders(root, [(old, new) for new, _rel, old, _stored in moves])
+        import_folders.save_folders(root, [FolderPrint(new, rel, stored.fingerprint, stored.files, stored.models)
+                                           for new, rel, _old, stored in moves], [])
+    return models
+
+
+def _mark_offline(root: str) -> int:
+    with library_files.LibraryFileRow._meta.database.atomic():
+        return library_files.mark_offline(root)
+
+
+def _apply_moves(rows: list[file_rows.RowMove], prints: dict[str, str]) -> None:
+    with library_files.LibraryFileRow._meta.database.atomic():
+        file_rows.apply_moves(rows)
+        library_files.save_fingerprints(prints)
+
+
+def _save_fingerprints(prints: dict[str, str]) -> None:
+    with library_files.LibraryFileRow._meta.database.atomic():
+        library_files.save_fingerprints(prints)
 
 
 def _finish_root(root: str, gone_files: list[str], gone_keys: list[str], prints: list[FolderPrint],

@@ -31,7 +31,7 @@ FolderFound = Callable[[list[SidecarGroup], dict[str, FileEntry]], None]
 
 async def walk(run: ImportRun, root: str, known: dict[str, str] | None = None, on_folder: FolderFound | None = None,
                stop: threading.Event | None = None, many: int | None = None,
-               then: Callable[[], None] | None = None) -> RootScan:
+               then: Callable[[], None] | None = None, moved_from: dict[str, str] | None = None) -> RootScan:
     """Walk `root` on the work pool; `then` runs on the walk's thread once the walk is over."""
     loop = asyncio.get_running_loop()
     runner = run.runner
@@ -49,7 +49,7 @@ async def walk(run: ImportRun, root: str, known: dict[str, str] | None = None, o
     options = WalkOptions(
         seen_dirs=run.seen.seen_dirs, seen_files=run.seen.seen_files,
         cancel=cancel, progress=walk_progress if progress.active else None, known=known or {},  # type: ignore[arg-type]
-        on_many=on_many, on_folder=on_folder,
+        on_many=on_many, on_folder=on_folder, moved_from=moved_from or {},
     )
 
     def walk_root() -> RootScan:

@@ -28,7 +28,7 @@ from lora_manager_gui.services.header_import import (
     import_orphan_from_header_async,
 )
 from lora_manager_gui.services.import_pipeline import Runner
-from lora_manager_gui.services.import_plan import ImportRunError, resolve_roots
+from lora_manager_gui.services.import_plan import ImportRunError, resolve_roots, split_roots
 from lora_manager_gui.services.import_report import ImportReport
 from lora_manager_gui.services.import_run import ImportRun
 from lora_manager_gui.services.import_walk import walk
@@ -54,11 +54,18 @@ async def run_import(
     the run cannot go on; problems with single files are in the report."""
     started = time.monotonic()
     runner = Runner(db, pool, options, cancel)
-    resolved = resolve_roots(roots)
+    resolved, unavailable = split_roots(roots)
+    offline: list[str] = []
+    for path, reason in unavailable:  # a root gone or unreadable is offline if the library has files there
+        if not await runner.on_db(library_files.recorded_present, path):
+            raise ImportRunError(reason)
+        offline.append(path)
     async with WorkerLease(options) as lease, BulkWrites(db.path, runner.on_db) as writes:
         run = ImportRun(runner, lease, writes, ProgressThrottle(progress), force, ImportReport(forced=force))
         run.seen.roots = resolved
-        run.report.roots = list(resolved)
+        run.report.roots = list(resolved) + offline
+        for root in offline:
+            await run.root_offline(root)
         for root in resolved:
             if runner.cancelled():
                 run.report.cancelled = True

@@ -134,3 +134,30 @@ def test_an_import_reports_its_stages_in_order_and_its_outcome(lora_tree, db_pat
     assert outcome.changes.adapters and outcome.changes.files
     assert report.problems == report.errors and report.problems[0].to_json()["class"] == "invalid_json"
     assert again.outcome().changes.adapters is False and again.outcome().done == 6  # the failed group too
+
+
+def test_import_reports_moved_files_and_offline_roots(lora_tree, db_path: Path, capsys) -> None:
+    """Issue 17: `moved` (count and list) and `offline_roots` in --json, and their lines in the text."""
+    root = lora_tree.root
+    lora_tree.civitai_model("a/kept.json", "Kept")
+    lora_tree.model("a/kept.safetensors", payload=b"kept1234")
+    assert run(["--db", str(db_path), "import", str(root)]) == 0
+    capsys.readouterr()
+    (root / "b").mkdir()
+    for name in ("kept.json", "kept.safetensors"):
+        os.rename(root / "a" / name, root / "b" / name)
+    assert run(["--db", str(db_path), "import", str(root), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["moved"] == [{"from": str(root / "a/kept.safetensors"), "to": str(root / "b/kept.safetensors")}]
+    assert out["moved_count"] == 1 and out["missing"] == [] and out["offline_roots"] == []
+    os.rename(root, root.with_name("unplugged"))
+    proc = cli("--db", str(db_path), "import", str(root))  # the drive is unplugged: not an error
+    assert proc.returncode == 0, proc.stderr
+    assert "Roots offline" in proc.stdout and str(root) in proc.stdout
+    assert run(["--db", str(db_path), "import", str(root), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["offline_roots"] == [str(root)] and out["missing"] == [] and out["offline_files"] == 0  # already offline
+    os.rename(root.with_name("unplugged"), root)
+    assert run(["--db", str(db_path), "import", str(root), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["offline_roots"] == [] and out["unchanged"] == 1 and out["imported"] == 0 and out["missing"] == []

@@ -32,7 +32,8 @@ def downgrade_to_v3(path: Path) -> None:
         migration(db)
     db.execute_sql("PRAGMA user_version = 3")
     for table, (rows, columns) in keep.items():
-        later = {"import_source": {"folder"}, "adapter": {"preview_images"}}.get(table, set())  # m0004, m0005
+        later = {"import_source": {"folder"}, "adapter": {"preview_images"},  # m0004, m0005
+                 "library_file": {"offline", "fingerprint"}}.get(table, set())  # m0009
         old_columns = [c for c in columns if c not in later]
         index = [columns.index(c) for c in old_columns]
         cols = ", ".join(f'"{c}"' for c in old_columns)

@@ -183,10 +183,13 @@ def test_moved_file_takes_over_its_row_and_gone_files_are_flagged(dbx, lora_tree
         (lora_tree.root / "old" / name).rename(lora_tree.root / "new" / name)
     (lora_tree.root / "old/orphan.safetensors").unlink()
     report = imp(dbx, lora_tree.root)
-    assert report.duplicates == [] and report.updated == 1
+    # Recognised as a move (issue 17: same size and mtime_ns): the row follows, nothing re-read.
+    assert report.duplicates == [] and report.updated == 0 and report.unchanged == 1
+    assert report.moved == [(str(lora_tree.root / "old/m.safetensors"), str(lora_tree.root / "new/m.safetensors"))]
     moved = dbx.call_sync(adapters.find_by_name, "Mover")
     assert moved.id == adapter_id and moved.file_path == str(lora_tree.root / "new/m.safetensors")
-    assert sorted(Path(p).name for p in report.missing) == ["m.safetensors", "orphan.safetensors"]
+    assert moved.json_file_path == str(lora_tree.root / "new/m.json")
+    assert sorted(Path(p).name for p in report.missing) == ["orphan.safetensors"]
     gone = dbx.call_sync(library_files.get_by_path, lora_tree.root / "old/orphan.safetensors")
     assert gone is not None and gone.missing  # flagged, not deleted
 
