@@ -16,6 +16,7 @@ from lora_manager_gui.db.migrations import (
     m0004_folder_fingerprints,
     m0005_preview_images,
     m0007_user_data,
+    m0008_gallery_sort_indexes,
 )
 
 Migration = Callable[[Database], None]
@@ -28,6 +29,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m0004_folder_fingerprints.apply,
     m0005_preview_images.apply,
     m0007_user_data.apply,
+    m0008_gallery_sort_indexes.apply,
 )
 
 LATEST_VERSION = len(MIGRATIONS)
