@@ -136,7 +136,7 @@ async def part_a(db_path: Path, store) -> dict[str, float]:
 
     t = time.perf_counter()
     view.search.setText("")
-    view.base_model.setCurrentIndex(view.base_model.findData("Flux.1 D"))
+    view.base_model.set_selected(["Flux.1 D"])
     await view.model.apply_query(view.current_query())
     view.table.viewport().repaint()
     filter_s = time.perf_counter() - t

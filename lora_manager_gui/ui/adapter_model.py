@@ -88,6 +88,7 @@ class AdapterTableModel(QAbstractTableModel):
         self._generation = 0
         self._row_of_id: dict[int, int] = {}
         self.show_thumbnails = True
+        self.blur_above: int | None = None  # previews of adapters above this NSFW level are blurred
         self._placeholder_icon = QIcon()
         thumbnails.thumbnail_loaded.connect(self._thumbnail_loaded)
 
@@ -116,10 +117,14 @@ class AdapterTableModel(QAbstractTableModel):
             return cell_text(row, key)
         if role == ROW_ROLE:
             return row
+        if role == Qt.ItemDataRole.AccessibleTextRole and index.column() == 0:
+            parts = [row.name, row.base_model or "", f"NSFW level {row.nsfw_level}" if row.nsfw_level > 1 else "",
+                     status_text(row)]
+            return ", ".join(p for p in parts if p)
         if role == Qt.ItemDataRole.ForegroundRole and row.missing:
             return QColor(170, 60, 60)
         if role == Qt.ItemDataRole.DecorationRole and index.column() == 0 and self.show_thumbnails:
-            pixmap = self.thumbnails.get(row.id, row.file_path, row.json_file_path)
+            pixmap = self.thumbnails.get(row.id, row.file_path, row.json_file_path, blur=self.blurred(row))
             return QIcon(pixmap) if pixmap is not None else self._placeholder_icon
         if role == Qt.ItemDataRole.TextAlignmentRole and key in ("nsfw", "size"):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -214,6 +219,18 @@ class AdapterTableModel(QAbstractTableModel):
     def set_thumbnails_enabled(self, enabled: bool) -> None:
         if enabled != self.show_thumbnails:
             self.show_thumbnails = enabled
+            if self._count:
+                self.dataChanged.emit(self.index(0, 0), self.index(self._count - 1, 0),
+                                      [Qt.ItemDataRole.DecorationRole])
+
+    def blurred(self, row: AdapterRow) -> bool:
+        return self.blur_above is not None and row.nsfw_level > self.blur_above
+
+    def set_blur_above(self, level: int | None) -> None:
+        """Blur previews above `level` from now on (those already loaded are loaded again)."""
+        if level != self.blur_above:
+            self.blur_above = level
+            self.thumbnails.clear()
             if self._count:
                 self.dataChanged.emit(self.index(0, 0), self.index(self._count - 1, 0),
                                       [Qt.ItemDataRole.DecorationRole])
