@@ -54,7 +54,7 @@ def build_folder_tree(counts: list[FolderCount], roots: list[str]) -> list[Folde
         placed += [(common, c) for c in strays]
     nodes: dict[str, FolderNode] = {}
     for root, c in placed:
-        node = nodes.setdefault(root, FolderNode(root, root))
+        node = nodes.setdefault(root, FolderNode(root, os.path.basename(root) or root))
         node.total += c.count
         rest = c.path[len(root):].strip(os.sep)
         path = root

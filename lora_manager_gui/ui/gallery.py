@@ -125,6 +125,11 @@ class GalleryDelegate(QStyledItemDelegate):
         rect = opt.rect
         box = QRect(rect.x() + (rect.width() - self.icon_side) // 2, rect.y() + PADDING, self.icon_side, self.icon_side)
         painter.save()
+        # the card: a quiet panel the size the slider sets, the preview centred on it, the badges
+        # on its corner (a portrait preview leaves the panel's sides, and the badges stay on it)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(128, 128, 128, 40))
+        painter.drawRoundedRect(box, 4, 4)
         icon = index.data(Qt.ItemDataRole.DecorationRole)
         pixmap = icon.pixmap(QSize(self.icon_side, self.icon_side)) if isinstance(icon, QIcon) and not icon.isNull() \
             else icon if isinstance(icon, QPixmap) else None
@@ -135,6 +140,7 @@ class GalleryDelegate(QStyledItemDelegate):
             painter.drawPixmap(target, pixmap)
         else:  # no preview (yet): a quiet frame keeps the tile's shape
             painter.setPen(QColor(128, 128, 128, 90))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRect(box.adjusted(0, 0, -1, -1))
         row = index.data(ROW_ROLE)
         if isinstance(row, AdapterRow):

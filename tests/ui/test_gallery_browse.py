@@ -76,7 +76,7 @@ def test_folder_sidebar_shows_the_roots_with_counts_and_filters_by_folder(run, o
         model = sidebar.tree_model
         assert model.index(0, 0).data() == "All folders  (5)"
         top = model.index(1, 0)
-        assert top.data() == f"{root}  (5)"
+        assert top.data() == "loras  (5)" and top.data(Qt.ItemDataRole.ToolTipRole) == str(root)
         children = {model.index(r, 0, top).data() for r in range(model.rowCount(top))}
         assert children == {"flux  (2)", "sdxl  (3)"}
         characters = sidebar.index_of(str(root / "sdxl" / "characters"))
