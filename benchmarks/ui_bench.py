@@ -191,7 +191,7 @@ async def part_a(db_path: Path, store) -> dict[str, float]:
             "filter": filter_s, "scroll_end": scroll_s, "rss": peak_rss_mb()}
 
 
-async def part_c(db_path: Path, store) -> dict[str, float]:
+async def part_c(db_path: Path, store, probe: bool = False) -> dict[str, float]:
     """The gallery at scale: first tiles, first previews, scroll to the end, heartbeat, memory."""
     from PySide6.QtCore import QTimer
 
@@ -222,6 +222,9 @@ async def part_c(db_path: Path, store) -> dict[str, float]:
     assert view.stack.currentWidget() is view.gallery and view.model.row_at(0) is not None
     last[0] = time.perf_counter()
     timer.start()
+    stall_probe = StallProbe(last) if probe else None
+    if stall_probe:
+        stall_probe.thread.start()
     await view.thumbnails.wait_idle(60)
     first_previews = time.perf_counter() - t0
     await view.wait_idle(60)  # the filter choices and the folder tree
@@ -240,6 +243,10 @@ async def part_c(db_path: Path, store) -> dict[str, float]:
     await view.thumbnails.wait_idle(60)
     await view.model.wait_idle()
     timer.stop()
+    if stall_probe:
+        stall_probe.stop.set()
+        print("    where the GUI thread was when the heartbeat was late (--probe):")
+        stall_probe.report()
     loaded = sum(1 for k in list(view.thumbnails._cache) if view.thumbnails._cache[k] is not None)
     result = {"first_tiles": first_tiles, "first_previews": first_previews, "scroll_end": scroll_s,
               "max_gap_ms": max(gaps, default=0.0) * 1000, "over_50": sum(1 for g in gaps if g > 0.05),
@@ -438,7 +445,8 @@ def main() -> int:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if not args.skip_gallery:  # its own process: its memory figure is its own
-        subprocess.run([sys.executable, __file__, "--gallery-only", "--adapters", str(args.adapters)], check=True)
+        subprocess.run([sys.executable, __file__, "--gallery-only", "--adapters", str(args.adapters),
+                        *(["--probe"] if args.probe else [])], check=True)
     return 0
 
 
@@ -461,7 +469,7 @@ def gallery_only(args) -> int:
         loop = qasync.QEventLoop(app)
         asyncio.set_event_loop(loop)
         store = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
-        print_c(args, loop.run_until_complete(part_c(db_path, store)))
+        print_c(args, loop.run_until_complete(part_c(db_path, store, args.probe)))
         loop.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)

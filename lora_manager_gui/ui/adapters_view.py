@@ -26,7 +26,7 @@ from lora_manager_gui.ui.details_pane import DetailsPane
 from lora_manager_gui.ui.safe_html import PlainToolTips
 from lora_manager_gui.ui.filters import FilterBar, tristate
 from lora_manager_gui.ui.folder_sidebar import FolderSidebar
-from lora_manager_gui.ui.gallery import MAX_ICON_SIDE, make_gallery, set_tile_side
+from lora_manager_gui.ui.gallery import make_gallery, set_tile_side
 from lora_manager_gui.ui.thumbnails import ThumbnailCache
 from lora_manager_gui.ui.widgets import style_splitter
 
@@ -34,10 +34,7 @@ SEARCH_DELAY_MS = 250
 TILE_SIZE_KEY = "gallery/tile_size"
 
 
-def decode_side(tile_side: int) -> int:
-    """The size thumbnails are decoded at for a tile: a few steps, so sliding does not reload
-    every thumbnail at every pixel (painting scales the nearest step down)."""
-    return next((s for s in (128, 224, MAX_ICON_SIDE) if tile_side <= s), MAX_ICON_SIDE)
+RESIZE_DECODE_DELAY_MS = 300  # thumbnails are decoded at a new tile size once the slider rests
 
 
 class EmptyLibraryPanel(QWidget):
@@ -169,6 +166,10 @@ class AdaptersView(QWidget):
         self.tags.wants_choices.connect(lambda: self.tracker.spawn(self._load_tags(), "tags"))
         self.sort_menu.sort_changed.connect(self._sort_chosen)
         self.mode.currentIndexChanged.connect(self._show_mode)
+        self._resize_timer = QTimer(self)
+        self._resize_timer.setSingleShot(True)
+        self._resize_timer.setInterval(RESIZE_DECODE_DELAY_MS)
+        self._resize_timer.timeout.connect(self._decode_at_tile_side)
         self.tile_size.valueChanged.connect(self.set_tile_side)
         saved = ctx.store.value(TILE_SIZE_KEY)
         try:
@@ -225,10 +226,19 @@ class AdaptersView(QWidget):
             replace(self.current_query(), sort_key=key, descending=descending)), "sort")
 
     def set_tile_side(self, side: int) -> None:
-        """Gallery tiles at `side` pixels of thumbnail (the slider's value), remembered."""
+        """Gallery tiles at `side` pixels of thumbnail (the slider's value), remembered. While the
+        slider moves, loaded thumbnails are scaled to fit; once it rests they are decoded again at
+        the tile's size (painted unscaled from then on)."""
         set_tile_side(self.gallery, self.gallery_delegate, side)
-        self.thumbnails.set_max_side(decode_side(self.gallery_delegate.icon_side))
         self.ctx.store.setValue(TILE_SIZE_KEY, self.gallery_delegate.icon_side)
+        if self.thumbnails.known_count() == 0:
+            self._decode_at_tile_side()
+        else:
+            self._resize_timer.start()
+
+    def _decode_at_tile_side(self) -> None:
+        self.thumbnails.set_max_side(self.gallery_delegate.icon_side)
+        self.model.thumbnails_reset()
 
     async def reload(self) -> None:
         """Re-read the library: counts, rows, then the choices of the filters and the folder tree

@@ -32,25 +32,29 @@ def tristate(value: object) -> bool | None:
 
 
 class ChoiceMenuButton(QToolButton):
-    """A button whose menu holds checkable choices; `changed` fires with the checked values."""
+    """A button whose menu holds checkable choices; `changed` fires with the checked values.
+
+    The menu's actions are made when it opens, not when the choices arrive: 500 creators cost the
+    GUI thread tens of milliseconds to build, which a library switch should not pay up front."""
 
     changed = Signal(tuple)
-    wants_choices = Signal()  # a lazy menu opened with no choices loaded yet (see `lazy`)
+    wants_choices = Signal()  # a lazy menu opened with its choices not loaded yet (see `lazy`)
 
     def __init__(self, title: str, accessible_name: str, parent: QWidget | None = None, *,
                  lazy: bool = False) -> None:
         super().__init__(parent)
+        self.title = title
         self.lazy = lazy
         self.stale = lazy
-        self.title = title
         self.setAccessibleName(accessible_name)
         self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self._menu = QMenu(self)
         self._menu.setAccessibleName(accessible_name)
         self.setMenu(self._menu)
+        self._values: list[str] = []
+        self._selected: list[str] = []
         self._actions: dict[str, QAction] = {}
-        self._clear = QAction("Clear", self)
-        self._clear.triggered.connect(self.clear_choices)
+        self._built = False
         self._menu.aboutToShow.connect(self._about_to_show)
         self.set_choices([])
         self.stale = lazy
@@ -60,49 +64,73 @@ class ChoiceMenuButton(QToolButton):
         if self.lazy:
             self.stale = True
 
-    def _about_to_show(self) -> None:
-        if self.stale:
-            self.stale = False
-            if not self._actions:
-                self._menu.addAction("Loading…").setEnabled(False)
-            self.wants_choices.emit()
-
     def set_choices(self, values: list[str]) -> None:
         """Offer `values`; those checked before stay checked if still offered."""
-        kept = set(self.selected())
-        self._menu.clear()
-        self._actions.clear()
-        self._menu.addAction(self._clear)
-        self._menu.addSeparator()
-        for value in values[:MAX_CHOICES]:
-            action = QAction(value, self)
-            action.setCheckable(True)
-            action.setChecked(value in kept)
-            action.toggled.connect(self._toggled)
-            self._menu.addAction(action)
-            self._actions[value] = action
+        self._values = list(values[:MAX_CHOICES])
+        offered = set(self._values)
+        self._selected = [v for v in self._selected if v in offered]
+        self._built = False
+        if self._menu.isVisible():
+            self._build()
         self.stale = False
         self.setEnabled(bool(values) or self.lazy)
         self._update_text()
 
     def choices(self) -> list[str]:
-        return list(self._actions)
+        return list(self._values)
 
     def selected(self) -> tuple[str, ...]:
-        return tuple(v for v, a in getattr(self, "_actions", {}).items() if a.isChecked())
+        return tuple(self._selected)
 
     def set_selected(self, values: tuple[str, ...] | list[str]) -> None:
-        wanted = set(values)
+        offered = set(self._values)
+        self._selected = [v for v in dict.fromkeys(values) if v in offered]
         for value, action in self._actions.items():
             action.blockSignals(True)
-            action.setChecked(value in wanted)
+            action.setChecked(value in self._selected)
             action.blockSignals(False)
-        self._toggled()
+        self._changed()
 
     def clear_choices(self) -> None:
         self.set_selected(())
 
-    def _toggled(self, *_: object) -> None:
+    def menu_actions(self) -> dict[str, QAction]:
+        """The menu's checkable actions by value (made now if the menu has not opened yet)."""
+        if not self._built:
+            self._build()
+        return dict(self._actions)
+
+    def _about_to_show(self) -> None:
+        if not self._built:
+            self._build()
+        if self.stale:
+            self.stale = False
+            if not self._values:
+                self._menu.addAction("Loading…").setEnabled(False)
+            self.wants_choices.emit()
+
+    def _build(self) -> None:
+        self._menu.clear()
+        self._actions.clear()
+        self._menu.addAction("Clear", self.clear_choices)
+        self._menu.addSeparator()
+        for value in self._values:
+            action = QAction(value, self._menu)
+            action.setCheckable(True)
+            action.setChecked(value in self._selected)
+            action.toggled.connect(lambda on, v=value: self._toggled(v, on))
+            self._menu.addAction(action)
+            self._actions[value] = action
+        self._built = True
+
+    def _toggled(self, value: str, on: bool) -> None:
+        if on and value not in self._selected:
+            self._selected.append(value)
+        elif not on and value in self._selected:
+            self._selected.remove(value)
+        self._changed()
+
+    def _changed(self) -> None:
         self._update_text()
         self.changed.emit(self.selected())
 

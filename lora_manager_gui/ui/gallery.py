@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from lora_manager_gui.core.civitai import NSFW_NAMES
 from lora_manager_gui.db.browse import AdapterRow
-from lora_manager_gui.ui.adapter_model import ROW_ROLE
+from lora_manager_gui.ui.adapter_model import PIXMAP_ROLE, ROW_ROLE
 
 ICON_SIDE = 128
 MIN_ICON_SIDE = 96
@@ -130,11 +130,15 @@ class GalleryDelegate(QStyledItemDelegate):
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor(128, 128, 128, 40))
         painter.drawRoundedRect(box, 4, 4)
-        icon = index.data(Qt.ItemDataRole.DecorationRole)
-        pixmap = icon.pixmap(QSize(self.icon_side, self.icon_side)) if isinstance(icon, QIcon) and not icon.isNull() \
-            else icon if isinstance(icon, QPixmap) else None
+        pixmap = index.data(PIXMAP_ROLE)  # decoded at the tile's size: drawn without scaling
+        if not isinstance(pixmap, QPixmap):
+            icon = index.data(Qt.ItemDataRole.DecorationRole)
+            pixmap = icon.pixmap(QSize(self.icon_side, self.icon_side)) if isinstance(icon, QIcon) \
+                and not icon.isNull() else icon if isinstance(icon, QPixmap) else None
         if pixmap is not None and not pixmap.isNull():
-            size = pixmap.deviceIndependentSize().toSize().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            size = pixmap.deviceIndependentSize().toSize()
+            if size.width() > box.width() or size.height() > box.height():
+                size = size.scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
             target = QRect(0, 0, size.width(), size.height())
             target.moveCenter(box.center())
             painter.drawPixmap(target, pixmap)

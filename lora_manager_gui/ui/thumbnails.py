@@ -169,6 +169,9 @@ class ThumbnailCache(QObject):
             self.tracker.spawn(self._work(), name="thumbnails")
         return None
 
+    def known_count(self) -> int:
+        return len(self._cache)
+
     def known(self, key: object) -> bool:
         return key in self._cache
 

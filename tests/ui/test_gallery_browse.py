@@ -11,10 +11,10 @@ from PySide6.QtGui import QColor
 from PySide6.QtTest import QTest
 
 from lora_manager_gui.db.browse import AdapterRow
-from lora_manager_gui.ui.adapter_model import ROW_ROLE
+from lora_manager_gui.ui.adapter_model import PIXMAP_ROLE, ROW_ROLE
 from lora_manager_gui.ui.gallery import badges_for, nsfw_name
 from lora_manager_gui.ui.thumbnails import decode_thumbnail, find_preview
-from tests.ui.conftest import ADAPTERS
+from tests.ui.conftest import ADAPTERS, wait_until
 
 
 def names(view) -> list[str]:
@@ -270,7 +270,11 @@ def test_tiles_follow_the_size_slider_and_paint_their_badges(run, open_window, f
             assert view.gallery.gridSize().width() > side
             rect = view.gallery.visualRect(view.model.index(0, 0))
             assert rect.width() == view.gallery_delegate.tile_size(view.gallery.font()).width()
-            assert view.thumbnails.max_side >= side
+            # once the slider rests, thumbnails are decoded at the tile's size and drawn unscaled
+            await wait_until(lambda: view.thumbnails.max_side == side)
+            await view.wait_idle()
+            pixmap = view.model.data(view.model.index(0, 0), PIXMAP_ROLE)
+            assert pixmap is not None and max(pixmap.width(), pixmap.height()) == min(side, 64)  # never enlarged
         assert int(ui_store.value("gallery/tile_size")) == 256
         # Anime Eyes (SDXL, NSFW 2): its tile shows the blue base-model badge at the thumbnail's corner
         view.model.set_blur_above(None)
@@ -299,3 +303,20 @@ def test_folder_counts_come_from_sql(tree_library) -> None:
                           str(root / "flux/video"): 1}
     finally:
         close_database(db)
+
+
+def test_choice_menus_are_checkable_actions(qtbot) -> None:
+    from lora_manager_gui.ui.filters import ChoiceMenuButton
+
+    menu = ChoiceMenuButton("Creators", "Creators filter")
+    seen: list[tuple[str, ...]] = []
+    menu.changed.connect(seen.append)
+    menu.set_choices(["ann", "bob", "cat"])
+    actions = menu.menu_actions()
+    actions["bob"].trigger()
+    actions["ann"].trigger()
+    assert menu.selected() == ("bob", "ann") and menu.text() == "Creators: 2" and seen[-1] == ("bob", "ann")
+    menu.set_choices(["ann", "cat"])  # bob is gone from the library
+    assert menu.selected() == ("ann",)
+    menu.menu_actions()["ann"].trigger()
+    assert menu.selected() == () and menu.text() == "Creators"
