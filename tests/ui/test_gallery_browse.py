@@ -320,3 +320,26 @@ def test_choice_menus_are_checkable_actions(qtbot) -> None:
     assert menu.selected() == ("ann",)
     menu.menu_actions()["ann"].trigger()
     assert menu.selected() == () and menu.text() == "Creators"
+
+
+def test_the_three_panes_are_remembered_and_an_old_two_pane_state_is_not_applied(run, open_window, fixture_library,
+                                                                                   ui_store) -> None:
+    from PySide6.QtWidgets import QSplitter
+
+    old = QSplitter()
+    for _ in range(2):
+        old.addWidget(QSplitter())
+    old.setSizes([900, 300])
+    ui_store.setValue("window/adapters_splitter", old.saveState())  # saved before the sidebar
+
+    async def scenario():
+        window = await open_window(fixture_library)
+        sizes = window.adapters.splitter.sizes()
+        assert len(sizes) == 3 and all(s > 0 for s in sizes), sizes
+        window.adapters.splitter.setSizes([150, 700, 300])
+        window.save_state()
+        assert window.adapters.splitter.sizes()[0] > 0
+        window.close()
+
+    run(scenario())
+    assert ui_store.value("window/adapters_panes") is not None
