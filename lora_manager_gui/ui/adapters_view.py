@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -34,6 +34,7 @@ SEARCH_DELAY_MS = 250
 TILE_SIZE_KEY = "gallery/tile_size"
 
 
+SIDEBAR_SHOWN_MIN = 140  # the folder tree is shown when it gets this much beside the rows' bar
 RESIZE_DECODE_DELAY_MS = 300  # thumbnails are decoded at a new tile size once the slider rests
 
 
@@ -150,6 +151,7 @@ class AdaptersView(QWidget):
         self.splitter.setStretchFactor(2, 1)
         self.splitter.setSizes([200, 900, 320])
         self.splitter.setCollapsible(1, False)
+        self.splitter.installEventFilter(self)
         style_splitter(self.splitter)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -224,6 +226,39 @@ class AdaptersView(QWidget):
     def _sort_chosen(self, key: str, descending: bool) -> None:
         self.tracker.spawn(self.model.apply_query(
             replace(self.current_query(), sort_key=key, descending=descending)), "sort")
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if watched is self.splitter and event.type() == QEvent.Type.Resize:
+            QTimer.singleShot(0, self.fit_panes)
+        return super().eventFilter(watched, event)
+
+    def fit_panes(self) -> None:
+        """The rows' bar keeps its preferred width: a narrow window hides the folder tree (it comes
+        back when there is room), a wide sidebar or details pane gives up what the bar lacks, and a
+        shown tree gets at least SIDEBAR_SHOWN_MIN pixels."""
+        handle = self.splitter.handleWidth()
+        bar = self.bar.sizeHint().width()
+        details = max(self.details.minimumSizeHint().width(), self.details.minimumWidth())
+        show = self.splitter.width() >= SIDEBAR_SHOWN_MIN + bar + details + 2 * handle
+        if show == self.sidebar.isHidden():
+            self.sidebar.setVisible(show)
+            return  # the splitter lays out again, and this runs once more
+        sizes = self.splitter.sizes()
+        if sum(sizes) == 0:
+            return
+        before = list(sizes)
+        if show and sizes[0] < SIDEBAR_SHOWN_MIN:
+            give = min(SIDEBAR_SHOWN_MIN - sizes[0], max(0, sizes[1] - bar))
+            sizes[0] += give
+            sizes[1] -= give
+        short = bar - sizes[1]
+        for pane, floor in ((2, details), (0, SIDEBAR_SHOWN_MIN if show else 0)):
+            give = max(0, min(short, sizes[pane] - floor))
+            sizes[pane] -= give
+            sizes[1] += give
+            short -= give
+        if sizes != before:
+            self.splitter.setSizes(sizes)
 
     def set_tile_side(self, side: int) -> None:
         """Gallery tiles at `side` pixels of thumbnail (the slider's value), remembered. While the

@@ -20,10 +20,10 @@ MAX_CHOICES = 500
 # Filter boxes carry plain strings and ints as item data ("" = any), never None or booleans.
 ANY = ""
 NSFW_FILTERS: tuple[tuple[str, int], ...] = (
-    ("Any NSFW level", -1), ("≤ 1 (PG)", 1), ("≤ 2 (PG-13)", 2), ("≤ 4 (R)", 4), ("≤ 8 (X)", 8),
+    ("NSFW: any", -1), ("NSFW ≤ PG", 1), ("NSFW ≤ PG-13", 2), ("NSFW ≤ R", 4), ("NSFW ≤ X", 8),
 )
-TRISTATE = {"identified": (("Identified or not", ANY), ("Identified", "yes"), ("Not identified", "no")),
-            "missing": (("Any file state", ANY), ("File missing", "yes"), ("File present", "no"))}
+TRISTATE = {"identified": (("Identified: any", ANY), ("Identified", "yes"), ("Not identified", "no")),
+            "missing": (("File: any", ANY), ("File missing", "yes"), ("File present", "no"))}
 TILE_STEP = 16
 
 
@@ -240,7 +240,8 @@ class FilterBar(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search name, version, tags, trigger words, creator, file…")
+        self.search.setPlaceholderText("Search names, tags, creators, files…")
+        self.search.setToolTip("Every word must appear in the name, version, tags, trigger words, creator or file")
         self.search.setClearButtonEnabled(True)
         # At the default size every filter shows its whole text; at the window's minimum they shrink.
         self.search.setMinimumWidth(self.search.fontMetrics().horizontalAdvance("Search name, tags…") + 40)
@@ -276,13 +277,12 @@ class FilterBar(QWidget):
         search_row = QHBoxLayout()
         search_row.addWidget(self.search, 1)
         # balanced over two rows, so the narrowest window still fits the sidebar and the details
-        for w in (self.nsfw, self.mode, self.tile_size, self.count_label):
+        for w in (self.sort, self.mode, self.tile_size, self.count_label):  # the sort: above the headers
             search_row.addWidget(w)
         filter_row = QHBoxLayout()
-        for w in (self.tags, self.base_model, self.creators, self.identified, self.missing):
+        for w in (self.tags, self.base_model, self.creators, self.nsfw, self.identified, self.missing):
             filter_row.addWidget(w)
         filter_row.addStretch(1)
-        filter_row.addWidget(self.sort)  # at the right end, above the table's headers
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(4)

@@ -81,7 +81,7 @@ class FolderSidebar(QTreeView):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # reached by Tab
-        self.setMinimumWidth(56)
+        self.setMinimumWidth(40)  # a narrow window hides the tree (AdaptersView.fit_panes)
         self._chosen: str | None = None
         self.set_folders([], [], 0)
         self.selectionModel().currentChanged.connect(self._current_changed)

@@ -71,7 +71,9 @@ def test_folder_sidebar_shows_the_roots_with_counts_and_filters_by_folder(run, o
 
     async def scenario():
         window = await open_window(db_path)
+        window.resize(1400, 800)  # room for the tree (a narrow window hides it)
         view = window.adapters
+        await wait_until(lambda: not view.sidebar.isHidden())
         sidebar = view.sidebar
         model = sidebar.tree_model
         assert model.index(0, 0).data() == "All folders  (5)"
@@ -334,6 +336,8 @@ def test_the_three_panes_are_remembered_and_an_old_two_pane_state_is_not_applied
 
     async def scenario():
         window = await open_window(fixture_library)
+        window.resize(1400, 800)
+        await wait_until(lambda: not window.adapters.sidebar.isHidden() and window.adapters.splitter.sizes()[0] > 0)
         sizes = window.adapters.splitter.sizes()
         assert len(sizes) == 3 and all(s > 0 for s in sizes), sizes
         window.adapters.splitter.setSizes([150, 700, 300])
@@ -343,3 +347,30 @@ def test_the_three_panes_are_remembered_and_an_old_two_pane_state_is_not_applied
 
     run(scenario())
     assert ui_store.value("window/adapters_panes") is not None
+
+
+def test_a_narrow_window_hides_the_folder_tree_and_a_wide_one_shows_it(run, open_window, tree_library) -> None:
+    import asyncio
+
+    db_path, _root = tree_library
+
+    async def settle():
+        for _ in range(5):
+            await asyncio.sleep(0.05)
+
+    async def scenario():
+        window = await open_window(db_path)
+        view = window.adapters
+        window.resize(1400, 700)
+        await settle()
+        sizes = view.splitter.sizes()
+        assert not view.sidebar.isHidden() and sizes[0] >= 140 and sizes[1] >= view.bar.sizeHint().width()
+        window.resize(860, 700)
+        await settle()
+        assert view.sidebar.isHidden()
+        assert view.splitter.sizes()[1] >= view.bar.sizeHint().width()  # the filters keep their width
+        window.resize(1400, 700)
+        await settle()
+        assert not view.sidebar.isHidden() and view.splitter.sizes()[0] >= 140
+
+    run(scenario())
