@@ -136,9 +136,8 @@ class GalleryDelegate(QStyledItemDelegate):
             pixmap = icon.pixmap(QSize(self.icon_side, self.icon_side)) if isinstance(icon, QIcon) \
                 and not icon.isNull() else icon if isinstance(icon, QPixmap) else None
         if pixmap is not None and not pixmap.isNull():
-            size = pixmap.deviceIndependentSize().toSize()
-            if size.width() > box.width() or size.height() > box.height():
-                size = size.scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            # fills the card; a thumbnail decoded at the card's size is drawn as it is
+            size = pixmap.deviceIndependentSize().toSize().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
             target = QRect(0, 0, size.width(), size.height())
             target.moveCenter(box.center())
             painter.drawPixmap(target, pixmap)
