@@ -274,9 +274,10 @@ def test_tiles_follow_the_size_slider_and_paint_their_badges(run, open_window, f
             assert rect.width() == view.gallery_delegate.tile_size(view.gallery.font()).width()
             # once the slider rests, thumbnails are decoded at the tile's size and drawn unscaled
             await wait_until(lambda: view.thumbnails.max_side == side)
-            await view.wait_idle()
-            pixmap = view.model.data(view.model.index(0, 0), PIXMAP_ROLE)
-            assert pixmap is not None and max(pixmap.width(), pixmap.height()) == min(side, 64)  # never enlarged
+            first = view.model.index(0, 0)
+            await wait_until(lambda: view.model.data(first, PIXMAP_ROLE) is not None)  # asked again, loaded
+            pixmap = view.model.data(first, PIXMAP_ROLE)
+            assert max(pixmap.width(), pixmap.height()) == min(side, 64)  # never enlarged
         assert int(ui_store.value("gallery/tile_size")) == 256
         # Anime Eyes (SDXL, NSFW 2): its tile shows the blue base-model badge at the thumbnail's corner
         view.model.set_blur_above(None)
