@@ -6,9 +6,17 @@
     sidecars, the hashing of 1 GB and the identification of 1,000 files (tests/civitai_server.py)
     run at the same time as background tasks of the window.
 
-Goals: first rows <= 1 s, sort and search <= 0.2 s, memory <= 400 MB, longest heartbeat gap <= 50 ms.
+(c) The gallery over the same 100,000 adapters, every one with a preview beside its model file
+    (hard links to a few JPEGs; most above the blur level, so the workers blur them): time to the
+    first tiles painted, to the first visible previews, to scroll to the far end, the longest
+    heartbeat gap while the previews load and the view scrolls, and peak memory. It runs in a
+    process of its own (`--gallery-only`), so its memory figure is its own.
+
+Goals: first rows <= 1 s, sort and search <= 0.2 s, memory <= 400 MB, longest heartbeat gap <= 50 ms;
+gallery: first tiles <= 1 s, scroll to the end <= 0.2 s, memory <= 400 MB, gaps <= 50 ms.
 
     python benchmarks/ui_bench.py [--adapters 100000] [--sidecars 10000] [--hash-mb 1024] [--identify 1000]
+    python benchmarks/ui_bench.py --gallery-only [--adapters 100000]
 """
 from __future__ import annotations
 
@@ -38,8 +46,9 @@ WORDS = ("anime", "pixel", "ink", "wash", "neon", "noir", "film", "grain", "clay
 BASES = ("SDXL 1.0", "SD 1.5", "Flux.1 D", "Pony", "Illustrious", "Wan Video 14B t2v")
 
 
-def make_library(path: Path, count: int) -> None:
-    """100,000 adapter rows written with sqlite3 directly (runs in a subprocess: its memory is not ours)."""
+def make_library(path: Path, count: int, previews: Path | None = None) -> None:
+    """100,000 adapter rows written with sqlite3 directly (runs in a subprocess: its memory is not ours).
+    With `previews`, the model paths lie under that folder and each has a preview (a hard link)."""
     from lora_manager_gui.db.database import close_database, open_database
 
     close_database(open_database(path))  # the real, migrated schema
@@ -56,7 +65,7 @@ def make_library(path: Path, count: int) -> None:
             "name": name, "version": f"v{i % 7}.{i % 3}", "tags": json.dumps(rnd.sample(WORDS, 4)),
             "trained_words": json.dumps([f"{words[2]} {i % 97}"]), "triggers": "[]",
             "author_username": f"creator{i % 3001}", "sd_version": base, "nsfw_level": (1, 1, 2, 4, 8, 16)[i % 6],
-            "file_path": f"/loras/{base.split()[0].lower()}/{name.lower().replace(' ', '_')}.safetensors",
+            "file_path": f"{previews or '/loras'}/{base.split()[0].lower()}/{name.lower().replace(' ', '_')}.safetensors",
             "primary_file_name": f"{name.lower().replace(' ', '_')}.safetensors",
             "primary_file_size_kb": 1000.0 + (i * 37) % 800_000, "extra": json.dumps({"modelId": i} if i % 3 else {}),
             "description": f"<p>{name}: " + "a description of moderate length. " * 6 + "</p>",
@@ -69,6 +78,31 @@ def make_library(path: Path, count: int) -> None:
                      [tuple(r[k] for k in keys) for r in rows])
     conn.commit()
     conn.close()
+    if previews is not None:
+        link_previews(previews, [r["file_path"] for r in rows])
+
+
+def link_previews(folder: Path, model_paths: list[str], variants: int = 8) -> None:
+    """A preview beside every model path: hard links to `variants` JPEGs (symlinks if links fail)."""
+    from PIL import Image, ImageDraw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = []
+    for v in range(variants):
+        im = Image.new("RGB", (512, 768), (30 * v % 255, 90, 200 - 20 * v))
+        draw = ImageDraw.Draw(im)
+        for k in range(0, 768, 24):
+            draw.line((0, k, 512, k + 200), fill=(255, 255 - 25 * v, 40), width=6)
+        src = folder / f"source_{v}.jpg"
+        im.save(src, quality=85)
+        sources.append(src)
+    for i, model in enumerate(model_paths):
+        target = Path(model[: -len(".safetensors")] + ".preview.jpg")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(sources[i % variants], target)
+        except OSError:
+            target.symlink_to(sources[i % variants])
 
 
 def tiny_safetensors(i: int) -> bytes:
@@ -136,7 +170,7 @@ async def part_a(db_path: Path, store) -> dict[str, float]:
 
     t = time.perf_counter()
     view.search.setText("")
-    view.base_model.setCurrentIndex(view.base_model.findData("Flux.1 D"))
+    view.base_model.set_selected(["Flux.1 D"])
     await view.model.apply_query(view.current_query())
     view.table.viewport().repaint()
     filter_s = time.perf_counter() - t
@@ -155,6 +189,85 @@ async def part_a(db_path: Path, store) -> dict[str, float]:
     await shutdown(window, ctx)
     return {"first_rows": first_rows, "sort": sort_s, "search": search_s, "matches": matches,
             "filter": filter_s, "scroll_end": scroll_s, "rss": peak_rss_mb()}
+
+
+async def part_c(db_path: Path, store, probe: bool = False) -> dict[str, float]:
+    """The gallery at scale: first tiles, first previews, scroll to the end, heartbeat, memory."""
+    from PySide6.QtCore import QTimer
+
+    from lora_manager_gui.ui.context import AppContext
+    from lora_manager_gui.ui.main_window import MainWindow
+
+    store.setValue("window/adapters_mode", "Gallery")
+    store.setValue("gallery/tile_size", 192)
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def beat() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(beat)
+    t0 = time.perf_counter()
+    ctx = await AppContext.open(db_path, store)
+    window = MainWindow(ctx)
+    window.show()
+    await window.load()
+    view = window.adapters
+    view.gallery.viewport().repaint()  # the first tiles (their previews are requested now)
+    first_tiles = time.perf_counter() - t0
+    assert view.stack.currentWidget() is view.gallery and view.model.row_at(0) is not None
+    last[0] = time.perf_counter()
+    timer.start()
+    stall_probe = StallProbe(last) if probe else None
+    if stall_probe:
+        stall_probe.thread.start()
+    await view.thumbnails.wait_idle(60)
+    first_previews = time.perf_counter() - t0
+    await view.wait_idle(60)  # the filter choices and the folder tree
+    # scroll to the far end: one jump, then the rows' page and the tiles painted
+    t = time.perf_counter()
+    view.gallery.scrollToBottom()
+    view.gallery.viewport().repaint()
+    await view.model.wait_idle()
+    view.gallery.viewport().repaint()
+    scroll_s = time.perf_counter() - t
+    # then a user's scrolling: 40 steps of a page through the middle, previews loading all along
+    bar = view.gallery.verticalScrollBar()
+    for step in range(40):
+        bar.setValue(bar.maximum() * step // 40)
+        await asyncio.sleep(0.05)
+    await view.thumbnails.wait_idle(60)
+    await view.model.wait_idle()
+    timer.stop()
+    if stall_probe:
+        stall_probe.stop.set()
+        print("    where the GUI thread was when the heartbeat was late (--probe):")
+        stall_probe.report()
+    loaded = sum(1 for k in list(view.thumbnails._cache) if view.thumbnails._cache[k] is not None)
+    result = {"first_tiles": first_tiles, "first_previews": first_previews, "scroll_end": scroll_s,
+              "max_gap_ms": max(gaps, default=0.0) * 1000, "over_50": sum(1 for g in gaps if g > 0.05),
+              "beats": len(gaps), "cached": loaded, "cache_mb": view.thumbnails.cached_bytes / 2**20,
+              "rss": peak_rss_mb(), "rows": view.model.rowCount()}
+    window.close()
+    from lora_manager_gui.app import shutdown
+
+    await shutdown(window, ctx)
+    return result
+
+
+def print_c(args, c) -> None:
+    print(f"(c) gallery, {c['rows']:,} adapters with previews, tiles of 192 px")
+    print(f"    first tiles shown:    {c['first_tiles'] * 1000:7.1f} ms   (goal <= 1000 ms)")
+    print(f"    first previews shown: {c['first_previews'] * 1000:7.1f} ms")
+    print(f"    scroll to the end:    {c['scroll_end'] * 1000:7.1f} ms   (goal <= 200 ms)")
+    print(f"    heartbeats: {c['beats']:,}; longest gap {c['max_gap_ms']:.1f} ms while previews load and the view "
+          f"scrolls (goal <= 50 ms); {c['over_50']} gaps over 50 ms")
+    print(f"    previews cached: {c['cached']:,} ({c['cache_mb']:.1f} MB)")
+    print(f"    peak memory (RSS):    {c['rss']:7.1f} MB   (goal <= 400 MB)")
 
 
 class StallProbe:
@@ -289,11 +402,16 @@ def main() -> int:
     parser.add_argument("--identify", type=int, default=1000)
     parser.add_argument("--probe", action="store_true", help="sample the GUI thread's stack when a heartbeat is late")
     parser.add_argument("--skip-a", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--gallery-only", action="store_true", help="only (c), the gallery, in this process")
+    parser.add_argument("--skip-gallery", action="store_true", help="without (c)")
     parser.add_argument("--make-db", help=argparse.SUPPRESS)
+    parser.add_argument("--previews", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.make_db:
-        make_library(Path(args.make_db), args.adapters)
+        make_library(Path(args.make_db), args.adapters, Path(args.previews) if args.previews else None)
         return 0
+    if args.gallery_only:
+        return gallery_only(args)
 
     folder = Path(tempfile.mkdtemp(prefix="lora-ui-bench-"))
     try:
@@ -323,6 +441,35 @@ def main() -> int:
         b = loop.run_until_complete(part_b(folder, store, args.sidecars, args.hash_mb, args.identify, args.probe))
         print_b(b)
         print(f"    peak memory (RSS) overall: {peak_rss_mb():.1f} MB")
+        loop.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if not args.skip_gallery:  # its own process: its memory figure is its own
+        subprocess.run([sys.executable, __file__, "--gallery-only", "--adapters", str(args.adapters),
+                        *(["--probe"] if args.probe else [])], check=True)
+    return 0
+
+
+def gallery_only(args) -> int:
+    folder = Path(tempfile.mkdtemp(prefix="lora-gallery-bench-"))
+    try:
+        t = time.perf_counter()
+        db_path = folder / "gallery.sqlite3"
+        subprocess.run([sys.executable, __file__, "--make-db", str(db_path), "--adapters", str(args.adapters),
+                        "--previews", str(folder / "loras")], check=True)
+        print(f"set-up: {args.adapters:,} adapters with previews ({time.perf_counter() - t:.1f} s)")
+        import qasync
+        from PySide6.QtCore import QSettings
+        from PySide6.QtWidgets import QApplication
+
+        import lora_manager_gui.ui  # noqa: F401  (PySide6 work-around first)
+
+        app = QApplication.instance() or QApplication([])
+        app.setQuitOnLastWindowClosed(False)
+        loop = qasync.QEventLoop(app)
+        asyncio.set_event_loop(loop)
+        store = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
+        print_c(args, loop.run_until_complete(part_c(db_path, store, args.probe)))
         loop.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -24,6 +24,7 @@ from lora_manager_gui.ui.thumbnails import ThumbnailCache
 log = logging.getLogger(__name__)
 
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
+PIXMAP_ROLE = Qt.ItemDataRole.UserRole + 2  # the cached thumbnail itself (the gallery paints it unscaled)
 MAX_PAGES = 40
 
 
@@ -88,6 +89,7 @@ class AdapterTableModel(QAbstractTableModel):
         self._generation = 0
         self._row_of_id: dict[int, int] = {}
         self.show_thumbnails = True
+        self.blur_above: int | None = None  # previews of adapters above this NSFW level are blurred
         self._placeholder_icon = QIcon()
         thumbnails.thumbnail_loaded.connect(self._thumbnail_loaded)
 
@@ -116,10 +118,16 @@ class AdapterTableModel(QAbstractTableModel):
             return cell_text(row, key)
         if role == ROW_ROLE:
             return row
+        if role == Qt.ItemDataRole.AccessibleTextRole and index.column() == 0:
+            parts = [row.name, row.base_model or "", f"NSFW level {row.nsfw_level}" if row.nsfw_level > 1 else "",
+                     status_text(row)]
+            return ", ".join(p for p in parts if p)
         if role == Qt.ItemDataRole.ForegroundRole and row.missing:
             return QColor(170, 60, 60)
+        if role == PIXMAP_ROLE and self.show_thumbnails:
+            return self.thumbnails.get(row.id, row.file_path, row.json_file_path, blur=self.blurred(row))
         if role == Qt.ItemDataRole.DecorationRole and index.column() == 0 and self.show_thumbnails:
-            pixmap = self.thumbnails.get(row.id, row.file_path, row.json_file_path)
+            pixmap = self.thumbnails.get(row.id, row.file_path, row.json_file_path, blur=self.blurred(row))
             return QIcon(pixmap) if pixmap is not None else self._placeholder_icon
         if role == Qt.ItemDataRole.TextAlignmentRole and key in ("nsfw", "size"):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -218,11 +226,27 @@ class AdapterTableModel(QAbstractTableModel):
                 self.dataChanged.emit(self.index(0, 0), self.index(self._count - 1, 0),
                                       [Qt.ItemDataRole.DecorationRole])
 
+    def blurred(self, row: AdapterRow) -> bool:
+        return self.blur_above is not None and row.nsfw_level > self.blur_above
+
+    def set_blur_above(self, level: int | None) -> None:
+        """Blur previews above `level` from now on (those already loaded are loaded again)."""
+        if level != self.blur_above:
+            self.blur_above = level
+            self.thumbnails.clear()
+            self.thumbnails_reset()
+
+    def thumbnails_reset(self) -> None:
+        """The thumbnail cache was emptied: the views ask again."""
+        if self._count:
+            self.dataChanged.emit(self.index(0, 0), self.index(self._count - 1, 0),
+                                  [Qt.ItemDataRole.DecorationRole, PIXMAP_ROLE])
+
     def _thumbnail_loaded(self, adapter_id: object) -> None:
         row = self._row_of_id.get(adapter_id) if isinstance(adapter_id, int) else None
         if row is not None:
             idx = self.index(row, 0)
-            self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+            self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole, PIXMAP_ROLE])
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
         await self.tracker.wait_idle(timeout)

@@ -1,13 +1,13 @@
 """The adapters view: search and filters over a table and a gallery of the same rows, plus details."""
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, Signal
+from dataclasses import replace
+
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QSizePolicy,
     QSplitter,
@@ -24,22 +24,18 @@ from lora_manager_gui.ui.async_bridge import TaskTracker
 from lora_manager_gui.ui.context import AppContext
 from lora_manager_gui.ui.details_pane import DetailsPane
 from lora_manager_gui.ui.safe_html import PlainToolTips
-from lora_manager_gui.ui.gallery import make_gallery
+from lora_manager_gui.ui.filters import FilterBar, tristate
+from lora_manager_gui.ui.folder_sidebar import FolderSidebar
+from lora_manager_gui.ui.gallery import make_gallery, set_tile_side
 from lora_manager_gui.ui.thumbnails import ThumbnailCache
-from lora_manager_gui.ui.widgets import ShrinkingComboBox, style_splitter
+from lora_manager_gui.ui.widgets import style_splitter
 
 SEARCH_DELAY_MS = 250
-# Filter boxes carry plain strings and ints as item data ("" = any), never None or booleans.
-ANY = ""
-NSFW_FILTERS: tuple[tuple[str, int], ...] = (
-    ("Any NSFW level", -1), ("≤ 1 (PG)", 1), ("≤ 2 (PG-13)", 2), ("≤ 4 (R)", 4), ("≤ 8 (X)", 8),
-)
-TRISTATE = {"identified": (("Identified or not", ANY), ("Identified", "yes"), ("Not identified", "no")),
-            "missing": (("Any file state", ANY), ("File missing", "yes"), ("File present", "no"))}
+TILE_SIZE_KEY = "gallery/tile_size"
 
 
-def _tristate(value: object) -> bool | None:
-    return {"yes": True, "no": False}.get(str(value))
+SIDEBAR_SHOWN_MIN = 140  # the folder tree is shown when it gets this much beside the rows' bar
+RESIZE_DECODE_DELAY_MS = 300  # thumbnails are decoded at a new tile size once the slider rests
 
 
 class EmptyLibraryPanel(QWidget):
@@ -102,36 +98,13 @@ class AdaptersView(QWidget):
         self.model = AdapterTableModel(ctx, self.thumbnails)
         self.library_size = 0
 
-        self.search = QLineEdit()
-        self.search.setPlaceholderText("Search name, version, tags, trigger words, creator, file…")
-        self.search.setClearButtonEnabled(True)
-        # At the default size every filter shows its whole text; at the window's minimum they shrink.
-        self.search.setMinimumWidth(self.search.fontMetrics().horizontalAdvance("Search name, tags…") + 40)
-        self.base_model = ShrinkingComboBox()
-        self.base_model.addItem("Any base model", ANY)
-        self.nsfw = ShrinkingComboBox()
-        for label, value in NSFW_FILTERS:
-            self.nsfw.addItem(label, value)
-        self.identified = ShrinkingComboBox()
-        self.missing = ShrinkingComboBox()
-        for box, key in ((self.identified, "identified"), (self.missing, "missing")):
-            for label, value in TRISTATE[key]:
-                box.addItem(label, value)
-        self.mode = QComboBox()
-        self.mode.addItems(["Table", "Gallery"])
-        self.count_label = QLabel()
-        search_row = QHBoxLayout()
-        search_row.addWidget(self.search, 1)
-        search_row.addWidget(self.mode)
-        search_row.addWidget(self.count_label)
-        filter_row = QHBoxLayout()
-        for w in (self.base_model, self.nsfw, self.identified, self.missing):
-            filter_row.addWidget(w)
-        filter_row.addStretch(1)
-        bar = QVBoxLayout()
-        bar.setSpacing(4)
-        bar.addLayout(search_row)
-        bar.addLayout(filter_row)
+        self.bar = bar = FilterBar()
+        self.search, self.mode, self.count_label = bar.search, bar.mode, bar.count_label
+        self.tags, self.base_model, self.creators = bar.tags, bar.base_model, bar.creators
+        self.nsfw, self.identified, self.missing = bar.nsfw, bar.identified, bar.missing
+        self.sort_menu, self.tile_size = bar.sort, bar.tile_size
+        self.sidebar = FolderSidebar()
+        self.folder: str | None = None
 
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -155,11 +128,7 @@ class AdaptersView(QWidget):
         self.empty = EmptyLibraryPanel()
         self.no_match = QLabel("No adapter matches the search and filters.")
         self.no_match.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        for widget, name in ((self.search, "Search adapters"), (self.base_model, "Base model filter"),
-                             (self.nsfw, "NSFW level filter"), (self.identified, "Identified on CivitAI filter"),
-                             (self.missing, "File state filter"), (self.mode, "Show as table or gallery"),
-                             (self.count_label, "Adapters shown"), (self.table, "Adapters table"),
-                             (self.gallery, "Adapters gallery"), (self.empty.add_button, "Add a LoRA folder"),
+        for widget, name in ((self.table, "Adapters table"), (self.gallery, "Adapters gallery"), (self.empty.add_button, "Add a LoRA folder"),
                              (self.empty.demo_button, "Open the demo library")):
             widget.setAccessibleName(name)
         self.stack = QStackedWidget()
@@ -172,12 +141,17 @@ class AdaptersView(QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addLayout(bar)
+        left_layout.addWidget(bar)
         left_layout.addWidget(self.stack)
+        self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(left)
         self.splitter.addWidget(self.details)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setStretchFactor(2, 1)
+        self.splitter.setSizes([200, 900, 320])
+        self.splitter.setCollapsible(1, False)
+        self.splitter.installEventFilter(self)
         style_splitter(self.splitter)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -189,9 +163,26 @@ class AdaptersView(QWidget):
         self._search_timer.timeout.connect(self.apply_filters)
         self.search.textChanged.connect(self._search_timer.start)
         self.search.returnPressed.connect(self.apply_filters)
-        for box in (self.base_model, self.nsfw, self.identified, self.missing):
-            box.currentIndexChanged.connect(self.apply_filters)
+        bar.filters_changed.connect(self.apply_filters)
+        self.sidebar.folder_chosen.connect(self._folder_chosen)
+        self.tags.wants_choices.connect(lambda: self.tracker.spawn(self._load_tags(), "tags"))
+        self.sort_menu.sort_changed.connect(self._sort_chosen)
         self.mode.currentIndexChanged.connect(self._show_mode)
+        self._resize_timer = QTimer(self)
+        self._resize_timer.setSingleShot(True)
+        self._resize_timer.setInterval(RESIZE_DECODE_DELAY_MS)
+        self._resize_timer.timeout.connect(self._decode_at_tile_side)
+        self.tile_size.valueChanged.connect(self.set_tile_side)
+        saved = ctx.store.value(TILE_SIZE_KEY)
+        try:
+            side = int(saved) if saved is not None else self.tile_size.value()
+        except (TypeError, ValueError):
+            side = self.tile_size.value()
+        self.tile_size.setValue(side)
+        self.set_tile_side(self.tile_size.value())
+        self.model.set_blur_above(ctx.settings.preview_nsfw_level)
+        # Tab order: the folders, then the search, the filters, then the rows
+        self.setTabOrder(self.sidebar, self.search)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.selectionModel().currentChanged.connect(self._current_changed)
         self.model.query_applied.connect(self._query_applied)
@@ -207,10 +198,13 @@ class AdaptersView(QWidget):
     def current_query(self) -> BrowseQuery:
         return BrowseQuery(
             search=self.search.text().strip(),
-            base_model=str(self.base_model.currentData() or "") or None,
-            max_nsfw=nsfw if (nsfw := int(self.nsfw.currentData())) >= 0 else None,
-            identified=_tristate(self.identified.currentData()),
-            missing_file=_tristate(self.missing.currentData()),
+            base_models=self.base_model.selected(),
+            tags=self.tags.selected(),
+            creators=self.creators.selected(),
+            folder=self.folder,
+            max_nsfw=self.bar.max_nsfw(),
+            identified=tristate(self.identified.currentData()),
+            missing_file=tristate(self.missing.currentData()),
             sort_key=self.model.query.sort_key,
             descending=self.model.query.descending,
         )
@@ -219,23 +213,99 @@ class AdaptersView(QWidget):
         self._search_timer.stop()
         self.tracker.spawn(self.model.apply_query(self.current_query()), "apply filters")
 
+    async def _load_tags(self) -> None:
+        tags = await self.ctx.db.call(browse.top_tags)
+        self.tags.blockSignals(True)
+        self.tags.set_choices(sorted({*tags, *self.tags.selected()}))
+        self.tags.blockSignals(False)
+
+    def _folder_chosen(self, folder: str | None) -> None:
+        self.folder = folder
+        self.apply_filters()
+
+    def _sort_chosen(self, key: str, descending: bool) -> None:
+        self.tracker.spawn(self.model.apply_query(
+            replace(self.current_query(), sort_key=key, descending=descending)), "sort")
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if watched is self.splitter and event.type() == QEvent.Type.Resize:
+            QTimer.singleShot(0, self.fit_panes)
+        return super().eventFilter(watched, event)
+
+    def fit_panes(self) -> None:
+        """The rows' bar keeps its preferred width: a narrow window hides the folder tree (it comes
+        back when there is room), a wide sidebar or details pane gives up what the bar lacks, and a
+        shown tree gets at least SIDEBAR_SHOWN_MIN pixels."""
+        handle = self.splitter.handleWidth()
+        bar = self.bar.sizeHint().width()
+        details = max(self.details.minimumSizeHint().width(), self.details.minimumWidth())
+        show = self.splitter.width() >= SIDEBAR_SHOWN_MIN + bar + details + 2 * handle
+        if show == self.sidebar.isHidden():
+            self.sidebar.setVisible(show)
+            return  # the splitter lays out again, and this runs once more
+        sizes = self.splitter.sizes()
+        if sum(sizes) == 0:
+            return
+        before = list(sizes)
+        if show and sizes[0] < SIDEBAR_SHOWN_MIN:
+            give = min(SIDEBAR_SHOWN_MIN - sizes[0], max(0, sizes[1] - bar))
+            sizes[0] += give
+            sizes[1] -= give
+        short = bar - sizes[1]
+        for pane, floor in ((2, details), (0, SIDEBAR_SHOWN_MIN if show else 0)):
+            give = max(0, min(short, sizes[pane] - floor))
+            sizes[pane] -= give
+            sizes[1] += give
+            short -= give
+        if sizes != before:
+            self.splitter.setSizes(sizes)
+
+    def set_tile_side(self, side: int) -> None:
+        """Gallery tiles at `side` pixels of thumbnail (the slider's value), remembered. While the
+        slider moves, loaded thumbnails are scaled to fit; once it rests they are decoded again at
+        the tile's size (painted unscaled from then on)."""
+        set_tile_side(self.gallery, self.gallery_delegate, side)
+        self.ctx.store.setValue(TILE_SIZE_KEY, self.gallery_delegate.icon_side)
+        if self.thumbnails.known_count() == 0:
+            self._decode_at_tile_side()
+        else:
+            self._resize_timer.start()
+
+    def _decode_at_tile_side(self) -> None:
+        self.thumbnails.set_max_side(self.gallery_delegate.icon_side)
+        self.model.thumbnails_reset()
+
     async def reload(self) -> None:
-        """Re-read the library: counts, base models, rows (after an import or a library switch)."""
+        """Re-read the library: counts, rows, then the choices of the filters and the folder tree
+        (after an import or a library switch). The first rows come first."""
         self.library_size = await self.ctx.db.call(browse.adapter_count)
-        models = await self.ctx.db.call(browse.base_models)
-        current = str(self.base_model.currentData() or "")
-        self.base_model.blockSignals(True)
-        self.base_model.clear()
-        self.base_model.addItem("Any base model", ANY)
-        for m in models:
-            self.base_model.addItem(m, m)
-        self.base_model.setCurrentIndex(max(0, self.base_model.findData(current)) if current else 0)
-        self.base_model.blockSignals(False)
         self.thumbnails.clear()
         self.previews.clear()
+        self.model.set_blur_above(self.ctx.settings.preview_nsfw_level)
         await self.model.apply_query(self.current_query(), refresh_schema=True)
+        self.tracker.spawn(self._load_choices(), "filter choices")
+
+    async def _load_choices(self) -> None:
+        models = await self.ctx.db.call(browse.base_models)
+        creators = await self.ctx.db.call(browse.creators)
+        folders = await self.ctx.db.call(browse.folder_counts)
+        before = self.current_query()
+        self.tags.mark_stale()
+        if self.tags.selected():  # keep the chosen tags offered
+            await self._load_tags()
+        for menu, values in ((self.base_model, models), (self.creators, creators)):
+            menu.blockSignals(True)
+            menu.set_choices(values)
+            menu.blockSignals(False)
+        self.sidebar.blockSignals(True)
+        self.sidebar.set_folders(folders, list(self.ctx.settings.library_roots), self.library_size)
+        self.sidebar.blockSignals(False)
+        self.folder = self.sidebar.chosen
+        if self.current_query() != before:  # a chosen tag, creator or folder is gone
+            await self.model.apply_query(self.current_query())
 
     def _query_applied(self, count: int) -> None:
+        self._show_sort()
         total = self.library_size
         if total == 0:
             self.stack.setCurrentWidget(self.empty)
@@ -247,6 +317,16 @@ class AdaptersView(QWidget):
             self.details.show_adapter(None)
         self._update_count()
 
+    def _show_sort(self) -> None:
+        """The sort menu and the header's indicator say the model's order (either may set it)."""
+        query = self.model.query
+        self.sort_menu.show_sort(query.sort_key, query.descending)
+        column = next((i for i, c in enumerate(COLUMNS) if c.key == query.sort_key), -1)
+        order = Qt.SortOrder.DescendingOrder if query.descending else Qt.SortOrder.AscendingOrder
+        header = self.table.horizontalHeader()
+        if (header.sortIndicatorSection(), header.sortIndicatorOrder()) != (column, order):
+            header.setSortIndicator(column, order)  # model.sort() sees the same order: no new query
+
     def _update_count(self) -> None:
         count, total = self.model.rowCount(), self.library_size
         text = f"{count:,} of {total:,}" if count != total else f"{count:,} adapters"
@@ -257,6 +337,7 @@ class AdaptersView(QWidget):
         if self.model.rowCount() == 0:
             return
         gallery = self.mode.currentText() == "Gallery"
+        self.tile_size.setVisible(gallery)
         self.stack.setCurrentWidget(self.gallery if gallery else self.table)
 
     # ---- selection ------------------------------------------------------------------------

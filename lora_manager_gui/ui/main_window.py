@@ -162,8 +162,10 @@ class MainWindow(QMainWindow):
         settle_heap()
 
     def restore_state(self) -> None:
+        # "window/adapters_panes": folders | rows | details. The two-pane state saved before the
+        # folder sidebar ("window/adapters_splitter") is not restored onto three panes.
         store = self.ctx.store
-        for key, restore in (("window/adapters_splitter", self.adapters.splitter.restoreState),
+        for key, restore in (("window/adapters_panes", self.adapters.splitter.restoreState),
                              ("window/stacks_splitter", self.stacks.splitter.restoreState),
                              ("window/adapter_columns", self.adapters.table.horizontalHeader().restoreState),
                              ("window/orphan_columns", self.orphans.table.horizontalHeader().restoreState)):
@@ -177,7 +179,7 @@ class MainWindow(QMainWindow):
     def save_state(self) -> None:
         store = self.ctx.store
         store.setValue("window/geometry", self.saveGeometry())
-        store.setValue("window/adapters_splitter", self.adapters.splitter.saveState())
+        store.setValue("window/adapters_panes", self.adapters.splitter.saveState())
         store.setValue("window/stacks_splitter", self.stacks.splitter.saveState())
         store.setValue("window/adapter_columns", self.adapters.table.horizontalHeader().saveState())
         store.setValue("window/orphan_columns", self.orphans.table.horizontalHeader().saveState())

@@ -142,7 +142,8 @@ class AppRun:
 def run_app(x_display: XDisplay, tmp_path: Path, shots_dir: Path):
     """Start the real app on the X display over `db`, let the driver look at it, return what it saw."""
 
-    def _run(db: Path, *, mode: str | None = None, name: str = "app", scale: float | None = None) -> AppRun:
+    def _run(db: Path, *, mode: str | None = None, name: str = "app", scale: float | None = None,
+             tile_size: int | None = None) -> AppRun:
         home = tmp_path / "home"
         env = {**os.environ, "DISPLAY": x_display.name, "QT_QPA_PLATFORM": "xcb", "HOME": str(home),
                "XDG_CONFIG_HOME": str(home / ".config"), "XDG_DATA_HOME": str(home / ".local/share"),
@@ -154,6 +155,8 @@ def run_app(x_display: XDisplay, tmp_path: Path, shots_dir: Path):
         cmd = [sys.executable, "-m", "tests.gui.driver", "--db", str(db), "--out", str(shots_dir), "--name", name]
         if mode:
             cmd += ["--mode", mode]
+        if tile_size:
+            cmd += ["--tile-size", str(tile_size)]
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=DRIVER_TIMEOUT_S)
         facts_file = shots_dir / f"{name}.json"
         assert facts_file.is_file(), f"the driver wrote nothing (exit {proc.returncode}):\n{proc.stderr[-4000:]}"

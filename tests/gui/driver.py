@@ -126,6 +126,10 @@ async def drive(window: Any, out: Path, name: str) -> None:
             "widgets": _widget_facts(window),
             "gallery": _gallery_facts(view),
             "splitter_handle_width": view.splitter.handleWidth(),
+            "sidebar": {"visible": view.sidebar.isVisible(), "geometry": _rect(view.sidebar.geometry()),
+                        "rows": [view.sidebar.tree_model.index(r, 0).data()
+                                 for r in range(view.sidebar.tree_model.rowCount())]},
+            "tile_slider": view.tile_size.value() if view.tile_size.isVisible() else None,
         })
         if view.gallery.isVisible() and view.model.rowCount() > 400:  # the far end of a big library
             view.gallery.scrollToBottom()
@@ -185,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--mode", default=None, help="the remembered adapters mode (Table or Gallery)")
     parser.add_argument("--name", default="shot")
+    parser.add_argument("--tile-size", type=int, default=None, help="the remembered gallery tile size")
     args = parser.parse_args(argv)
 
     from PySide6.QtCore import QSettings
@@ -192,9 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     from lora_manager_gui import APP_NAME
     from lora_manager_gui.ui.main_window import MainWindow
 
-    if args.mode:  # what an earlier session of the window saved
+    if args.mode or args.tile_size:  # what an earlier session of the window saved
         store = QSettings(APP_NAME, APP_NAME)
-        store.setValue("window/adapters_mode", args.mode)
+        if args.mode:
+            store.setValue("window/adapters_mode", args.mode)
+        if args.tile_size:
+            store.setValue("gallery/tile_size", args.tile_size)
         store.sync()
 
     original_load = MainWindow.load

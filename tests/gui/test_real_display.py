@@ -108,3 +108,23 @@ def test_gallery_of_a_big_library_with_broken_files(run_app, big_library, tmp_pa
         assert all(t["rect"][2:] == tile for t in tiles), (part, tiles[:3])
     assert max(t["row"] for t in facts["gallery_end"]["tiles"]) == facts["rows"] - 1
     assert clipped_widgets(facts) == []
+
+
+@pytest.mark.parametrize("side", [96, 256])
+def test_gallery_cards_at_the_slider_size_on_a_real_display(run_app, demo_library, tmp_path, side) -> None:
+    """Cards at the remembered slider size: every tile as big as the size sets it, whole names in
+    their two lines, the folder sidebar beside the cards (screenshots gallery-<side>-*.png)."""
+    run = run_app(copy_of(demo_library, tmp_path), mode="Gallery", name=f"gallery-{side}", tile_size=side)
+    facts = run.facts
+    gallery = facts["gallery"]
+    assert facts["tile_slider"] == side and gallery["icon_size"] == [side, side]
+    tile_w, tile_h = gallery["tile_size"]
+    assert tile_w >= side and tile_h > side
+    assert gallery["tiles"], gallery
+    for tile in gallery["tiles"]:
+        assert tile["rect"][2:] == [tile_w, tile_h], tile
+        assert not tile["elided"], tile
+    assert facts["sidebar"]["visible"] and facts["sidebar"]["rows"][0].startswith("All folders")
+    assert len(facts["sidebar"]["rows"]) >= 2, facts["sidebar"]
+    assert clipped_widgets(facts) == []
+    assert_on_screen(facts)

@@ -17,6 +17,7 @@ from lora_manager_gui.db.migrations import (
     m0005_preview_images,
     m0006_downloads,
     m0007_user_data,
+    m0008_gallery_sort_indexes,
     m0009_offline_moves,
 )
 
@@ -31,7 +32,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     m0005_preview_images.apply,
     m0006_downloads.apply,
     m0007_user_data.apply,
-    m0009_offline_moves.apply,  # the lead orders m0006/m0008 before it at merge
+    m0008_gallery_sort_indexes.apply,
+    m0009_offline_moves.apply,
 )
 
 LATEST_VERSION = len(MIGRATIONS)
