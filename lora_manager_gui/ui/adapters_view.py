@@ -136,6 +136,7 @@ class AdaptersView(QWidget):
             self.stack.addWidget(w)
 
         self.details = DetailsPane(ctx, self.previews)
+        self.details.blurred = self.model.blurred  # its preview is blurred like the row's thumbnail
         self.details.message_posted.connect(self.message_posted)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         left = QWidget()
@@ -359,7 +360,10 @@ class AdaptersView(QWidget):
             return
         self._kept_ids = []
         self._kept_current = None
-        self.selection_changed.emit([r.id for r in self.selected_rows()])
+        selected = [r.id for r in self.selected_rows()]
+        if not selected:  # deselected (Ctrl+click) while the current row stays: nothing is shown
+            self.details.show_adapter(None)
+        self.selection_changed.emit(selected)
         self._update_count()
 
     _restoring = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import os
 from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -11,7 +12,7 @@ from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import QFormLayout, QLabel, QPushButton, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from lora_manager_gui.db import browse
-from lora_manager_gui.db.browse import AdapterDetails
+from lora_manager_gui.db.browse import AdapterDetails, AdapterRow
 from lora_manager_gui.core.sizes import display_size
 from lora_manager_gui.ui.async_bridge import TaskTracker
 from lora_manager_gui.ui.context import AppContext
@@ -86,6 +87,7 @@ class DetailsPane(QScrollArea):
         self._generation = 0
         self._shown_id: int | None = None
         self.folder_box: QWidget | None = None  # the "no file manager" box, when one was shown
+        self.blurred: Callable[[AdapterRow], bool] = lambda row: False  # the view's NSFW blur rule
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setMinimumWidth(300)
@@ -263,7 +265,7 @@ class DetailsPane(QScrollArea):
         if self.details is None:
             return
         row = self.details.row
-        pixmap = self.previews.get(("details", row.id), row.file_path, row.json_file_path)
+        pixmap = self.previews.get(("details", row.id), row.file_path, row.json_file_path, blur=self.blurred(row))
         if pixmap is not None:
             self.preview.set_source(pixmap)
         elif self.previews.known(("details", row.id)):

@@ -145,3 +145,34 @@ def test_long_unbroken_values_do_not_widen_the_pane(run, open_window, fixture_li
         assert details.prompt_tag.value.fits()
 
     run(scenario())
+
+
+def test_deselecting_every_row_clears_the_pane(run, open_window, fixture_library) -> None:
+    """Ctrl+click on the only selected row keeps it current but selects nothing: the pane empties."""
+    from PySide6.QtCore import QItemSelectionModel
+
+    async def scenario():
+        window = await open_window(fixture_library)
+        details = await _shown(window, "Pixel Art XL")
+        assert details.prompt_tag.text() == "<lora:pixel-art-xl:1>"
+        selection = window.adapters.table.selectionModel()
+        current = selection.currentIndex()
+        selection.select(current, QItemSelectionModel.SelectionFlag.Deselect | QItemSelectionModel.SelectionFlag.Rows)
+        assert selection.currentIndex().isValid() and not selection.selectedRows()
+        assert details.prompt_tag.text() == "" and not details.copy_tag_button.isEnabled()
+
+    run(scenario())
+
+
+def test_the_details_preview_follows_the_nsfw_blur_rule(run, open_window, fixture_library) -> None:
+    async def scenario():
+        window = await open_window(fixture_library)
+        details = await _shown(window, "Pixel Art XL")
+        row = details.details.row
+        view = window.adapters
+        view.model.set_blur_above(row.nsfw_level - 1)  # this row is now above the chosen level
+        assert details.blurred(row)
+        view.model.set_blur_above(row.nsfw_level)
+        assert not details.blurred(row)
+
+    run(scenario())
