@@ -5,6 +5,7 @@ database thread; at most MAX_TAGS tags are copied at once.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -12,8 +13,11 @@ from PySide6.QtCore import QPoint, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QMenu
 
+from lora_manager_gui.core.comfy_paste import LoraRow
 from lora_manager_gui.db import browse
 from lora_manager_gui.db.browse import AdapterRow
+from lora_manager_gui.db.models import LibraryFile
+from lora_manager_gui.ui.comfy_clipboard import comfy_name, copy_for_comfyui
 from lora_manager_gui.ui.details_pane import lora_prompt_tag
 from lora_manager_gui.ui.file_manager import open_containing_folder
 
@@ -32,6 +36,7 @@ class AdapterActions:
         self.view = view
         self.copy_tags = self._action("Copy <lora:…> prompt tags", self.copy_prompt_tags, QKeySequence.StandardKey.Copy)
         self.copy_paths = self._action("Copy file paths", self.copy_file_paths, "Ctrl+Shift+C")
+        self.copy_comfy = self._action("Copy for ComfyUI (LoRA loader nodes)", self.copy_for_comfyui)
         self.open_folder = self._action("Open containing folder", self.open_folder_of_current)
         self.open_civitai = self._action("Open on CivitAI", self.open_on_civitai)
         self.hash = self._action("Hash", hash_paths)
@@ -57,7 +62,7 @@ class AdapterActions:
         rows = self.view.selected_rows()
         current = self.current_row()
         menu = QMenu(self.view)
-        for action in (self.copy_tags, self.copy_paths):
+        for action in (self.copy_tags, self.copy_paths, self.copy_comfy):
             action.setEnabled(bool(rows))
             menu.addAction(action)
         menu.addSeparator()
@@ -102,6 +107,28 @@ class AdapterActions:
         QGuiApplication.clipboard().setText(text)
         self.view.message_posted.emit(f"Copied {text}" if len(tags) == 1 else f"Copied {len(tags):,} prompt tags")
         return text
+
+    def copy_for_comfyui(self) -> None:
+        rows = self.view.selected_rows()[:MAX_TAGS]
+        if rows:
+            self.view.tracker.spawn(self._copy_comfy([r.id for r in rows]), "copy for ComfyUI")
+
+    async def _copy_comfy(self, ids: list[int]) -> int:
+        def read() -> list[LoraRow]:
+            out = []
+            for adapter_id in ids:
+                details = browse.adapter_details(adapter_id)
+                if details is None or not details.row.file_path:
+                    continue
+                # ComfyUI lists a LoRA by its path under the loras folder: the library root's
+                rel = LibraryFile.select(LibraryFile.rel_path).where(LibraryFile.adapter_id == adapter_id).scalar()
+                out.append(LoraRow(comfy_name(rel or os.path.basename(details.row.file_path)), details.weight, details.weight))
+            return out
+
+        count = copy_for_comfyui(await self.view.ctx.db.call(read))
+        if count:
+            self.view.message_posted.emit(f"Copied {count} LoRA loader node{'s' if count != 1 else ''}: paste them into ComfyUI")
+        return count
 
     def copy_file_paths(self) -> None:
         paths = [r.file_path or r.json_file_path for r in self.view.selected_rows()]

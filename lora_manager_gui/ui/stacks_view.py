@@ -34,6 +34,7 @@ from lora_manager_gui.core.lora_json import EMPTY_STACK_ERROR, ResolvedEntry, St
 from lora_manager_gui.core.sizes import human_size
 from lora_manager_gui.core.stacks.model import SkippedEntry, StackReadError
 from lora_manager_gui.ui.async_bridge import TaskTracker
+from lora_manager_gui.ui.comfy_clipboard import copy_for_comfyui, rows_for_entries
 from lora_manager_gui.ui.context import AppContext
 from lora_manager_gui.ui.safe_html import plain_tooltip
 
@@ -185,8 +186,15 @@ class StacksView(QWidget):
         self.export_button.setToolTip("Save the stack as a lora_json file, with every LoRA and what it resolved to")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self._choose_export_path)
+        self.comfy_button = QPushButton("Copy for ComfyUI")
+        self.comfy_button.setAccessibleName("Copy the stack as ComfyUI LoRA loader nodes")
+        self.comfy_button.setToolTip("Put a chain of LoraLoader nodes with these strengths on the clipboard: "
+                                     "paste it into ComfyUI's canvas (Ctrl+V)")
+        self.comfy_button.setEnabled(False)
+        self.comfy_button.clicked.connect(self.copy_for_comfyui)
         head = QHBoxLayout()
         head.addWidget(self.title, 1)
+        head.addWidget(self.comfy_button)
         head.addWidget(self.export_button)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
@@ -255,6 +263,7 @@ class StacksView(QWidget):
         self.skipped_box.hide()
         self.lora_info.clear()
         self.export_button.setEnabled(False)
+        self.comfy_button.setEnabled(False)
         self.message_posted.emit(message)
 
     def show_inspection(self, path: Path, inspection: Any) -> None:
@@ -279,6 +288,7 @@ class StacksView(QWidget):
         self.lora_info.setPlainText(text)
         self.inspection = inspection
         self.export_button.setEnabled(bool(inspection.entries))  # nothing to export from an empty stack
+        self.comfy_button.setEnabled(bool(rows_for_entries(inspection.entries)))
         self.inspection_shown.emit(inspection)
 
     def _choose_export_path(self) -> None:
@@ -288,6 +298,12 @@ class StacksView(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Export the stack", suggested, "JSON (*.json)")
         if path:
             self.tracker.spawn(self.export_to(Path(path)), "export the stack")
+
+    def copy_for_comfyui(self) -> None:
+        inspection = self.inspection
+        count = copy_for_comfyui(rows_for_entries(inspection.entries)) if inspection is not None else 0
+        if count:
+            self.message_posted.emit(f"Copied {count} LoRA loader node{'s' if count != 1 else ''}: paste them into ComfyUI")
 
     async def export_to(self, path: Path) -> None:
         inspection = self.inspection

@@ -51,7 +51,8 @@ def test_context_menu_copy_and_return_copy_prompt_tags(run, open_window, fixture
         view.select_row(names.index("Pixel Art XL"))
         menu = actions.menu()
         texts = [a.text() for a in menu.actions() if a.text()]
-        assert texts[:4] == ["Copy <lora:…> prompt tags", "Copy file paths", "Open containing folder", "Open on CivitAI"]
+        assert texts[:5] == ["Copy <lora:…> prompt tags", "Copy file paths", "Copy for ComfyUI (LoRA loader nodes)",
+                             "Open containing folder", "Open on CivitAI"]
         assert all(a.isEnabled() for a in menu.actions() if a.text() in texts[:4])
         shown = actions.show_menu(view.table, QPoint(10, 10))
         assert shown.isVisible()
