@@ -35,6 +35,7 @@ TILE_SIZE_KEY = "gallery/tile_size"
 
 
 SIDEBAR_SHOWN_MIN = 140  # the folder tree is shown when it gets this much beside the rows' bar
+SIDEBAR_DEFAULT_WIDTH = 220  # its width when the window first shows it, or shows it again
 RESIZE_DECODE_DELAY_MS = 300  # thumbnails are decoded at a new tile size once the slider rests
 
 
@@ -150,7 +151,7 @@ class AdaptersView(QWidget):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setStretchFactor(2, 1)
-        self.splitter.setSizes([200, 900, 320])
+        self.splitter.setSizes([SIDEBAR_DEFAULT_WIDTH, 900, 320])
         self.splitter.setCollapsible(1, False)
         self.splitter.installEventFilter(self)
         style_splitter(self.splitter)
@@ -233,6 +234,8 @@ class AdaptersView(QWidget):
             QTimer.singleShot(0, self.fit_panes)
         return super().eventFilter(watched, event)
 
+    _sidebar_reshown = False
+
     def fit_panes(self) -> None:
         """The rows' bar keeps its preferred width: a narrow window hides the folder tree (it comes
         back when there is room), a wide sidebar or details pane gives up what the bar lacks, and a
@@ -243,11 +246,18 @@ class AdaptersView(QWidget):
         show = self.splitter.width() >= SIDEBAR_SHOWN_MIN + bar + details + 2 * handle
         if show == self.sidebar.isHidden():
             self.sidebar.setVisible(show)
+            self._sidebar_reshown = show
             return  # the splitter lays out again, and this runs once more
         sizes = self.splitter.sizes()
         if sum(sizes) == 0:
             return
         before = list(sizes)
+        if show and self._sidebar_reshown:  # a tree shown again gets its default width, not a share
+            self._sidebar_reshown = False
+            extra = sizes[0] - SIDEBAR_DEFAULT_WIDTH
+            if extra > 0:
+                sizes[0] -= extra
+                sizes[1] += extra
         if show and sizes[0] < SIDEBAR_SHOWN_MIN:
             give = min(SIDEBAR_SHOWN_MIN - sizes[0], max(0, sizes[1] - bar))
             sizes[0] += give

@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from lora_manager_gui.ui.adapters_view import SIDEBAR_DEFAULT_WIDTH
 from lora_manager_gui.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,8 @@ async def take_screenshot(window: MainWindow, out: Path, view: str | None, stack
     window.resize(*SIZE)
     if view_mode:
         window.adapters.mode.setCurrentText(view_mode.capitalize())
-    window.adapters.splitter.setSizes([930, 510])
+    # folders | rows | details, as a first start lays them out on a window of this size
+    window.adapters.splitter.setSizes([SIDEBAR_DEFAULT_WIDTH, SIZE[0] - SIDEBAR_DEFAULT_WIDTH - 480, 480])
     if stack:
         view = view or "stacks"
         await window.stacks.inspect_path(Path(stack))
