@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import stat as stat_module
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
@@ -57,7 +58,8 @@ class Inspection:
 
     @cached_property
     def lora_info(self) -> str:
-        return lora_info_for(self.entries, self.fallback_name)
+        with paused_gc():
+            return lora_info_for(self.entries, self.fallback_name)
 
     @property
     def summary(self) -> StackSummary:
@@ -130,7 +132,13 @@ class StackResolver:
 
     async def resolve(self, entries: list[StackEntry]) -> tuple[list[ResolvedEntry], list[str]]:
         """Every entry resolved: one batched database read for all of them, one worker-thread call
-        to stat every chosen file, then hashing and library data for the distinct files."""
+        to stat every chosen file, then hashing and library data for the distinct files. The
+        collector is held off throughout (it would rescan the stack's objects for each batch made),
+        unless CivitAI is asked: that waits on the network for an unbounded time."""
+        with nullcontext() if self.online else paused_gc():
+            return await self._resolve(entries)
+
+    async def _resolve(self, entries: list[StackEntry]) -> tuple[list[ResolvedEntry], list[str]]:
         warnings: list[str] = []
         lookups = await self.db.call(lookup_all_blocking, entries)
         chosen_files: list[tuple[LibraryFile, str] | None] = []
@@ -152,8 +160,7 @@ class StackResolver:
         if self.trust_paths:
             wanted.update(e.path for e, c in zip(entries, chosen_files) if c is None and e.path and is_absolute(e.path))
         stats = await asyncio.to_thread(_stat_all, sorted(wanted)) if wanted else {}
-        with paused_gc():
-            resolved = self._resolved(entries, lookups, chosen_files, stats)
+        resolved = self._resolved(entries, lookups, chosen_files, stats)
         await self._hash(resolved, warnings, stats)
         await self._attach_library_data(resolved, lookups, warnings)
         return resolved, warnings
