@@ -81,6 +81,25 @@ class ResolvedEntry:
         return clean_name(self.entry.stem or self.entry.reference or f"LoRA {self.entry.index + 1}")
 
 
+def display_names(items: list[ResolvedEntry]) -> list[str]:
+    """Each item's `display_name`, worked out once per distinct name source (a big stack names
+    the same few LoRAs again and again)."""
+    memo: dict[tuple[Any, ...], str] = {}
+    out: list[str] = []
+    for item in items:
+        entry = item.entry
+        if not (entry.path or entry.name):  # named by its index: nothing to share
+            out.append(item.display_name)
+            continue
+        civitai = item.civitai
+        key = (civitai.model_name if civitai else None, item.library_name, entry.path, entry.name)
+        name = memo.get(key)
+        if name is None:
+            name = memo[key] = item.display_name
+        out.append(name)
+    return out
+
+
 @lru_cache(maxsize=8192)  # the same LoRA is named again and again in a big stack
 def clean_name(stem: str) -> str:
     """A readable name from a file stem: underscores to spaces, runs of spaces collapsed."""
@@ -158,9 +177,9 @@ def _civitai_block(data: CivitaiData | None) -> dict[str, Any] | None:
     return block
 
 
-def _lora_block(index: int, item: ResolvedEntry) -> dict[str, Any]:
+def _lora_block(index: int, item: ResolvedEntry, display_name: str) -> dict[str, Any]:
     entry = item.entry
-    block: dict[str, Any] = {"index": index, "display_name": item.display_name}
+    block: dict[str, Any] = {"index": index, "display_name": display_name}
     if item.sha256 and item.exists:
         block["hash"] = item.sha256.upper()
     block["file"] = {
@@ -228,7 +247,7 @@ def summarize(items: list[ResolvedEntry]) -> StackSummary:
 def build_document(items: list[ResolvedEntry], fallback_name: str | None = None,
                    error: str | None = None) -> dict[str, Any]:
     """The lora_json document. An empty stack (or a read `error`) gives an `error` and the fallback name."""
-    loras = [_lora_block(index, item) for index, item in enumerate(items)]
+    loras = [_lora_block(index, item, name) for index, (item, name) in enumerate(zip(items, display_names(items)))]
     summary = summarize(items)
     document: dict[str, Any] = {
         "loras": loras,
@@ -252,11 +271,18 @@ def build_document(items: list[ResolvedEntry], fallback_name: str | None = None,
 
 
 def _strength_text(strength: Any) -> str:
+    if type(strength) is float and strength:  # not 0.0: the cache would not tell -0.0 apart
+        return _number_strength_text(strength)
     if isinstance(strength, list) and strength:
         return f"strength {min(strength):.2f}–{max(strength):.2f} over {len(strength)} steps"
     if isinstance(strength, (int, float)):
         return f"strength {strength:.2f}"
     return "strength set when the workflow runs"
+
+
+@lru_cache(maxsize=4096)  # a stack repeats the same few strengths
+def _number_strength_text(strength: float) -> str:
+    return f"strength {strength:.2f}"
 
 
 def lora_info_text(document: dict[str, Any]) -> str:
@@ -283,9 +309,9 @@ def lora_info_for(items: list[ResolvedEntry], fallback_name: str | None = None) 
     summary = summarize(items)
     lines = [_summary_line(summary.count, summary.total_size_human, summary.civitai_matches,
                            summary.local_only, summary.missing_files)]
-    for item in items:
+    for item, name in zip(items, display_names(items)):
         size = human_size(item.size_bytes) if item.exists and item.size_bytes is not None else None
-        lines.append(_bullet(item.display_name, item.entry.strength,
+        lines.append(_bullet(name, item.entry.strength,
                              item.sha256.upper() if item.sha256 and item.exists else None, item.exists, size))
     return "\n".join(lines)
 

@@ -6,6 +6,8 @@ rates such as bytes per second).
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 _UNITS = ("KB", "MB", "GB", "TB")
 
 
@@ -34,6 +36,11 @@ def human_size(n: int | None) -> str | None:
         return None
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"human_size expects an integer byte count, got {type(n).__name__}")
+    return _two_decimals(n)
+
+
+@lru_cache(maxsize=8192)  # a big stack repeats the same few file sizes
+def _two_decimals(n: int) -> str:
     return format_size(n, 2)
 
 

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import stat as stat_module
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
@@ -57,7 +58,8 @@ class Inspection:
 
     @cached_property
     def lora_info(self) -> str:
-        return lora_info_for(self.entries, self.fallback_name)
+        with paused_gc():
+            return lora_info_for(self.entries, self.fallback_name)
 
     @property
     def summary(self) -> StackSummary:
@@ -82,9 +84,14 @@ def _once_per_reference(warnings: list[str]) -> list[str]:
     return out
 
 
-def _first_candidate(entry: StackEntry, lookup: Lookup, warnings: list[str]) -> tuple[LibraryFile, str] | None:
+def _present_first(lookup: Lookup) -> list[tuple[LibraryFile, str]]:
+    """A lookup's candidates to choose from: the present files, else all of them."""
+    return [c for c in lookup.candidates if not c[0].missing] or lookup.candidates
+
+
+def _first_candidate(entry: StackEntry, candidates: list[tuple[LibraryFile, str]],
+                     warnings: list[str]) -> tuple[LibraryFile, str] | None:
     """The candidate an entry without hash hints resolves to: present files first, else the first."""
-    candidates = [c for c in lookup.candidates if not c[0].missing] or lookup.candidates
     if not candidates:
         return None
     if len(candidates) > 1:
@@ -106,6 +113,10 @@ def _stat_all(paths: list[str]) -> dict[str, tuple[int, datetime, int]]:
     return out
 
 
+def _path_key(path: str) -> str:
+    return os.path.normcase(os.path.abspath(path))
+
+
 class StackResolver:
     """Resolves stack entries against one library (database + hash service)."""
 
@@ -121,25 +132,35 @@ class StackResolver:
 
     async def resolve(self, entries: list[StackEntry]) -> tuple[list[ResolvedEntry], list[str]]:
         """Every entry resolved: one batched database read for all of them, one worker-thread call
-        to stat every chosen file, then hashing and library data for the distinct files."""
+        to stat every chosen file, then hashing and library data for the distinct files. The
+        collector is held off throughout (it would rescan the stack's objects for each batch made),
+        unless CivitAI is asked: that waits on the network for an unbounded time."""
+        with nullcontext() if self.online else paused_gc():
+            return await self._resolve(entries)
+
+    async def _resolve(self, entries: list[StackEntry]) -> tuple[list[ResolvedEntry], list[str]]:
         warnings: list[str] = []
         lookups = await self.db.call(lookup_all_blocking, entries)
         chosen_files: list[tuple[LibraryFile, str] | None] = []
+        present: dict[int, list[tuple[LibraryFile, str]]] = {}  # by lookup: entries share lookups
         for entry, lookup in zip(entries, lookups):
             if lookup.unsafe:
                 warnings.append(f"entry {entry.index + 1} ({entry.reference}): the path leaves the library "
                                 "folder ('..'); matched by name only")
-            if (entry.hashes.get("autov3") or entry.hashes.get("autov2")) and self.hasher is not None:
+            hashes = entry.hashes
+            if hashes and (hashes.get("autov3") or hashes.get("autov2")) and self.hasher is not None:
                 chosen_files.append(await self._choose(entry, lookup, warnings))
-            else:
-                chosen_files.append(_first_candidate(entry, lookup, warnings))
+                continue
+            candidates = present.get(id(lookup))
+            if candidates is None:
+                candidates = present[id(lookup)] = _present_first(lookup)
+            chosen_files.append(_first_candidate(entry, candidates, warnings))
         warnings = _once_per_reference(warnings)
         wanted = {file.path for chosen in chosen_files if chosen for file in [chosen[0]]}
         if self.trust_paths:
             wanted.update(e.path for e, c in zip(entries, chosen_files) if c is None and e.path and is_absolute(e.path))
         stats = await asyncio.to_thread(_stat_all, sorted(wanted)) if wanted else {}
-        with paused_gc():
-            resolved = self._resolved(entries, lookups, chosen_files, stats)
+        resolved = self._resolved(entries, lookups, chosen_files, stats)
         await self._hash(resolved, warnings, stats)
         await self._attach_library_data(resolved, lookups, warnings)
         return resolved, warnings
@@ -201,20 +222,21 @@ class StackResolver:
         if not paths or self.hasher is None:
             return
         cached = await self.db.call(hash_cache.get_many, paths)
+        keys = {path: _path_key(path) for path in paths}  # once per distinct file, not per entry
         known: dict[str, str] = {}
         for path in paths:
             entry, stat = cached.get(path), stats.get(path)
             if entry is not None and stat is not None and entry.sha256 and (entry.size_bytes, entry.mtime_ns) == (stat[0], stat[2]):
-                known[os.path.normcase(os.path.abspath(path))] = entry.sha256
-        rest = [p for p in paths if os.path.normcase(os.path.abspath(p)) not in known]
+                known[keys[path]] = entry.sha256.upper()
+        rest = [p for p in paths if keys[p] not in known]
         results = await self.hasher.hash_paths(rest) if rest else []
-        by_path = {os.path.normcase(os.path.abspath(r.path)): r for r in results}
+        by_path = {_path_key(r.path): r for r in results}
         for item in resolved:
             if not item.exists or not item.file_path:
                 continue
-            key = os.path.normcase(os.path.abspath(item.file_path))
+            key = keys.get(item.file_path) or _path_key(item.file_path)
             if key in known:
-                item.sha256 = known[key].upper()
+                item.sha256 = known[key]
                 continue
             result = by_path.get(key)
             if result is None:

@@ -76,6 +76,7 @@ class LibraryIndex:
             if sha:
                 shas.add(sha.strip().upper())
         stems.discard("")
+        self.stems_asked = stems  # a key asked here and not in by_stem: no file has that stem
         self.by_stem: dict[str, list[LibraryFileRow]] = {}
         for chunk in chunks(sorted(stems)):
             for row in LibraryFileRow.select().where(LibraryFileRow.stem_lower.in_(chunk)):
@@ -113,7 +114,7 @@ class LibraryIndex:
     def find_by_stem(self, stem: str) -> list[LibraryFile]:
         key = _stem_key(stem)
         if key not in self.by_stem:
-            return library_files.find_by_stem(stem)
+            return [] if key in self.stems_asked else library_files.find_by_stem(stem)
         rows = sorted(self.by_stem[key], key=lambda r: r.rel_path_lower)
         return [library_files._record(r) for r in rows]
 
@@ -123,7 +124,7 @@ class LibraryIndex:
             return []
         key = _stem_key(query_path)
         if key not in self.by_stem:
-            return library_files.find_by_rel_path(rel_path)
+            return [] if key in self.stems_asked else library_files.find_by_rel_path(rel_path)
         with_ext = os.path.splitext(query_path.rsplit("/", 1)[-1])[1] in MODEL_EXTENSIONS
         out = []
         for row in self.by_stem[key]:

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cached_property
 from typing import Any
 
 from lora_manager_gui.core.errors import LoraManagerError
+from lora_manager_gui.core.stacks.names import lora_stem
 
 Strength = float | list[float] | None
 
@@ -62,11 +62,10 @@ class StackEntry:
         suffix = f" (#{self.node_id})" if self.node_id else ""
         return " › ".join((*self.subgraph_path, here)) + suffix
 
-    @cached_property
+    @property
     def stem(self) -> str:
-        """The base file name without folders or model extension (dots inside names are kept)."""
-        from lora_manager_gui.core.stacks.names import lora_stem
-
+        """The base file name without folders or model extension (dots inside names are kept);
+        `lora_stem` caches it per reference, which a big stack repeats."""
         return lora_stem(self.path or self.name or "")
 
     @property

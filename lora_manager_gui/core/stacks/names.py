@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from typing import Any
 
 MODEL_EXTENSIONS = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
@@ -33,6 +34,7 @@ def strip_model_extension(name: str) -> str:
     return name
 
 
+@lru_cache(maxsize=8192)  # a big stack names the same few LoRAs again and again
 def lora_stem(ref: str) -> str:
     """`WanVideo\\Lightx2v\\foo.safetensors` -> `foo`; `wan/foo` -> `foo`; `flux.1-x` -> `flux.1-x`."""
     parts = split_reference(ref)

@@ -26,6 +26,7 @@ every active node counts, as before.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from lora_manager_gui.core.stacks.comfy_nodes import GraphNode, Link
 from lora_manager_gui.core.stacks.graph import FlatGraph
@@ -98,8 +99,18 @@ def choose(node: GraphNode, graph: FlatGraph) -> frozenset[str] | None:
     return None
 
 
+@lru_cache(maxsize=1024)  # a graph has few node types and many nodes
+def _is_switch_type(kind: str) -> bool:
+    """The types `choose` knows how to read."""
+    return (kind in ("ComfySwitchNode", "ComfySwitchNodeV2", "easy ifElse", "Switch any [Crystools]",
+                     "ImpactConditionalBranch", "ImpactSwitch", "Any Switch (rgthree)")
+            or (kind.startswith("CR ") and kind.endswith("Input Switch")))
+
+
 def choose_branches(graph: FlatGraph) -> None:
     for node in graph:
+        if not _is_switch_type(node.type):
+            continue
         chosen = choose(node, graph)
         if chosen is not None:
             graph.chosen[node.id] = chosen
@@ -108,15 +119,22 @@ def choose_branches(graph: FlatGraph) -> None:
 _SELECTORS = {"switch", "boolean", "cond", "select", "sel_mode", "Input"}
 
 
+@lru_cache(maxsize=1024)  # a graph has few node types and many nodes
+def _type_rule(kind: str) -> tuple[bool, bool]:
+    """(an output by its type, may be an output when it consumes and feeds nothing)."""
+    lowered = kind.lower()
+    if kind in OUTPUT_TYPES or "save" in lowered or "preview" in lowered:
+        return True, True
+    return False, not any(word in lowered for word in ("load", "lora", "switch"))
+
+
 def _is_output(node: GraphNode, consumed: set[str]) -> bool:
-    if node.type in OUTPUT_TYPES:
+    by_type, maybe = _type_rule(node.type)
+    if by_type:
         return True
-    lowered = node.type.lower()
-    if "save" in lowered or "preview" in lowered:
-        return True
-    if node.id in consumed or not any(isinstance(v, Link) for v in node.inputs.values()):
+    if not maybe or node.id in consumed:
         return False
-    return not any(word in lowered for word in ("load", "lora", "switch"))
+    return any(isinstance(v, Link) for v in node.inputs.values())
 
 
 def what_runs(graph: FlatGraph) -> dict[str, Skip] | None:
