@@ -237,17 +237,23 @@ def test_pause_keeps_the_part_and_resume_finishes(tmp_path, fake_civitai) -> Non
     assert "Range" in _storage_gets(fake_civitai)[-1].headers
 
 
+async def _running_with_a_part(library, tmp_path):
+    """A queue running one download of version 501, once its part file holds 100 kB."""
+    queue = DownloadQueue(library, roots=[str(tmp_path / "loras")], retry_delay=0)
+    [item] = await queue.enqueue([DownloadRequest("501")])
+    running = asyncio.ensure_future(queue.run())
+    part = Path(item.part_path)
+    while not part.exists() or part.stat().st_size < 100_000:
+        await asyncio.sleep(0.01)
+    return queue, item, running, part
+
+
 def test_cancel_drops_the_part(tmp_path, fake_civitai) -> None:
     publish(fake_civitai, model_bytes(tmp_path, 2_000_000), chunk_delay=0.02)
     async def main():
         library = open_library(tmp_path, fake_civitai)
         try:
-            queue = DownloadQueue(library, roots=[str(tmp_path / "loras")], retry_delay=0)
-            [item] = await queue.enqueue([DownloadRequest("501")])
-            running = asyncio.ensure_future(queue.run())
-            part = Path(item.part_path)
-            while not part.exists() or part.stat().st_size < 100_000:
-                await asyncio.sleep(0.01)
+            queue, item, running, part = await _running_with_a_part(library, tmp_path)
             await queue.cancel(item.id)
             report = await running
             return report, await library.db.call(store.get, item.id), part
@@ -283,12 +289,7 @@ def test_cancelling_the_run_leaves_every_item_queued_with_its_part(tmp_path, fak
     async def main():
         library = open_library(tmp_path, fake_civitai)
         try:
-            queue = DownloadQueue(library, roots=[str(tmp_path / "loras")], retry_delay=0)
-            [item] = await queue.enqueue([DownloadRequest("501")])
-            running = asyncio.ensure_future(queue.run())
-            part = Path(item.part_path)
-            while not part.exists() or part.stat().st_size < 100_000:
-                await asyncio.sleep(0.01)
+            queue, item, running, part = await _running_with_a_part(library, tmp_path)
             running.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await running
